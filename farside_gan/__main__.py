@@ -1,0 +1,5 @@
+import sys
+
+from farside_gan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,66 @@
+"""Names of instruments, channels and files, as the real archives use them.
+
+One place for these conventions: the synthetic archive writes files with these names and the
+download code parses them, exactly as it would parse files from JSOC or the STEREO archive.
+
+Archive layout (relative to an archive root, local directory or HTTP base URL)::
+
+    aia/lev1_euv_12s/2011/01/01/aia.lev1_euv_12s.2011-01-01T000008Z.171.image_lev1.fits
+    hmi/M_720s/2011/01/01/hmi.m_720s.20110101_000000_TAI.1.magnetogram.fits
+    secchi/L0/a/img/euvi/20110101/20110101_000530_n4euA.fts     (STEREO-A; 'b' / 'euB' for B)
+    catalog.csv
+
+SECCHI file names do not carry the wavelength (it is in the header), so, like the VSO, the
+archive keeps a catalog: one row per file with ``instrument, channel, time, path, size, sha256``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+CATALOG_NAME = "catalog.csv"
+CATALOG_COLUMNS = ("instrument", "channel", "time", "path", "size", "sha256")
+
+#: Channel order is fixed (DESIGN.md): 195 on EUVI plays the role of 193 on AIA.
+CHANNELS = {
+    "aia": (304, 193, 171),
+    "hmi": ("magnetogram",),
+    "euvi_a": (304, 195, 171),
+    "euvi_b": (304, 195, 171),
+}
+EUV_INSTRUMENTS = ("aia", "euvi_a", "euvi_b")
+SPACECRAFT = {"aia": "SDO", "hmi": "SDO", "euvi_a": "STEREO_A", "euvi_b": "STEREO_B"}
+
+
+@dataclass(frozen=True)
+class Observation:
+    instrument: str   # one of CHANNELS
+    channel: int | str
+    time: datetime    # naive UTC (TAI for HMI file names, as JSOC writes them)
+
+
+def archive_relpath(obs: Observation) -> str:
+    """Relative archive path of an observation, named as the real archive names it."""
+    t = obs.time
+    if obs.instrument == "aia":
+        name = f"aia.lev1_euv_12s.{t:%Y-%m-%dT%H%M%S}Z.{obs.channel}.image_lev1.fits"
+        return f"aia/lev1_euv_12s/{t:%Y/%m/%d}/{name}"
+    if obs.instrument == "hmi":
+        name = f"hmi.m_720s.{t:%Y%m%d_%H%M%S}_TAI.1.magnetogram.fits"
+        return f"hmi/M_720s/{t:%Y/%m/%d}/{name}"
+    if obs.instrument in ("euvi_a", "euvi_b"):
+        sc = obs.instrument[-1]
+        name = f"{t:%Y%m%d_%H%M%S}_n4eu{sc.upper()}.fts"
+        return f"secchi/L0/{sc}/img/euvi/{t:%Y%m%d}/{name}"
+    raise ValueError(f"unknown instrument {obs.instrument!r}; expected one of {sorted(CHANNELS)}")
+
+
+def check_channel(instrument: str, channel) -> int | str:
+    """Return the channel normalised to the catalog's type, or raise a ValueError naming both."""
+    if instrument not in CHANNELS:
+        raise ValueError(f"unknown instrument {instrument!r}; expected one of {sorted(CHANNELS)}")
+    for c in CHANNELS[instrument]:
+        if str(c) == str(channel):
+            return c
+    raise ValueError(f"{instrument} has no channel {channel!r}; expected one of {CHANNELS[instrument]}")

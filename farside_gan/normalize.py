@@ -1,0 +1,48 @@
+"""Normalization of co-aligned images to the GAN's [-1, 1] range, and its inverse for HMI.
+
+EUV (DESIGN.md step 4): divide by the on-disk median and multiply by ``euv_median`` (100), clip to
+``euv_clip`` ([1, 200]), log10, map linearly to [-1, 1]. HMI: clip to +-``hmi_clip`` G, divide
+by ``hmi_clip``. Constants come from the config; these defaults are the published ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EUV_MEDIAN = 100.0
+EUV_CLIP = (1.0, 200.0)
+HMI_CLIP = 3000.0
+
+
+def normalize_euv(image: np.ndarray, on_disk: np.ndarray, median: float = EUV_MEDIAN,
+                  clip: tuple[float, float] = EUV_CLIP) -> np.ndarray:
+    """EUV image -> [-1, 1]. ``on_disk`` is a boolean mask of the pixels used for the median.
+
+    Off-disk pixels are clipped like any other, so a fill value of 0 maps to -1.
+    """
+    disk_values = image[on_disk & np.isfinite(image)]
+    if disk_values.size == 0:
+        raise ValueError("no finite on-disk pixels to take a median of")
+    disk_median = float(np.median(disk_values))
+    if not disk_median > 0:
+        raise ValueError(f"on-disk median is {disk_median}; an EUV image must be positive on the disk")
+    lo, hi = clip
+    scaled = np.clip(np.nan_to_num(image, nan=lo) * (median / disk_median), lo, hi)
+    log_lo, log_hi = np.log10(lo), np.log10(hi)
+    return (2.0 * (np.log10(scaled) - log_lo) / (log_hi - log_lo) - 1.0).astype(np.float32)
+
+
+def denormalize_euv(values: np.ndarray, clip: tuple[float, float] = EUV_CLIP) -> np.ndarray:
+    """Inverse of :func:`normalize_euv` up to the median scaling: [-1, 1] -> median-100 units."""
+    log_lo, log_hi = np.log10(clip[0]), np.log10(clip[1])
+    return (10.0 ** ((np.asarray(values, dtype=np.float64) + 1.0) / 2.0 * (log_hi - log_lo) + log_lo))
+
+
+def normalize_hmi(field_gauss: np.ndarray, clip: float = HMI_CLIP) -> np.ndarray:
+    """LOS field in Gauss -> [-1, 1]. NaNs (off-disk in HMI 720 s data) become 0 G."""
+    return (np.clip(np.nan_to_num(field_gauss, nan=0.0), -clip, clip) / clip).astype(np.float32)
+
+
+def denormalize_hmi(values: np.ndarray, clip: float = HMI_CLIP) -> np.ndarray:
+    """Generator output in [-1, 1] -> Gauss (inverse of :func:`normalize_hmi` inside the clip)."""
+    return (np.asarray(values, dtype=np.float32) * np.float32(clip)).astype(np.float32)
