@@ -1,0 +1,159 @@
+"""Checkpoint + normalized EUV stacks -> magnetograms in Gauss as FITS maps.
+
+Each output keeps the input stack's 2-D celestial WCS, observer (HGLN_OBS, HGLT_OBS, DSUN_OBS),
+DATE-OBS and RSUN keywords, so ``sunpy.map.Map`` places it on the Sun and it can be reprojected
+(e.g. onto a Carrington map). The generator output is clipped to [-1, 1] (the training range),
+de-normalized with the training ``hmi_clip`` and masked off the disk (fill 0 G, as in training).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from astropy.io import fits
+from astropy.time import Time
+
+from farside_gan import __version__
+from farside_gan.distributed import resolve_device
+from farside_gan.errors import InputDataError
+from farside_gan.fitsio import write_fits
+from farside_gan.geometry import MASK_RADIUS
+from farside_gan.model.data import disk_mask_for, read_stack
+from farside_gan.normalize import denormalize_hmi
+from farside_gan.training import (TrainConfig, build_networks, check_model_config, load_checkpoint,
+                                  load_state)
+
+log = logging.getLogger(__name__)
+
+_AXIS3 = re.compile(r"^(NAXIS3|CTYPE3|CUNIT3|CRPIX3|CRVAL3|CDELT3|CROTA3|CNAME3|CRDER3|CSYER3"
+                    r"|PC3_\d+|PC\d+_3|CD3_\d+|CD\d+_3|PS3_\d+|PV3_\d+)$")
+# Keys that would make sunpy treat the generated map as an EUV image of the input instrument.
+_INSTRUMENT_KEYS = ("INSTRUME", "DETECTOR", "WAVELNTH", "WAVEUNIT", "WAVE_STR", "EXPTIME")
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_generator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
+    """The generator of a training checkpoint or ``generator.pt``, in eval mode, and its config."""
+    ckpt = load_checkpoint(checkpoint, map_location="cpu")
+    try:
+        config = TrainConfig.from_dict(ckpt["config"], source=str(checkpoint))
+    except (TypeError, ValueError) as exc:
+        raise InputDataError(checkpoint, f"checkpoint config unusable ({exc})",
+                             reason="corrupt_checkpoint") from exc
+    check_model_config(checkpoint, ckpt["config"], config)
+    G, _ = build_networks(config)
+    load_state(checkpoint, G, ckpt["G"], "generator")
+    return G.to(resolve_device(device)).eval(), config
+
+
+def instrument_key(header: fits.Header) -> str | None:
+    """``aia``, ``euvi_a`` or ``euvi_b`` from the observatory keywords, None if unknown."""
+    where = " ".join(str(header.get(k, "")) for k in ("OBSRVTRY", "TELESCOP", "INSTRUME"))
+    where = where.upper().replace("-", "_").replace(" ", "_")
+    if "STEREO_A" in where or "AHEAD" in where:
+        return "euvi_a"
+    if "STEREO_B" in where or "BEHIND" in where:
+        return "euvi_b"
+    if "AIA" in where or "SDO" in where:
+        return "aia"
+    return None
+
+
+def observation_time(header: fits.Header, path) -> Time:
+    for key in ("DATE-OBS", "DATE_OBS", "T_OBS"):
+        if header.get(key):
+            try:
+                return Time(str(header[key]).replace("_TAI", "").rstrip("Z"), scale="utc")
+            except ValueError:
+                continue
+    raise InputDataError(path, "no readable DATE-OBS in header", reason="missing_keyword")
+
+
+def output_name(header: fits.Header, input_path) -> str:
+    """``{instrument}_{YYYYMMDD_HHMMSS}.fits`` (instrument from the header, else the input stem)."""
+    key = instrument_key(header) or Path(input_path).name.split(".")[0]
+    stamp = observation_time(header, input_path).to_datetime().strftime("%Y%m%d_%H%M%S")
+    return f"{key}_{stamp}.fits"
+
+
+def magnetogram_header(stack_header: fits.Header, input_path, checkpoint_name: str,
+                       checkpoint_sha: str, config: TrainConfig) -> fits.Header:
+    """The stack's header reduced to its 2-D celestial part, relabelled as a magnetogram."""
+    header = fits.Header()
+    for card in stack_header.cards:
+        key = card.keyword
+        if key in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BSCALE", "BZERO",
+                   "CHECKSUM", "DATASUM", "BUNIT", "DATAMIN", "DATAMAX") or _AXIS3.match(key) \
+                or re.match(r"^CHAN\d+$", key) or key in _INSTRUMENT_KEYS:
+            continue
+        header.append(card)
+    for i in (1, 2, 3):
+        if f"CHAN{i}" in stack_header:
+            header[f"INCHAN{i}"] = (stack_header[f"CHAN{i}"], f"input stack channel {i}")
+    for key in ("INSTRUME", "DETECTOR"):
+        if key in stack_header:
+            header[f"IN{key[:5]}"] = (stack_header[key], f"{key} of the input EUV images")
+    header["WCSAXES"] = 2
+    header["BUNIT"] = ("Gauss", "line-of-sight magnetic field")
+    header["INSTRUME"] = ("farside-gan", "generated by a Pix2PixHD generator")
+    header["CONTENT"] = "generated LOS magnetogram"
+    header["CREATOR"] = ("farside-gan", "software that wrote this file")
+    header["SWVER"] = (__version__, "farside-gan version")
+    header["CKPTNAME"] = (checkpoint_name[-68:], "generator checkpoint")
+    header["CKPTSHA"] = (checkpoint_sha, "sha256 of the checkpoint file")
+    header["INFILE"] = (Path(input_path).name[-68:], "input EUV stack")
+    header["HMICLIP"] = (config.hmi_clip, "[G] de-normalization constant")
+    header["MASKRAD"] = (MASK_RADIUS, "[Rsun] off-disk pixels set to 0 G")
+    header.add_history(f"farside-gan {__version__}: generated from {Path(input_path).name} "
+                       f"with {checkpoint_name} (sha256 {checkpoint_sha[:16]}...)")
+    return header
+
+
+@torch.no_grad()
+def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
+            out_dir: str | os.PathLike, batch_size: int = 4, device: str = "auto",
+            mask_radius: float = MASK_RADIUS) -> list[Path]:
+    """Write one magnetogram per stack into ``out_dir``; returns the output paths in input order."""
+    dev = resolve_device(device)
+    G, config = load_generator(checkpoint, dev)
+    sha = sha256_of(checkpoint)
+    out_dir = Path(out_dir)
+    names = {}
+    stacks = [Path(s) for s in stacks]
+    for s in stacks:  # read headers first: name clashes and bad inputs fail before any work
+        _, header = read_stack(s, config.in_channels)
+        name = output_name(header, s)
+        if name in names.values():
+            clash = next(k for k, v in names.items() if v == name)
+            raise InputDataError(s, f"would write the same output {name} as {clash}",
+                                 reason="duplicate_time")
+        names[s] = name
+    outputs = []
+    for start in range(0, len(stacks), batch_size):
+        chunk = stacks[start:start + batch_size]
+        loaded = [read_stack(s, config.in_channels) for s in chunk]
+        for size in sorted({d.shape[-1] for d, _ in loaded}):  # batch equal sizes together
+            group = [(s, d, h) for s, (d, h) in zip(chunk, loaded) if d.shape[-1] == size]
+            x = torch.from_numpy(np.stack([d for _, d, _ in group])).to(dev)
+            y = G(x).float().clamp(-1, 1)[:, 0].cpu().numpy()
+            for (s, _, h), field in zip(group, y):
+                gauss = denormalize_hmi(field, config.hmi_clip)
+                gauss[~disk_mask_for(h, size, mask_radius)] = 0.0
+                header = magnetogram_header(h, s, Path(checkpoint).name, sha, config)
+                path = write_fits(out_dir / names[s], gauss.astype(np.float32), header)
+                log.info("%s -> %s", s, path)
+        outputs.extend(out_dir / names[s] for s in chunk)
+    return outputs

@@ -1,0 +1,192 @@
+"""PyTorch datasets of (EUV stack, normalized HMI target) pairs read from FITS files.
+
+Two sources: the dataset manifest CSV (``time, split, input, target, status, reason, detail``;
+rows with ``status == 'ok'`` and the wanted split), or a plain directory holding ``input/`` and
+``target/`` subdirectories with files of the same names. Items are dicts with ``input``
+(C, N, N), ``target`` (1, N, N), float32 in [-1, 1], and ``index``.
+
+Augmentation (optional, as in the seed's options) rotates and translates input and target
+together. Its random numbers come from (seed, epoch, index), so an epoch is reproducible in any
+worker process and after a resume.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from farside_gan.errors import InputDataError
+from farside_gan.fitsio import read_fits
+from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX
+
+MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "detail")
+FITS_SUFFIXES = (".fits", ".fts", ".fit", ".fits.gz")
+
+
+def read_stack(path: str | os.PathLike, in_channels: int | None = None):
+    """Read an EUV stack: (C, N, N) float32 in [-1, 1] and its header; errors name the file."""
+    data, header = read_fits(path)
+    if data.ndim != 3 or data.shape[1] != data.shape[2]:
+        raise InputDataError(path, f"expected a (channels, N, N) stack, got shape {data.shape}",
+                             reason="bad_shape")
+    if in_channels is not None and data.shape[0] != in_channels:
+        raise InputDataError(path, f"stack has {data.shape[0]} channels, the model expects "
+                             f"{in_channels}", reason="wrong_channel")
+    return _checked_values(path, data), header
+
+
+def read_target(path: str | os.PathLike):
+    """Read a normalized HMI target: (N, N) float32 in [-1, 1] and its header."""
+    data, header = read_fits(path)
+    if data.ndim != 2 or data.shape[0] != data.shape[1]:
+        raise InputDataError(path, f"expected a square (N, N) target, got shape {data.shape}",
+                             reason="bad_shape")
+    return _checked_values(path, data), header
+
+
+def _checked_values(path, data: np.ndarray) -> np.ndarray:
+    data = np.asarray(data, dtype=np.float32)
+    if not np.all(np.isfinite(data)):
+        raise InputDataError(path, "contains NaN or infinite values; expected normalized data",
+                             reason="mostly_nan")
+    if np.abs(data).max() > 1.0 + 1e-4:
+        raise InputDataError(path, f"values reach {np.abs(data).max():.3g}; normalized data must "
+                             "lie in [-1, 1]", reason="not_normalized")
+    return data
+
+
+def disk_radius_px(header, image_size: int) -> float:
+    """Solar radius in pixels from RSUN_OBS / CDELT1, else the co-alignment ratio 450/1024."""
+    rsun, cdelt = header.get("RSUN_OBS"), header.get("CDELT1")
+    if rsun and cdelt:
+        return abs(float(rsun) / float(cdelt))
+    return image_size * RSUN_PX / IMAGE_SIZE
+
+
+def disk_mask_for(header, image_size: int, mask_radius: float = MASK_RADIUS) -> np.ndarray:
+    from farside_gan.geometry import disk_mask
+    return disk_mask(image_size, disk_radius_px(header, image_size), mask_radius)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random rotation in [-rotation_deg, rotation_deg] and translation in [-translate_px, ...]."""
+    rotation_deg: float = 0.0
+    translate_px: float = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.rotation_deg > 0 or self.translate_px > 0
+
+    def apply(self, image: torch.Tensor, target: torch.Tensor, generator: torch.Generator):
+        """Apply one random rigid transform to both (C, N, N) tensors (bilinear, border fill)."""
+        angle, tx, ty = ((torch.rand(3, generator=generator, dtype=torch.float64) * 2 - 1)
+                         * torch.tensor([math.radians(self.rotation_deg), self.translate_px,
+                                         self.translate_px], dtype=torch.float64)).tolist()
+        n = image.shape[-1]
+        cos, sin = math.cos(angle), math.sin(angle)
+        # affine_grid works in normalized coordinates: a shift of t px is 2 t / N.
+        theta = torch.tensor([[[cos, -sin, 2 * tx / n], [sin, cos, 2 * ty / n]]],
+                             dtype=torch.float32)
+        both = torch.cat([image, target], dim=0)[None]
+        grid = F.affine_grid(theta, list(both.shape), align_corners=False)
+        out = F.grid_sample(both, grid, mode="bilinear", padding_mode="border",
+                            align_corners=False)[0]
+        return out[:image.shape[0]], out[image.shape[0]:]
+
+
+class PairedFitsDataset(Dataset):
+    """(stack, target) FITS pairs; see the module docstring for the item format."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], in_channels: int = 3,
+                 augmentation: Augmentation | None = None, seed: int = 0,
+                 times: list[str] | None = None):
+        if not pairs:
+            raise ValueError("no (input, target) pairs to train on")
+        self.pairs = [(Path(i), Path(t)) for i, t in pairs]
+        self.times = times
+        self.in_channels = in_channels
+        self.augmentation = augmentation or Augmentation()
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the augmentation random stream of an epoch (call before iterating)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        input_path, target_path = self.pairs[index]
+        stack, _ = read_stack(input_path, self.in_channels)
+        target, _ = read_target(target_path)
+        if target.shape != stack.shape[1:]:
+            raise InputDataError(target_path, f"target shape {target.shape} differs from its input "
+                                 f"{input_path} ({stack.shape[1:]})", reason="bad_shape")
+        image, label = torch.from_numpy(stack), torch.from_numpy(target)[None]
+        if self.augmentation.active:
+            state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0]
+            g = torch.Generator().manual_seed(int(state))
+            image, label = self.augmentation.apply(image, label, g)
+        return {"input": image, "target": label, "index": index}
+
+    @classmethod
+    def from_manifest(cls, manifest: str | os.PathLike, split: str = "train", **kwargs):
+        pairs, times = manifest_pairs(manifest, split)
+        return cls(pairs, times=times, **kwargs)
+
+    @classmethod
+    def from_directory(cls, directory: str | os.PathLike, **kwargs):
+        return cls(directory_pairs(directory), **kwargs)
+
+
+def _resolve(path: str, manifest: Path) -> Path:
+    """Manifest paths: absolute, or relative to the working directory, else to the manifest."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return manifest.parent / p
+
+
+def manifest_pairs(manifest: str | os.PathLike, split: str = "train"):
+    """(input, target) paths and times of the ``ok`` rows of ``split``, in manifest order."""
+    manifest = Path(manifest)
+    try:
+        with open(manifest, newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in ("time", "split", "input", "target", "status")
+                       if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputDataError(manifest, f"manifest lacks columns {missing}; expected "
+                                     f"{list(MANIFEST_COLUMNS)}", reason="bad_manifest")
+            rows = [r for r in reader if r["status"] == "ok" and r["split"] == split]
+    except OSError as exc:
+        raise InputDataError(manifest, f"cannot read manifest ({exc})", reason="missing_file") from exc
+    pairs = [(_resolve(r["input"], manifest), _resolve(r["target"], manifest)) for r in rows]
+    return pairs, [r["time"] for r in rows]
+
+
+def directory_pairs(directory: str | os.PathLike) -> list[tuple[Path, Path]]:
+    """Pairs ``DIR/input/NAME`` + ``DIR/target/NAME``; an input without its target is an error."""
+    directory = Path(directory)
+    inputs, targets = directory / "input", directory / "target"
+    for d in (inputs, targets):
+        if not d.is_dir():
+            raise InputDataError(d, "missing directory; a pair directory holds input/ and target/",
+                                 reason="missing_file")
+    names = sorted(p.name for p in inputs.iterdir() if p.name.lower().endswith(FITS_SUFFIXES))
+    if not names:
+        raise InputDataError(inputs, "no FITS files", reason="no_data")
+    lonely = [n for n in names if not (targets / n).exists()]
+    if lonely:
+        raise InputDataError(targets, f"no target for inputs {lonely[:5]}", reason="no_partner")
+    return [(inputs / n, targets / n) for n in names]

@@ -1,0 +1,119 @@
+"""Small stacks and targets in the pipeline's formats, for the model tests (no other stage needed).
+
+Stacks: (3, N, N) float32 in [-1, 1] with a helioprojective WCS in axes 1-2, CTYPE3 'CHANNEL',
+CHAN1..3 and the observer keywords; targets: (N, N) normalized HMI with NORMCLIP. The field is a
+few bipoles on the disk; the EUV channels are local functions of it (one of them signed), so a
+tiny generator can learn the mapping in a few hundred CPU steps.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from farside_gan.fitsio import write_fits
+from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX, disk_mask
+from farside_gan.normalize import normalize_hmi
+
+RSUN_OBS = 960.0  # arcsec, as seen from 1 au
+OBSERVERS = {  # HGLN_OBS, HGLT_OBS (deg), DSUN_OBS (m), OBSRVTRY
+    "aia": (0.0, 3.0, 1.496e11, "SDO"),
+    "euvi_a": (105.0, -2.0, 1.44e11, "STEREO_A"),
+}
+
+
+def celestial_header(n: int, time: str, instrument: str = "aia") -> fits.Header:
+    lon, lat, dsun, obs = OBSERVERS[instrument]
+    rsun_px = n * RSUN_PX / IMAGE_SIZE
+    h = fits.Header()
+    for i in (1, 2):
+        h[f"CTYPE{i}"] = "HPLN-TAN" if i == 1 else "HPLT-TAN"
+        h[f"CUNIT{i}"] = "arcsec"
+        h[f"CDELT{i}"] = RSUN_OBS / rsun_px
+        h[f"CRPIX{i}"] = (n + 1) / 2
+        h[f"CRVAL{i}"] = 0.0
+    h["DATE-OBS"] = time
+    h["HGLN_OBS"], h["HGLT_OBS"], h["DSUN_OBS"] = lon, lat, dsun
+    h["RSUN_OBS"], h["RSUN_REF"] = RSUN_OBS, 6.957e8
+    h["OBSRVTRY"] = obs
+    h["TELESCOP"] = "SDO/AIA" if instrument == "aia" else "STEREO"
+    h["INSTRUME"] = "AIA" if instrument == "aia" else "SECCHI"
+    return h
+
+
+def stack_header(n: int, time: str, instrument: str = "aia") -> fits.Header:
+    h = celestial_header(n, time, instrument)
+    h["CTYPE3"], h["CRPIX3"], h["CRVAL3"], h["CDELT3"] = "CHANNEL", 1.0, 1.0, 1.0
+    chans = (304, 193, 171) if instrument == "aia" else (304, 195, 171)
+    for i, c in enumerate(chans, 1):
+        h[f"CHAN{i}"] = c
+    h["BUNIT"] = ""
+    return h
+
+
+def bipole_field(n: int, rng: np.random.Generator, n_regions: int = 4) -> np.ndarray:
+    """LOS field (G): Gaussian bipoles of +-(800..2500) G plus weak noise, zero off the disk."""
+    y, x = (np.indices((n, n)) - (n - 1) / 2) / (n * RSUN_PX / IMAGE_SIZE)
+    field = 20.0 * rng.standard_normal((n, n))
+    for _ in range(n_regions):
+        r, phi = 0.7 * np.sqrt(rng.uniform()), rng.uniform(0, 2 * np.pi)
+        cx, cy = r * np.cos(phi), r * np.sin(phi)
+        sep, width = rng.uniform(0.08, 0.16), rng.uniform(0.03, 0.06)
+        amp = rng.uniform(800, 2500) * np.sign(cy + 1e-9)  # sign follows the hemisphere
+        for dx, s in ((-sep / 2, 1.0), (sep / 2, -1.0)):
+            field += s * amp * np.exp(-((x - cx - dx) ** 2 + (y - cy) ** 2) / (2 * width ** 2))
+    field[~disk_mask(n, n * RSUN_PX / IMAGE_SIZE, MASK_RADIUS)] = 0.0
+    return field
+
+
+def euv_channels(field: np.ndarray) -> np.ndarray:
+    """Three [-1, 1] channels that follow the field: |B| brightness, smoothed |B|, signed B."""
+    n = field.shape[0]
+    disk = disk_mask(n, n * RSUN_PX / IMAGE_SIZE, MASK_RADIUS)
+    a = np.tanh(np.abs(field) / 1000.0)
+    from scipy.ndimage import gaussian_filter
+    b = np.tanh(gaussian_filter(np.abs(field), 2.0) / 500.0)
+    c = 0.5 * np.tanh(field / 1500.0)
+    stack = np.stack([2 * a - 0.9, 2 * b - 0.9, c])
+    stack[:, ~disk] = -1.0
+    return np.clip(stack, -1, 1).astype(np.float32)
+
+
+def write_pair(directory: Path, index: int, n: int = 64, seed: int = 0,
+               instrument: str = "aia") -> tuple[Path, Path, np.ndarray]:
+    """Write stack_XXX.fits and target_XXX.fits; returns their paths and the field in Gauss."""
+    rng = np.random.default_rng([seed, index])
+    field = bipole_field(n, rng)
+    time = f"2011-01-{1 + index // 2:02d}T{12 * (index % 2):02d}:00:00.000"
+    directory = Path(directory)
+    stack = write_fits(directory / f"stack_{index:03d}.fits", euv_channels(field),
+                       stack_header(n, time, instrument))
+    th = celestial_header(n, time, "aia")
+    th["NORMCLIP"], th["BUNIT"], th["INSTRUME"] = 3000.0, "", "HMI_FRONT2"
+    target = write_fits(directory / f"target_{index:03d}.fits", normalize_hmi(field), th)
+    return stack, target, np.clip(field, -3000, 3000)
+
+
+def write_manifest(directory: Path, n_train: int, n_eval: int = 0, n: int = 64,
+                   seed: int = 0) -> Path:
+    """Pairs + manifest.csv with relative paths (plus one dropped row, which must be ignored)."""
+    directory = Path(directory)
+    rows = []
+    for i in range(n_train + n_eval):
+        stack, target, _ = write_pair(directory / "pairs", i, n, seed)
+        time = fits.getheader(stack)["DATE-OBS"]
+        rows.append({"time": time, "split": "train" if i < n_train else "eval",
+                     "input": str(stack.relative_to(directory)),
+                     "target": str(target.relative_to(directory)),
+                     "status": "ok", "reason": "", "detail": ""})
+    rows.append({"time": "2012-01-01T00:00:00", "split": "", "input": "", "target": "",
+                 "status": "dropped", "reason": "quality_flag", "detail": "QUALITY != 0"})
+    path = directory / "manifest.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
