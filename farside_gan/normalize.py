@@ -46,3 +46,52 @@ def normalize_hmi(field_gauss: np.ndarray, clip: float = HMI_CLIP) -> np.ndarray
 def denormalize_hmi(values: np.ndarray, clip: float = HMI_CLIP) -> np.ndarray:
     """Generator output in [-1, 1] -> Gauss (inverse of :func:`normalize_hmi` inside the clip)."""
     return (np.asarray(values, dtype=np.float32) * np.float32(clip)).astype(np.float32)
+
+
+# File-level normalization of aligned frames (added for the `normalize` stage).
+
+def normalize_frame(data: np.ndarray, header, euv_median: float = EUV_MEDIAN,
+                    euv_clip: tuple[float, float] = EUV_CLIP, hmi_clip: float = HMI_CLIP,
+                    path=None):
+    """Aligned frame (header from ``align``) -> ([-1, 1] float32 image, header with constants).
+
+    The on-disk pixels for the EUV median are those within ``MASKRAD`` x ``R_SUN`` pixels of the
+    centre, as written by align.
+    """
+    from farside_gan.errors import InputDataError
+    from farside_gan.geometry import disk_mask
+    from farside_gan.quality import instrument_of
+
+    header = header.copy()
+    instrument = instrument_of(header)
+    if "R_SUN" not in header or "MASKRAD" not in header:
+        raise InputDataError(path, "not an aligned frame (no R_SUN/MASKRAD in header)",
+                             reason="missing_keyword")
+    if instrument == "hmi":
+        out = normalize_hmi(data, hmi_clip)
+        header["NORMCLIP"] = (float(hmi_clip), "[Gauss] field clipped to +-NORMCLIP, / NORMCLIP")
+    elif instrument is not None:
+        on_disk = disk_mask(data.shape[-1], float(header["R_SUN"]), float(header["MASKRAD"]))
+        finite = data[on_disk & np.isfinite(data)]
+        if finite.size == 0 or not np.median(finite) > 0:
+            raise InputDataError(path, "on-disk median is not positive (empty or dark image)",
+                                 reason="mostly_nan")
+        header["NORMMED"] = (float(np.median(finite)), "on-disk median before scaling")
+        header["NORMTGT"] = (float(euv_median), "on-disk median scaled to this, then clipped")
+        header["NORMCLO"] = (float(euv_clip[0]), "clip low before log10")
+        header["NORMCHI"] = (float(euv_clip[1]), "clip high before log10")
+        out = normalize_euv(data, on_disk, euv_median, tuple(euv_clip))
+    else:
+        raise InputDataError(path, "header names no known instrument", reason="missing_keyword")
+    header["BUNIT"] = ""
+    header.add_history("farside-gan normalize: mapped to [-1, 1]")
+    return out, header
+
+
+def normalize_file(in_path, out_path, euv_median: float = EUV_MEDIAN,
+                   euv_clip: tuple[float, float] = EUV_CLIP, hmi_clip: float = HMI_CLIP):
+    from farside_gan.fitsio import read_fits, write_fits
+
+    data, header = read_fits(in_path)
+    out, header = normalize_frame(data, header, euv_median, euv_clip, hmi_clip, path=in_path)
+    return write_fits(out_path, out, header)

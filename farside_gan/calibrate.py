@@ -1,0 +1,268 @@
+"""Level 1 -> level 1.5 corrections that are not geometric; geometry is left to :mod:`align`.
+
+AIA: aiapy's pointing update (a header change: CRPIX, CDELT, CROTA2 from the master pointing
+table), degradation correction (a scale factor from the correction table) and exposure
+normalization to DN/s. Registration (north up, common plate scale) is the one resampling that
+:mod:`farside_gan.align` does, straight to the output grid.
+
+HMI: the 720 s magnetogram is NaN off the disk (and at a few bad pixels); NaNs become 0 G so that
+resampling does not spread them (the off-disk area is masked by align anyway). The 180 degree
+rotation (CROTA2 ~ 180) is honoured by align from the header.
+
+EUVI (level 0.5): bias subtraction (BIASMEAN when not already removed on board, OFFSETCR = 0),
+division by the IP summing factor and exposure normalization to DN/s; north up is done by
+align from the header's PC/CROTA. What IDL's ``secchi_prep`` does beyond this and we do not:
+flat field and vignetting correction (calibration images shipped with SolarSoft, not on PyPI),
+the photometric calibration factor DN -> photons (a per-channel constant, which the on-disk
+median normalization divides out anyway), the CCD/shutter corrections of ``scc_img_trim`` and
+missing-block filling. The model is trained on median-normalized AIA data and the EUVI frames
+get the same normalization, so constant factors do not matter; vignetting (a smooth radial
+dimming of up to ~10 % at the limb) does, and is a known limitation.
+
+The AIA calibration tables are files (``calibration-tables`` writes them once per run), so
+calibration runs offline.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+from astropy.table import QTable
+from astropy.time import Time
+
+from farside_gan.errors import FarsideError, InputDataError
+from farside_gan.fitsio import read_fits, write_fits
+from farside_gan.quality import instrument_of, obs_time
+
+log = logging.getLogger(__name__)
+
+POINTING_TABLE = "aia_pointing_table.ecsv"
+CORRECTION_TABLE = "aia_correction_table.ecsv"
+AIA_FULL_SIZE = 4096
+AIA_CHANNELS = (94, 131, 171, 193, 211, 304, 335, 1600, 1700, 4500)
+
+
+class CalibrationError(FarsideError):
+    """Calibration tables missing, unreadable or without an entry for the frame's time."""
+
+
+# ----------------------------------------------------------------------------- tables
+
+def fetch_calibration_tables(out_dir: str | os.PathLike, source: str = "lmsal",
+                             time_range=None) -> tuple[Path, Path]:
+    """Fetch the AIA pointing and degradation tables with aiapy and cache them as ECSV files.
+
+    ``source``: 'lmsal' (static copy of the master pointing table) or 'jsoc' (needs
+    ``time_range``). The correction table comes from SSW. Network access required.
+    """
+    from aiapy.calibrate.util import get_correction_table, get_pointing_table
+
+    out_dir = Path(out_dir)
+    pointing = get_pointing_table(source, time_range=time_range) if source == "jsoc" \
+        else get_pointing_table(source)
+    correction = get_correction_table("SSW")
+    return _write_tables(out_dir, pointing, correction)
+
+
+def write_demo_calibration_tables(out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write small tables in aiapy's format for offline use with synthetic data.
+
+    Pointing: one entry spanning 2010-2035 with the nominal pointing (Sun centre at the CCD
+    centre, 0.6 arcsec/px, no instrument roll), i.e. what the synthetic AIA headers declare.
+    Degradation: effective area constant over time (factor 1), since synthetic data do not
+    degrade. Columns, units and time conventions are those of the real tables.
+    """
+    pointing = QTable()
+    pointing["T_START"] = Time(["2010-03-24T00:00:00"], scale="utc")
+    pointing["T_STOP"] = Time(["2035-01-01T00:00:00"], scale="utc")
+    for ch in AIA_CHANNELS:
+        pointing[f"A_{ch:03d}_X0"] = [(AIA_FULL_SIZE - 1) / 2] * u.pix
+        pointing[f"A_{ch:03d}_Y0"] = [(AIA_FULL_SIZE - 1) / 2] * u.pix
+        pointing[f"A_{ch:03d}_IMSCALE"] = [0.6] * u.arcsec / u.pix
+        pointing[f"A_{ch:03d}_INSTROT"] = [0.0] * u.deg
+    rows = []
+    for ch in AIA_CHANNELS:
+        wave_str = f"{ch}_THIN" if ch not in (1600, 1700, 4500) else str(ch)
+        for t_start, t_stop in (("2010-03-24T00:00:00", "2015-01-01T00:00:00"),
+                                ("2015-01-01T00:00:00", "2035-01-01T00:00:00")):
+            rows.append(("2024-01-01T00:00:00", 10, wave_str, float(ch), t_start, t_stop,
+                         0.0, 0.0, 0.0, 1.0, float(ch)))
+    correction = QTable(rows=rows, names=("DATE", "VER_NUM", "WAVE_STR", "WAVELNTH", "T_START",
+                                          "T_STOP", "EFFA_P1", "EFFA_P2", "EFFA_P3", "EFF_AREA",
+                                          "EFF_WVLN"))
+    return _write_tables(Path(out_dir), pointing, correction)
+
+
+def _write_tables(out_dir: Path, pointing: QTable, correction: QTable) -> tuple[Path, Path]:
+    from farside_gan.fitsio import atomic_output
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = out_dir / POINTING_TABLE, out_dir / CORRECTION_TABLE
+    for table, path in zip((pointing, correction), paths):
+        table = QTable(table)
+        for col in ("T_START", "T_STOP", "DATE"):
+            if col in table.colnames and isinstance(table[col], Time):
+                table[col] = table[col].isot
+        with atomic_output(path, suffix=".ecsv") as tmp:
+            table.write(tmp, format="ascii.ecsv", overwrite=True)
+    return paths
+
+
+@functools.lru_cache(maxsize=4)
+def load_calibration_tables(calibration_dir: str | os.PathLike) -> tuple[QTable, QTable]:
+    """Read (pointing, correction) tables written by :func:`fetch_calibration_tables`."""
+    from aiapy.calibrate.util import get_correction_table
+
+    calibration_dir = Path(calibration_dir)
+    pointing_path = calibration_dir / POINTING_TABLE
+    correction_path = calibration_dir / CORRECTION_TABLE
+    for p in (pointing_path, correction_path):
+        if not p.exists():
+            raise CalibrationError(f"{p}: AIA calibration table missing; run "
+                                   f"`farside-gan calibration-tables {calibration_dir}` first")
+    try:
+        with warnings.catch_warnings():  # ERFA: "dubious year" for T_STOP in the future
+            warnings.simplefilter("ignore")
+            pointing = QTable.read(pointing_path, format="ascii.ecsv")
+            pointing["T_START"] = Time(pointing["T_START"], scale="utc")
+            pointing["T_STOP"] = Time(pointing["T_STOP"], scale="utc")
+            correction = get_correction_table(correction_path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise CalibrationError(f"{calibration_dir}: unreadable AIA calibration table ({exc})") from exc
+    return pointing, correction
+
+
+# ----------------------------------------------------------------------------- AIA
+
+def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: QTable,
+                        path=None) -> fits.Header:
+    """Header with CRPIX/CDELT/CROTA2 from the master pointing table (aiapy.update_pointing).
+
+    aiapy accepts only full 4096-px frames; for binned frames (tests, sunpy's sample) the same
+    table entry is applied scaled by the binning factor.
+    """
+    import sunpy.map
+    from aiapy.calibrate import update_pointing
+
+    header = header.copy()
+    n = data.shape[-1]
+    if data.shape == (AIA_FULL_SIZE, AIA_FULL_SIZE):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                new = update_pointing(sunpy.map.Map(data, header), pointing_table=pointing_table)
+            except (IndexError, ValueError) as exc:
+                raise CalibrationError(f"{path}: pointing update failed ({exc})") from exc
+        for key in ("CRPIX1", "CRPIX2", "X0_MP", "Y0_MP", "CDELT1", "CDELT2", "CROTA2"):
+            header[key] = float(new.meta[key.lower()])
+    else:
+        t = Time(header.get("T_OBS", header.get("DATE-OBS")).replace("Z", ""), scale="utc")
+        rows = np.flatnonzero((pointing_table["T_START"] <= t) & (t < pointing_table["T_STOP"]))
+        if rows.size == 0:
+            raise CalibrationError(f"{path}: no pointing table entry for {t.isot}")
+        row = pointing_table[rows[0]]
+        w = f"{int(round(float(header['WAVELNTH']))):03d}"
+        binning = AIA_FULL_SIZE / n
+        x0 = row[f"A_{w}_X0"].to_value(u.pix)
+        y0 = row[f"A_{w}_Y0"].to_value(u.pix)
+        scale = row[f"A_{w}_IMSCALE"].to_value(u.arcsec / u.pix)
+        rot = row[f"A_{w}_INSTROT"].to_value(u.deg) + float(header.get("SAT_ROT", 0.0))
+        for key, value in (("CRPIX1", (x0 + 0.5) / binning + 0.5), ("CRPIX2", (y0 + 0.5) / binning + 0.5),
+                           ("X0_MP", x0), ("Y0_MP", y0), ("CDELT1", scale * binning),
+                           ("CDELT2", scale * binning), ("CROTA2", rot)):
+            if np.isfinite(value):
+                header[key] = float(value)
+    for key in ("PC1_1", "PC1_2", "PC2_1", "PC2_2"):
+        header.remove(key, ignore_missing=True)
+    header.add_history("farside-gan calibrate: AIA pointing updated from the master pointing table")
+    return header
+
+
+def aia_degradation_factor(header: fits.Header, correction_table: QTable, path=None) -> float:
+    from aiapy.calibrate import degradation
+
+    t = Time(obs_time(header, path), scale="utc")
+    try:
+        factor = degradation(float(header["WAVELNTH"]) * u.angstrom, t, correction_table=correction_table)
+    except ValueError as exc:
+        raise CalibrationError(f"{path}: degradation correction failed ({exc})") from exc
+    return float(np.ravel(factor.to_value(u.dimensionless_unscaled))[0])
+
+
+def _exposure(header: fits.Header, path) -> float:
+    exptime = header.get("EXPTIME")
+    if exptime is None:
+        raise InputDataError(path, "header has no EXPTIME", reason="missing_keyword")
+    if not float(exptime) > 0:
+        raise InputDataError(path, f"EXPTIME = {exptime} is not positive", reason="inconsistent_header")
+    return float(exptime)
+
+
+# ----------------------------------------------------------------------------- frames
+
+def calibrate_frame(data: np.ndarray, header: fits.Header, calibration_dir=None, path=None,
+                    tables: tuple[QTable, QTable] | None = None) -> tuple[np.ndarray, fits.Header]:
+    """Calibrate one raw frame; returns float32 data on the same grid and the updated header."""
+    instrument = instrument_of(header)
+    header = header.copy()
+    out = np.asarray(data, dtype=np.float32)
+    if out is data:
+        out = out.copy()
+    for key in ("BLANK", "BZERO", "BSCALE", "CHECKSUM", "DATASUM"):
+        header.remove(key, ignore_missing=True)
+
+    if instrument == "aia":
+        if tables is None:
+            if calibration_dir is None:
+                raise CalibrationError(f"{path}: AIA calibration needs the pointing and degradation "
+                                       "tables (--calibration-dir)")
+            tables = load_calibration_tables(str(calibration_dir))
+        pointing, correction = tables
+        header = update_aia_pointing(out, header, pointing, path)
+        factor = aia_degradation_factor(header, correction, path)
+        exptime = _exposure(header, path)
+        out *= np.float32(1.0 / (factor * exptime))
+        header["DEGRADAT"] = (factor, "degradation factor divided out (aiapy)")
+        header.add_history(f"farside-gan calibrate: divided by degradation {factor:.5f} and "
+                           f"EXPTIME {exptime:.4f} s")
+        header["EXPTIME"] = 1.0
+        header["BUNIT"] = "DN/s"
+        header["PIXLUNIT"] = "DN/s"
+    elif instrument == "hmi":
+        bad = ~np.isfinite(out)
+        n_bad = int(np.count_nonzero(bad))
+        out[bad] = 0.0
+        header.add_history(f"farside-gan calibrate: {n_bad} NaN/inf pixels set to 0")
+        header.setdefault("BUNIT", "Gauss")
+    elif instrument in ("euvi_a", "euvi_b"):
+        bias = 0.0
+        if float(header.get("OFFSETCR", 0) or 0) == 0 and header.get("BIASMEAN"):
+            bias = float(header["BIASMEAN"])
+            out -= np.float32(bias)
+            header["OFFSETCR"] = (bias, "bias subtracted by farside-gan")
+        summing = float(header.get("IPSUM", 1) or 1)
+        exptime = _exposure(header, path)
+        out *= np.float32(1.0 / (exptime * 2 ** (2 * (summing - 1))))
+        header.add_history(f"farside-gan calibrate: bias {bias:.2f} DN removed, divided by "
+                           f"EXPTIME {exptime:.4f} s and IP summing {summing:g}")
+        header["EXPTIME"] = 1.0
+        header["BUNIT"] = "DN/s"
+    else:
+        raise InputDataError(path, "header names no known instrument (TELESCOP/INSTRUME/DETECTOR)",
+                             reason="missing_keyword")
+    header.add_history("farside-gan calibrate: non-geometric level 1.5 corrections; "
+                       "registration follows in align")
+    return out, header
+
+
+def calibrate_file(in_path, out_path, calibration_dir=None) -> Path:
+    data, header = read_fits(in_path)
+    out, header = calibrate_frame(data, header, calibration_dir=calibration_dir, path=in_path)
+    return write_fits(out_path, out, header)

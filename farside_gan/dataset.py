@@ -1,0 +1,203 @@
+"""Stacks, pairs, manifest and train/eval split of the dataset (no torch here).
+
+* :func:`stack_files` joins the three normalized EUV channels of one time into one
+  ``(3, N, N)`` FITS with ``CHAN1..3`` and ``CTYPE3 = 'CHANNEL'``.
+* :func:`build_manifest` pairs each AIA stack with the HMI target nearest in time (within a
+  tolerance), gives every ok pair a split, and adds one 'dropped' row, with the reason, for
+  every time whose frames were dropped (fetch records) or that found no partner.
+* :func:`split_months` chooses, per year, ``eval_months`` months for evaluation at random with
+  a fixed seed; the rest train. Splitting by whole months means no time is in both splits.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from farside_gan.errors import InputDataError
+from farside_gan.fitsio import atomic_output, read_fits, write_fits
+from farside_gan.layout import CHANNELS
+from farside_gan.quality import channel_of, instrument_of, obs_time, parse_time
+
+MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "detail")
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+# ----------------------------------------------------------------------------- stack
+
+def stack_frames(frames: list[tuple[np.ndarray, fits.Header]], paths=None) -> tuple[np.ndarray, fits.Header]:
+    """Three normalized frames, in the instrument's channel order, -> (3, N, N) cube and header."""
+    paths = list(paths) if paths is not None else [None] * len(frames)
+    if len(frames) != 3:
+        raise ValueError(f"a stack needs 3 channels, got {len(frames)}")
+    first_data, first_header = frames[0]
+    instrument = instrument_of(first_header)
+    if instrument not in ("aia", "euvi_a", "euvi_b"):
+        raise InputDataError(paths[0], f"not an EUV frame (instrument {instrument})",
+                             reason="wrong_channel")
+    expected = CHANNELS[instrument]
+    times = []
+    for i, ((data, header), path) in enumerate(zip(frames, paths)):
+        if instrument_of(header) != instrument:
+            raise InputDataError(path, f"is {instrument_of(header)}, the stack is {instrument}",
+                                 reason="wrong_channel")
+        if str(channel_of(header, instrument)) != str(expected[i]):
+            raise InputDataError(path, f"is channel {channel_of(header, instrument)}, position {i + 1}"
+                                 f" of the stack must be {expected[i]} (order {expected})",
+                                 reason="wrong_channel")
+        if data.shape != first_data.shape:
+            raise InputDataError(path, f"shape {data.shape} differs from {first_data.shape}",
+                                 reason="inconsistent_header")
+        if "NORMMED" not in header:
+            raise InputDataError(path, "is not a normalized frame (no NORMMED)", reason="missing_keyword")
+        times.append(obs_time(header, path))
+    cube = np.stack([np.asarray(d, dtype=np.float32) for d, _ in frames])
+    h = first_header.copy()
+    for key in ("WAVELNTH", "WAVE_STR", "EXPTIME", "DEGRADAT", "NORMMED", "HISTORY"):
+        h.remove(key, ignore_missing=True, remove_all=True)
+    h["NAXIS"] = 3
+    h["NAXIS3"] = 3
+    h["CTYPE3"], h["CRPIX3"], h["CRVAL3"], h["CDELT3"], h["CUNIT3"] = "CHANNEL", 1.0, 1.0, 1.0, ""
+    for i, ((_, header), path, t) in enumerate(zip(frames, paths, times), start=1):
+        h[f"CHAN{i}"] = (int(expected[i - 1]), "wavelength [Angstrom] of plane i")
+        h[f"TOBS{i}"] = (t.strftime("%Y-%m-%dT%H:%M:%S.%f"), f"DATE-OBS of channel {expected[i - 1]}")
+        h[f"NORMMED{i}"] = header["NORMMED"]
+        if path is not None:
+            h[f"FILE{i}"] = Path(path).name
+    h["BUNIT"] = ""
+    return cube, h
+
+
+def stack_files(out_path, paths) -> Path:
+    frames = [read_fits(p) for p in paths]
+    cube, header = stack_frames(frames, paths)
+    return write_fits(out_path, cube, header)
+
+
+# ----------------------------------------------------------------------------- split
+
+def split_months(years, seed: int = 0, eval_months: int = 2) -> dict[int, tuple[int, ...]]:
+    """Per year, the months (1-12) held out for evaluation; seeded, independent of other years."""
+    if not 0 <= eval_months <= 12:
+        raise ValueError(f"eval_months must be in 0..12, got {eval_months}")
+    out = {}
+    for year in sorted(set(int(y) for y in years)):
+        rng = np.random.default_rng([int(seed), year])
+        out[year] = tuple(sorted(int(m) for m in rng.choice(np.arange(1, 13), eval_months, replace=False)))
+    return out
+
+
+def split_of(time: datetime, eval_by_year: dict[int, tuple[int, ...]]) -> str:
+    return "eval" if time.month in eval_by_year.get(time.year, ()) else "train"
+
+
+# ----------------------------------------------------------------------------- manifest
+
+@dataclass
+class _Frame:
+    path: str
+    time: datetime
+    instrument: str
+
+
+def _read_times(paths) -> list[_Frame]:
+    frames = []
+    for p in paths:
+        header = fits.getheader(p)
+        frames.append(_Frame(os.fspath(p), obs_time(header, p), instrument_of(header) or ""))
+    return frames
+
+
+def load_records(paths) -> list[dict]:
+    """Fetch records (``record.json``); a file may hold one record or a list of them."""
+    records = []
+    for p in paths:
+        data = json.loads(Path(p).read_text())
+        for rec in data if isinstance(data, list) else [data]:
+            rec.setdefault("record_file", os.fspath(p))
+            records.append(rec)
+    return records
+
+
+def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed: int = 0,
+                   eval_months: int = 2) -> list[dict]:
+    """Rows (dicts with ``MANIFEST_COLUMNS``), one per observation time, sorted by time.
+
+    ``records``: fetch records (dicts); the dropped AIA/HMI ones become dropped rows at their
+    requested time (the first reason per time wins). ``stacks``/``targets``: paths of AIA stacks
+    and normalized HMI frames; their times are read from their headers.
+    """
+    from farside_gan.download import parse_duration
+
+    tolerance = parse_duration(pair_tolerance)
+    stack_frames_ = sorted(_read_times(stacks), key=lambda f: f.time)
+    target_frames = sorted(_read_times(targets), key=lambda f: f.time)
+    target_times = np.array([f.time.timestamp() for f in target_frames])
+
+    # requested time of each AIA observation, to key rows by the grid time
+    requested_of_obs = {}
+    drops: dict[datetime, dict] = {}
+    for rec in records:
+        if rec.get("instrument") not in ("aia", "hmi"):
+            continue
+        requested = parse_time(rec["requested_time"])
+        if rec.get("status") == "ok" and rec.get("obs_time") and rec["instrument"] == "aia":
+            requested_of_obs[parse_time(rec["obs_time"]).replace(microsecond=0)] = requested
+        elif rec.get("status") != "ok" and requested not in drops:
+            drops[requested] = {"reason": rec.get("reason") or "dropped",
+                                "detail": f"{rec['instrument']} {rec.get('channel', '')}: "
+                                          f"{rec.get('detail', '')}".strip()}
+
+    rows, used_targets = [], set()
+    for stack in stack_frames_:
+        key = requested_of_obs.get(stack.time.replace(microsecond=0), stack.time)
+        if key in drops:  # an HMI drop at this time: no usable target
+            continue
+        row = {"time": key, "split": "", "input": stack.path, "target": "", "status": "ok",
+               "reason": "", "detail": ""}
+        if target_times.size:
+            i = int(np.argmin(np.abs(target_times - stack.time.timestamp())))
+            if abs(target_frames[i].time - stack.time) <= tolerance:
+                row["target"] = target_frames[i].path
+                used_targets.add(i)
+        if not row["target"]:
+            row.update(status="dropped", reason="no_partner",
+                       detail=f"no HMI target within {tolerance} of {stack.time:{TIME_FORMAT}}")
+        rows.append(row)
+    have = {r["time"] for r in rows}
+    for t, drop in drops.items():
+        if t not in have:
+            rows.append({"time": t, "split": "", "input": "", "target": "", "status": "dropped",
+                         **drop})
+    rows.sort(key=lambda r: r["time"])
+    eval_by_year = split_months([r["time"].year for r in rows], seed, eval_months)
+    for r in rows:
+        if r["status"] == "ok":
+            r["split"] = split_of(r["time"], eval_by_year)
+        r["time"] = r["time"].strftime(TIME_FORMAT)
+    return rows
+
+
+def write_manifest(path, rows) -> Path:
+    with atomic_output(path, suffix=".csv") as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=MANIFEST_COLUMNS)
+            writer.writeheader()
+            for r in rows:
+                writer.writerow({k: r.get(k, "") for k in MANIFEST_COLUMNS})
+    return Path(path)
+
+
+def read_manifest(path, split: str | None = None, status: str | None = "ok") -> list[dict]:
+    """Manifest rows, optionally only one split and/or status ('ok' by default; None for all)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [r for r in rows if (split is None or r["split"] == split)
+            and (status is None or r["status"] == status)]

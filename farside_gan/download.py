@@ -1,0 +1,451 @@
+"""Find and fetch the observation nearest a time, from a configurable source.
+
+Sources (``open_source(spec)``):
+
+* a local archive directory (``layout`` names, ``catalog.csv``);
+* an HTTP archive ``http://127.0.0.1:PORT/`` laid out the same way (a mirror, or the test server);
+* ``fido``: sunpy's Fido (VSO for EUVI, AIA and HMI), files fetched by parfive;
+* ``jsoc``: JSOC through drms (``aia.lev1_euv_12s``, ``hmi.M_720s``), with the user's export email.
+
+Every download goes to a temporary file next to its destination, is verified (size and sha256
+where the archive publishes them, then it must open as FITS) and only then moved into place, so
+a killed or failed download leaves nothing at the output path. Transient failures (HTTP 5xx,
+dropped connections, truncated transfers) are retried with exponential backoff; a download
+restarts from the beginning. A time with no observation within the tolerance is a
+:class:`~farside_gan.errors.NoDataError`, recorded by :func:`fetch_observation`, not a crash.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import http.client
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+import time as _time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from farside_gan.errors import FarsideError, InputDataError, NoDataError
+from farside_gan.fitsio import atomic_output, read_fits
+from farside_gan.layout import CATALOG_NAME, check_channel
+from farside_gan.quality import check_file, parse_time
+
+log = logging.getLogger(__name__)
+
+RETRIES = 4
+BACKOFF_S = 0.5
+TIMEOUT_S = 60
+
+
+class DownloadError(FarsideError):
+    """A source could not be reached or kept failing after all retries (not a data problem)."""
+
+
+class TransientError(Exception):
+    """A failure worth retrying: server error, dropped connection, truncated transfer."""
+
+
+def parse_duration(text: str | float | timedelta) -> timedelta:
+    """'90s', '6m', '1h', '2d' or a number of seconds -> timedelta."""
+    if isinstance(text, timedelta):
+        return text
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([smhd]?)\s*", str(text))
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 6m, 1h, 2d)")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return timedelta(seconds=value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
+
+
+def times_at_cadence(start, end, cadence) -> list[datetime]:
+    """Times from ``start`` to ``end`` inclusive every ``cadence`` (e.g. '12h')."""
+    t, stop, step = parse_time(start), parse_time(end), parse_duration(cadence)
+    out = []
+    while t <= stop:
+        out.append(t)
+        t += step
+    return out
+
+
+def with_retries(action, what: str, retries: int = RETRIES, backoff: float = BACKOFF_S):
+    """Call ``action()``; on :class:`TransientError` retry with exponential backoff."""
+    for attempt in range(retries + 1):
+        try:
+            return action()
+        except TransientError as exc:
+            if attempt == retries:
+                raise DownloadError(f"{what}: failed after {retries + 1} attempts ({exc})") from exc
+            delay = backoff * 2 ** attempt
+            log.warning("%s: %s; retry %d/%d in %.1f s", what, exc, attempt + 1, retries, delay)
+            _time.sleep(delay)
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Candidate:
+    """One file a source offers: what it is and where it lives (path, URL or client record)."""
+    instrument: str
+    channel: object
+    time: datetime
+    location: object
+    size: int | None = None
+    sha256: str | None = None
+
+
+def nearest(candidates, time: datetime, tolerance: timedelta, what: str) -> Candidate:
+    inside = [c for c in candidates if abs(c.time - time) <= tolerance]
+    if not inside:
+        raise NoDataError(what, f"no observation within {tolerance} of {time:%Y-%m-%dT%H:%M:%S}")
+    return min(inside, key=lambda c: (abs(c.time - time), c.time))
+
+
+def _verify_into(tmp: Path, dest: Path, candidate: Candidate, name: str) -> None:
+    """Check a downloaded temporary file and move it onto ``dest``; transport damage is transient."""
+    size = tmp.stat().st_size
+    if candidate.size is not None and size != candidate.size:
+        raise TransientError(f"{name}: got {size} bytes, expected {candidate.size} (truncated)")
+    if candidate.sha256 and sha256_of(tmp) != candidate.sha256:
+        raise TransientError(f"{name}: sha256 mismatch (damaged transfer)")
+    try:
+        read_fits(tmp)
+    except InputDataError as exc:
+        if candidate.sha256:  # the archive's own file is bad: a data problem, not a transfer one
+            raise InputDataError(name, exc.problem, reason=exc.reason) from exc
+        raise TransientError(f"{name}: {exc.problem}") from exc
+    os.replace(tmp, dest)
+
+
+class _CatalogSource:
+    """Shared logic of archives that publish ``catalog.csv``."""
+
+    def __init__(self, retries: int = RETRIES, backoff: float = BACKOFF_S):
+        self.retries, self.backoff = retries, backoff
+        self._catalog: list[Candidate] | None = None
+
+    def _catalog_text(self) -> str:
+        raise NotImplementedError
+
+    def catalog(self) -> list[Candidate]:
+        if self._catalog is None:
+            rows = csv.DictReader(io.StringIO(self._catalog_text()))
+            self._catalog = [
+                Candidate(r["instrument"], r["channel"], parse_time(r["time"]), r["path"],
+                          int(r["size"]) if r.get("size") else None, r.get("sha256") or None)
+                for r in rows]
+        return self._catalog
+
+    def search(self, instrument: str, channel, time: datetime, tolerance: timedelta) -> Candidate:
+        channel = check_channel(instrument, channel)
+        rows = [c for c in self.catalog()
+                if c.instrument == instrument and str(c.channel) == str(channel)]
+        return nearest(rows, time, tolerance, f"{self} {instrument} {channel}")
+
+
+class LocalArchive(_CatalogSource):
+    def __init__(self, root, **kw):
+        super().__init__(**kw)
+        self.root = Path(root)
+        if not (self.root / CATALOG_NAME).exists():
+            raise DownloadError(f"{self.root}: not an archive (no {CATALOG_NAME})")
+
+    def __str__(self):
+        return str(self.root)
+
+    def _catalog_text(self) -> str:
+        return (self.root / CATALOG_NAME).read_text()
+
+    def fetch(self, candidate: Candidate, dest: Path) -> Path:
+        src = self.root / candidate.location
+
+        def attempt():
+            if not src.exists():
+                raise InputDataError(src, "listed in the catalog but missing", reason="missing_file")
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+            os.close(fd)
+            try:
+                shutil.copyfile(src, tmp)
+                _verify_into(Path(tmp), dest, candidate, str(src))
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+            return dest
+
+        return with_retries(attempt, str(src), self.retries, self.backoff)
+
+
+class HttpArchive(_CatalogSource):
+    def __init__(self, url: str, timeout: float = TIMEOUT_S, **kw):
+        super().__init__(**kw)
+        self.url = url if url.endswith("/") else url + "/"
+        self.timeout = timeout
+
+    def __str__(self):
+        return self.url
+
+    def _get(self, url: str, sink) -> int | None:
+        """GET ``url`` into ``sink``; returns the announced Content-Length. Raises TransientError."""
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+                length = response.headers.get("Content-Length")
+                while chunk := response.read(1 << 20):
+                    sink.write(chunk)
+                return int(length) if length is not None else None
+        except urllib.error.HTTPError as exc:
+            if exc.code >= 500 or exc.code == 429:
+                raise TransientError(f"HTTP {exc.code} {exc.reason}") from exc
+            raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
+                socket.timeout, TimeoutError) as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _catalog_text(self) -> str:
+        url = urllib.parse.urljoin(self.url, CATALOG_NAME)
+
+        def attempt():
+            buf = io.BytesIO()
+            length = self._get(url, buf)
+            if length is not None and len(buf.getvalue()) != length:
+                raise TransientError(f"{url}: truncated ({len(buf.getvalue())} of {length} bytes)")
+            return buf.getvalue().decode()
+
+        return with_retries(attempt, url, self.retries, self.backoff)
+
+    def fetch(self, candidate: Candidate, dest: Path) -> Path:
+        url = urllib.parse.urljoin(self.url, urllib.parse.quote(str(candidate.location)))
+
+        def attempt():
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+            try:
+                with os.fdopen(fd, "wb") as sink:
+                    length = self._get(url, sink)
+                got = Path(tmp).stat().st_size
+                if length is not None and got != length:
+                    raise TransientError(f"connection closed after {got} of {length} bytes")
+                _verify_into(Path(tmp), dest, candidate, url)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+            return dest
+
+        return with_retries(attempt, url, self.retries, self.backoff)
+
+
+class FidoSource:
+    """sunpy Fido: VSO (and the providers Fido knows) for AIA, HMI and EUVI; parfive downloads."""
+
+    def __init__(self, retries: int = RETRIES, backoff: float = BACKOFF_S):
+        self.retries, self.backoff = retries, backoff
+
+    def __str__(self):
+        return "fido"
+
+    @staticmethod
+    def query_attrs(instrument: str, channel, time: datetime, tolerance: timedelta) -> list:
+        import astropy.units as u
+        from sunpy.net import attrs as a
+
+        attrs = [a.Time(time - tolerance, time + tolerance)]
+        if instrument == "aia":
+            attrs += [a.Instrument("AIA"), a.Wavelength(int(channel) * u.angstrom),
+                      a.Level(1)]
+        elif instrument == "hmi":
+            attrs += [a.Instrument("HMI"), a.Physobs("LOS_magnetic_field")]
+        elif instrument in ("euvi_a", "euvi_b"):
+            attrs += [a.Instrument("EUVI"), a.Source("STEREO_" + instrument[-1].upper()),
+                      a.Wavelength(int(channel) * u.angstrom)]
+        else:
+            raise ValueError(f"unknown instrument {instrument!r}")
+        return attrs
+
+    def search(self, instrument, channel, time, tolerance) -> Candidate:
+        from sunpy.net import Fido
+
+        channel = check_channel(instrument, channel)
+        what = f"fido {instrument} {channel}"
+        try:
+            result = with_retries(lambda: self._search(Fido, instrument, channel, time, tolerance),
+                                  what, self.retries, self.backoff)
+        except DownloadError:
+            raise
+        rows = []
+        for block in result:
+            for i, row in enumerate(block):
+                start = row["Start Time"]
+                rows.append(Candidate(instrument, channel, parse_time(start.isot), block[i:i + 1]))
+        return nearest(rows, time, tolerance, what)
+
+    @staticmethod
+    def _search(fido, instrument, channel, time, tolerance):
+        try:
+            return fido.search(*FidoSource.query_attrs(instrument, channel, time, tolerance))
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            raise TransientError(str(exc)) from exc
+
+    def fetch(self, candidate: Candidate, dest: Path) -> Path:
+        from sunpy.net import Fido
+
+        def attempt():
+            with tempfile.TemporaryDirectory(prefix=".fido.", dir=dest.parent) as tmpdir:
+                files = Fido.fetch(candidate.location, path=os.path.join(tmpdir, "{file}"),
+                                   progress=False, overwrite=True)
+                if files.errors or not files:
+                    raise TransientError(f"Fido.fetch: {files.errors}")
+                _verify_into(Path(files[0]), dest, candidate, str(files[0]))
+            return dest
+
+        return with_retries(attempt, f"fido {candidate.instrument} {candidate.channel}",
+                            self.retries, self.backoff)
+
+
+class JsocSource:
+    """JSOC through drms: ``aia.lev1_euv_12s`` and ``hmi.M_720s``, exported as FITS by URL."""
+
+    SERIES = {"aia": "aia.lev1_euv_12s", "hmi": "hmi.M_720s"}
+
+    def __init__(self, email: str | None, retries: int = RETRIES, backoff: float = BACKOFF_S):
+        if not email:
+            raise DownloadError("jsoc: a JSOC-registered export email is required (--jsoc-email)")
+        self.email, self.retries, self.backoff = email, retries, backoff
+
+    def __str__(self):
+        return "jsoc"
+
+    @classmethod
+    def record_set(cls, instrument: str, channel, start: datetime, end: datetime) -> str:
+        """drms record-set string for the time window, e.g. aia.lev1_euv_12s[t0-t1][171]."""
+        if instrument not in cls.SERIES:
+            raise ValueError(f"JSOC serves {sorted(cls.SERIES)}, not {instrument!r}")
+        window = f"[{start:%Y.%m.%d_%H:%M:%S}_UTC-{end:%Y.%m.%d_%H:%M:%S}_UTC]"
+        if instrument == "aia":
+            return f"{cls.SERIES['aia']}{window}[{int(channel)}]"
+        return f"{cls.SERIES['hmi']}{window}"
+
+    @classmethod
+    def export_spec(cls, instrument: str, channel, t_rec: str) -> str:
+        if instrument == "aia":
+            return f"{cls.SERIES['aia']}[{t_rec}][{int(channel)}]{{image}}"
+        return f"{cls.SERIES['hmi']}[{t_rec}]{{magnetogram}}"
+
+    def _client(self):
+        import drms
+        return drms.Client(email=self.email)
+
+    def search(self, instrument, channel, time, tolerance) -> Candidate:
+        channel = check_channel(instrument, channel)
+        ds = self.record_set(instrument, channel, time - tolerance, time + tolerance)
+
+        def query():
+            try:
+                return self._client().query(ds, key="T_REC,T_OBS,QUALITY")
+            except (ConnectionError, OSError, TimeoutError) as exc:
+                raise TransientError(str(exc)) from exc
+
+        keys = with_retries(query, f"jsoc {ds}", self.retries, self.backoff)
+        rows = []
+        for _, rec in keys.iterrows():
+            t_obs = str(rec["T_OBS"])
+            if "MISSING" in t_obs or not t_obs.strip():
+                continue
+            rows.append(Candidate(instrument, channel, parse_time(t_obs.replace("_TAI", "")),
+                                  str(rec["T_REC"])))
+        return nearest(rows, time, tolerance, f"jsoc {ds}")
+
+    def fetch(self, candidate: Candidate, dest: Path) -> Path:
+        spec = self.export_spec(candidate.instrument, candidate.channel, candidate.location)
+
+        def attempt():
+            try:
+                request = self._client().export(spec, method="url", protocol="fits")
+                request.wait()
+                with tempfile.TemporaryDirectory(prefix=".jsoc.", dir=dest.parent) as tmpdir:
+                    table = request.download(tmpdir)
+                    if len(table) == 0 or not table["download"][0]:
+                        raise TransientError(f"export {request.id} downloaded nothing")
+                    _verify_into(Path(table["download"][0]), dest, candidate, spec)
+            except (ConnectionError, OSError, TimeoutError) as exc:
+                raise TransientError(str(exc)) from exc
+            return dest
+
+        return with_retries(attempt, f"jsoc {spec}", self.retries, self.backoff)
+
+
+def open_source(spec: str, jsoc_email: str | None = None, retries: int = RETRIES,
+                backoff: float = BACKOFF_S):
+    """A source from its spec: archive directory, http(s) URL, 'fido' or 'jsoc'."""
+    if spec == "fido":
+        return FidoSource(retries, backoff)
+    if spec == "jsoc":
+        return JsocSource(jsoc_email, retries, backoff)
+    if spec.startswith(("http://", "https://")):
+        return HttpArchive(spec, retries=retries, backoff=backoff)
+    if Path(spec).is_dir():
+        return LocalArchive(spec, retries=retries, backoff=backoff)
+    raise DownloadError(f"source {spec!r} is neither an archive directory, an http URL, 'fido' nor 'jsoc'")
+
+
+RECORD_NAME = "record.json"
+FRAME_NAME = "frame.fits"
+
+
+def write_record(path, record: dict) -> Path:
+    with atomic_output(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return Path(path)
+
+
+def fetch_observation(source, instrument: str, channel, time, tolerance, out_dir,
+                      jsoc_email: str | None = None, eclipse_periods=None,
+                      retries: int = RETRIES, backoff: float = BACKOFF_S) -> dict:
+    """Fetch and quality-check the frame nearest ``time``; always writes ``out_dir/record.json``.
+
+    ``out_dir/frame.fits`` (the raw file, unmodified) exists only when the record's status is
+    'ok'. Data problems (no data, bad file, failed quality check) give a 'dropped' record with
+    a reason code; unreachable sources raise :class:`DownloadError`.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = out_dir / FRAME_NAME
+    frame.unlink(missing_ok=True)
+    requested = parse_time(time)
+    channel = check_channel(instrument, channel)
+    src = open_source(source, jsoc_email, retries, backoff) if isinstance(source, str) else source
+    record = {"status": "ok", "reason": "", "detail": "", "instrument": instrument,
+              "channel": str(channel), "requested_time": requested.isoformat(),
+              "obs_time": None, "source": str(src), "source_file": None, "frame": None}
+    try:
+        candidate = src.search(instrument, channel, requested, parse_duration(tolerance))
+        record["source_file"] = str(candidate.location) if isinstance(candidate.location, str) else None
+        record["obs_time"] = candidate.time.isoformat()
+        tmp_frame = out_dir / f".{FRAME_NAME}.download"
+        try:
+            src.fetch(candidate, tmp_frame)
+            data, header = check_file(tmp_frame, instrument, channel, eclipse_periods)
+            obs = header.get("DATE-OBS") or header.get("DATE_OBS")
+            record["obs_time"] = parse_time(obs).isoformat()
+            os.replace(tmp_frame, frame)
+        finally:
+            tmp_frame.unlink(missing_ok=True)
+        record["frame"] = FRAME_NAME
+    except (NoDataError, InputDataError) as exc:
+        record.update(status="dropped", reason=exc.reason, detail=str(exc))
+        if isinstance(exc, InputDataError) and record["source_file"]:
+            # name the archive file, not our temporary copy
+            record["detail"] = f"{record['source_file']}: {exc.problem}"
+        log.warning("%s %s %s: dropped (%s)", instrument, channel, requested, record["detail"])
+    write_record(out_dir / RECORD_NAME, record)
+    return record

@@ -1,0 +1,168 @@
+"""Quality checks on a raw frame: the reasons a frame is dropped from the dataset.
+
+Every check raises :class:`~farside_gan.errors.InputDataError` with a ``reason`` code that the
+dataset manifest records (``quality_flag``, ``missing_keyword``, ``inconsistent_header``,
+``mostly_nan``, ``wrong_channel``, ``eclipse``). Nothing is dropped silently.
+
+Eclipses: SDO sets ``ACS_ECLP = 'YES'`` in AIA/HMI headers while the Earth or Moon blocks the
+Sun (and sets QUALITY bits, which the QUALITY check already catches). Periods that the header
+does not flag (lunar transits seen by STEREO, a user's own list) are passed as
+``eclipse_periods``: a list of ``(start, end)`` pairs of ISO strings or datetimes.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from farside_gan.errors import InputDataError
+from farside_gan.fitsio import read_fits
+from farside_gan.layout import CHANNELS
+
+#: A frame with more than this fraction of non-finite pixels is "mostly NaN". HMI 720 s
+#: magnetograms are NaN off the disk (about 22 % of the frame), which must pass.
+MAX_NAN_FRACTION = 0.5
+
+#: Relative disagreement allowed between RSUN_OBS and asin(RSUN_REF / DSUN_OBS).
+RSUN_TOLERANCE = 0.02
+
+REQUIRED_KEYWORDS = ("DATE-OBS", "CTYPE1", "CTYPE2", "CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2",
+                     "CDELT1", "CDELT2", "DSUN_OBS")
+
+
+def parse_time(value) -> datetime:
+    """ISO time (with or without 'Z', or a datetime) -> naive UTC datetime."""
+    if isinstance(value, datetime):
+        t = value
+    else:
+        text = str(value).strip().replace("Z", "")
+        if "_" in text and "T" not in text:  # JSOC style 2011.01.01_00:00:00_TAI
+            text = text.replace("_TAI", "").replace("_UTC", "").replace(".", "-", 2).replace("_", "T")
+        t = datetime.fromisoformat(text)
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+    return t
+
+
+def instrument_of(header: fits.Header) -> str | None:
+    """The instrument name of ``layout.CHANNELS`` that wrote this header, or None if unknown."""
+    telescop = str(header.get("TELESCOP", "")).upper()
+    instrume = str(header.get("INSTRUME", "")).upper()
+    if header.get("DETECTOR", "").strip().upper() == "EUVI":
+        obs = str(header.get("OBSRVTRY", "")).upper()
+        if obs.endswith("A"):
+            return "euvi_a"
+        if obs.endswith("B"):
+            return "euvi_b"
+        return None
+    if "AIA" in telescop or instrume.startswith("AIA"):
+        return "aia"
+    if "HMI" in telescop or instrume.startswith("HMI"):
+        return "hmi"
+    return None
+
+
+def channel_of(header: fits.Header, instrument: str):
+    """The channel as ``layout.CHANNELS`` names it: the wavelength, or 'magnetogram' for HMI."""
+    if instrument == "hmi":
+        content = str(header.get("CONTENT", "MAGNETOGRAM")).upper()
+        return "magnetogram" if "MAGNETOGRAM" in content else content.lower()
+    wavelength = header.get("WAVELNTH")
+    return None if wavelength is None else int(round(float(wavelength)))
+
+
+def obs_time(header: fits.Header, path=None) -> datetime:
+    value = header.get("DATE-OBS") or header.get("DATE_OBS")
+    if not value:
+        raise InputDataError(path, "header has no DATE-OBS", reason="missing_keyword")
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise InputDataError(path, f"DATE-OBS {value!r} is not a time ({exc})",
+                             reason="inconsistent_header") from exc
+
+
+def _in_periods(t: datetime, periods) -> tuple | None:
+    for start, end in periods or ():
+        if parse_time(start) <= t < parse_time(end):
+            return start, end
+    return None
+
+
+def check_frame(data: np.ndarray, header: fits.Header, instrument: str | None = None,
+                channel=None, path: str | os.PathLike | None = None, eclipse_periods=None,
+                max_nan_fraction: float = MAX_NAN_FRACTION) -> None:
+    """Raise :class:`InputDataError` (naming ``path``) if the frame must be dropped.
+
+    ``instrument``/``channel``, when given, are what the frame was fetched as; the header must
+    agree (a catalog or query that returns the wrong channel is caught here).
+    """
+    missing = [k for k in REQUIRED_KEYWORDS if header.get(k) in (None, "")]
+    if "DATE-OBS" in missing and header.get("DATE_OBS"):
+        missing.remove("DATE-OBS")
+    if missing:
+        raise InputDataError(path, f"header lacks required keyword(s) {', '.join(missing)}",
+                             reason="missing_keyword")
+    t = obs_time(header, path)
+
+    found = instrument_of(header)
+    if found is None:
+        raise InputDataError(path, "header names no known instrument (TELESCOP/INSTRUME/DETECTOR)",
+                             reason="missing_keyword")
+    if instrument is not None and found != instrument:
+        raise InputDataError(path, f"frame is from {found}, expected {instrument}",
+                             reason="wrong_channel")
+    if channel is not None:
+        got = channel_of(header, found)
+        if str(got) != str(channel):
+            raise InputDataError(path, f"frame is {found} channel {got}, expected {channel}",
+                                 reason="wrong_channel")
+
+    quality = header.get("QUALITY")
+    if quality not in (None, "") and int(quality) != 0:
+        raise InputDataError(path, f"QUALITY = {int(quality):#010x} (non-zero: flagged frame)",
+                             reason="quality_flag")
+    if int(header.get("NMISSING", 0) or 0) > 0:
+        raise InputDataError(path, f"NMISSING = {header['NMISSING']} telemetry blocks missing",
+                             reason="quality_flag")
+
+    if str(header.get("ACS_ECLP", "NO")).strip().upper() == "YES":
+        raise InputDataError(path, "ACS_ECLP = YES: the spacecraft is in eclipse", reason="eclipse")
+    period = _in_periods(t, eclipse_periods)
+    if period:
+        raise InputDataError(path, f"DATE-OBS {t:%Y-%m-%dT%H:%M:%S} is inside the eclipse/transit "
+                             f"period {period[0]} - {period[1]}", reason="eclipse")
+
+    for key in ("CDELT1", "CDELT2", "DSUN_OBS"):
+        value = float(header[key])
+        if not np.isfinite(value) or value == 0:
+            raise InputDataError(path, f"{key} = {value} is not usable", reason="inconsistent_header")
+    rsun_obs = header.get("RSUN_OBS") or header.get("RSUN")
+    if rsun_obs:
+        rsun_ref = float(header.get("RSUN_REF", 6.957e8))
+        expected = np.degrees(np.arcsin(rsun_ref / float(header["DSUN_OBS"]))) * 3600
+        if abs(float(rsun_obs) / expected - 1) > RSUN_TOLERANCE:
+            raise InputDataError(path, f"RSUN_OBS = {float(rsun_obs):.1f} arcsec disagrees with "
+                                 f"DSUN_OBS (expects {expected:.1f} arcsec)", reason="inconsistent_header")
+
+    if data.ndim != 2:
+        raise InputDataError(path, f"image has {data.ndim} dimensions, expected 2",
+                             reason="inconsistent_header")
+    bad_fraction = 1.0 - np.count_nonzero(np.isfinite(data)) / data.size
+    if bad_fraction > max_nan_fraction:
+        raise InputDataError(path, f"{100 * bad_fraction:.0f}% of the pixels are NaN/inf "
+                             f"(limit {100 * max_nan_fraction:.0f}%)", reason="mostly_nan")
+
+
+def check_file(path: str | os.PathLike, instrument: str | None = None, channel=None,
+               eclipse_periods=None, max_nan_fraction: float = MAX_NAN_FRACTION):
+    """Read and check a raw frame; returns ``(data, header)`` or raises :class:`InputDataError`."""
+    data, header = read_fits(path)
+    if instrument is not None and instrument not in CHANNELS:
+        raise ValueError(f"unknown instrument {instrument!r}")
+    check_frame(data, header, instrument, channel, Path(path), eclipse_periods, max_nan_fraction)
+    return data, header
