@@ -1,0 +1,85 @@
+"""``synth-archive``, ``serve-archive`` and ``synth-bad-files``: offline data sources."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import timedelta
+from pathlib import Path
+
+
+def parse_duration(text: str) -> timedelta:
+    """'12h', '30m', '1d', '45s' (or combinations like '1d12h') -> timedelta."""
+    parts = re.fullmatch(r"\s*((\d+(\.\d+)?)\s*([dhms])\s*)+", text)
+    if not parts:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 12h, 30m, 1d)")
+    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    total = timedelta()
+    for number, _, unit in re.findall(r"(\d+(\.\d+)?)\s*([dhms])", text):
+        total += timedelta(**{units[unit]: float(number)})
+    if total <= timedelta(0):
+        raise argparse.ArgumentTypeError("cadence must be positive")
+    return total
+
+
+def time_range(start, end, cadence: timedelta):
+    from farside_gan.synthetic.archive import as_datetime
+    t, stop = as_datetime(start), as_datetime(end)
+    times = []
+    while t <= stop:
+        times.append(t)
+        t += cadence
+    return times
+
+
+def _synth_archive(args) -> int:
+    from farside_gan.synthetic import build_archive
+    instruments = tuple(i.strip() for i in args.instruments.split(",") if i.strip())
+    times = time_range(args.start, args.end, args.cadence)
+    rows = build_archive(args.root, times, instruments=instruments, size=args.size,
+                         euvi_size=args.euvi_size, seed=args.seed, progress=True)
+    print(f"{len(rows)} files in {Path(args.root) / 'catalog.csv'}")
+    return 0
+
+
+def _serve_archive(args) -> int:
+    from farside_gan.synthetic.httpserver import ArchiveServer
+    server = ArchiveServer(args.root, host=args.host, port=args.port)
+    print(server.url, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _synth_bad_files(args) -> int:
+    from farside_gan.synthetic.badfiles import make_bad_files
+    for defect, path in make_bad_files(args.directory, size=args.size, seed=args.seed).items():
+        print(f"{defect}\t{path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("synth-archive", help="write a synthetic AIA/HMI/EUVI archive + catalog.csv")
+    p.add_argument("root", type=Path, help="archive root directory")
+    p.add_argument("--start", required=True, help="first nominal time (ISO, UTC)")
+    p.add_argument("--end", required=True, help="last nominal time (ISO, UTC, inclusive)")
+    p.add_argument("--cadence", type=parse_duration, default=parse_duration("12h"), help="e.g. 12h")
+    p.add_argument("--instruments", default="aia,hmi,euvi_a,euvi_b", help="comma-separated")
+    p.add_argument("--size", type=int, default=256, help="AIA/HMI image size in pixels (real: 4096)")
+    p.add_argument("--euvi-size", type=int, default=None, help="EUVI image size (default: --size; real: 2048)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_synth_archive)
+
+    p = subparsers.add_parser("serve-archive", help="serve an archive over HTTP until interrupted")
+    p.add_argument("root", type=Path)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.set_defaults(func=_serve_archive)
+
+    p = subparsers.add_parser("synth-bad-files", help="write one file per kind of defect")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_synth_bad_files)

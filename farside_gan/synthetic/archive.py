@@ -1,0 +1,229 @@
+"""Write synthetic observations as the real archives deliver them, and the archive catalog.
+
+``write_observation`` renders one file; ``build_archive`` lays a set out under a root with
+:func:`farside_gan.layout.archive_relpath` names and writes ``catalog.csv``. Files are
+byte-for-byte deterministic for a seed: no wall-clock time goes into them (DATE and the checksum
+comments derive from the observation time).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from farside_gan import __version__
+from farside_gan.fitsio import atomic_output
+from farside_gan.layout import CATALOG_COLUMNS, CATALOG_NAME, Observation, archive_relpath, check_channel
+from farside_gan.synthetic import instruments as inst
+
+INSTRUMENTS = ("aia", "hmi", "euvi_a", "euvi_b")
+
+
+def as_datetime(time) -> datetime:
+    """Naive UTC datetime from a datetime, ISO string or astropy Time."""
+    if isinstance(time, datetime):
+        return time.replace(tzinfo=None) if time.tzinfo is None else \
+            time.astimezone(__import__("datetime").timezone.utc).replace(tzinfo=None)
+    from astropy.time import Time
+    return Time(time).utc.to_datetime()
+
+
+@dataclass
+class Plan:
+    """Everything about one observation except its pixels."""
+    instrument: str
+    channel: int | str
+    header: dict
+    timing: inst.Timing
+    size: int
+    exptime: float
+    rng: np.random.Generator
+    noise: bool
+
+    @property
+    def relpath(self) -> str:
+        return archive_relpath(Observation(self.instrument, self.channel, self.timing.name_time))
+
+    @property
+    def reference_time(self) -> datetime:
+        return self.timing.reference
+
+
+def _rng(seed: int, instrument: str, channel, time: datetime) -> np.random.Generator:
+    code = zlib.crc32(f"{instrument}/{channel}".encode())
+    return np.random.default_rng([int(seed), code, int(round((time - datetime(1970, 1, 1)).total_seconds()))])
+
+
+def plan_observation(instrument: str, channel, time, size: int = 256, seed: int = 0, **overrides) -> Plan:
+    """Header, timing and noise generator of an observation at nominal ``time`` (UTC).
+
+    Lowercase ``overrides``: ``exptime`` (s), ``quality`` (int), ``roll`` (deg), ``crpix_offset``
+    ((dx, dy) pixels), ``noise`` (bool). Uppercase ones replace header keywords after rendering
+    (``None`` deletes the keyword) -- for making deliberately bad files.
+    """
+    channel = check_channel(instrument, channel)
+    time = as_datetime(time)
+    rng = _rng(seed, instrument, channel, time)
+    pointing = inst.random_pointing(instrument, size, rng)
+    if "roll" in overrides:
+        pointing.roll = float(overrides["roll"])
+    if "crpix_offset" in overrides:
+        pointing.crpix_offset = tuple(overrides["crpix_offset"])
+    if instrument == "aia":
+        nominal = inst.AIA_CHANNELS[channel][2]
+        # Automatic exposure control shortens some exposures (flares): normalization must matter.
+        exptime = nominal * (rng.uniform(0.5, 0.9) if rng.random() < 0.15 else rng.uniform(0.998, 1.0))
+    elif instrument == "hmi":
+        exptime = inst.HMI_CADENCE_S
+    else:
+        exptime = inst.EUVI_CHANNELS[channel][1] * float(rng.choice([0.5, 1.0, 1.0, 2.0]))
+    exptime = float(overrides.get("exptime", round(exptime, 6)))
+    timing = inst.timing_for(instrument, channel, time, exptime)
+    observer = inst.observer_for(instrument, timing.reference)
+    header = inst.base_header(instrument, channel, size, timing, observer, pointing, exptime,
+                              quality=int(overrides.get("quality", 0)))
+    if instrument == "hmi":
+        header.pop("EXPTIME", None)
+    return Plan(instrument, channel, header, timing, size, exptime, rng, bool(overrides.get("noise", True)))
+
+
+def render(plan: Plan, sun):
+    """Pixels of a planned observation: a :class:`farside_gan.synthetic.euv.Frame`."""
+    from farside_gan.synthetic.euv import render_euv, render_magnetogram
+    from farside_gan.synthetic.projection import Geometry
+    geometry = Geometry.from_target(_fits_header(plan.header, plan.size))
+    ratio = inst.FULL_SIZE[plan.instrument] / plan.size
+    if plan.instrument == "hmi":
+        return render_magnetogram(sun, geometry, ratio, plan.rng, noise=plan.noise)
+    return render_euv(sun, geometry, plan.instrument, plan.channel, plan.exptime, ratio, plan.rng,
+                      noise=plan.noise)
+
+
+def _fits_header(keywords: dict, size: int) -> fits.Header:
+    header = fits.Header()
+    header["NAXIS"] = 2
+    header["NAXIS1"] = size
+    header["NAXIS2"] = size
+    for key, value in keywords.items():
+        header[key] = float(value) if isinstance(value, np.floating) else value
+    return header
+
+
+def _write_deterministic(path: Path, data: np.ndarray, keywords: dict, stamp: str) -> None:
+    hdu = fits.PrimaryHDU(data=data)
+    for key, value in keywords.items():
+        if value is None:
+            hdu.header.remove(key, ignore_missing=True)
+        else:
+            hdu.header[key] = float(value) if isinstance(value, np.floating) else value
+    hdu.add_checksum(when=f"HDU checksum updated {stamp}")
+    with atomic_output(path, suffix=".fits") as tmp:
+        hdu.writeto(tmp, overwrite=True, checksum=False)
+
+
+def write_observation(path, sun, instrument: str, channel, time, size: int = 256, seed: int = 0,
+                      **overrides) -> Path:
+    """Render and write one level-1-like file (AIA/HMI level 1, EUVI level 0.5), atomically."""
+    plan = plan_observation(instrument, channel, time, size=size, seed=seed, **overrides)
+    return write_plan(path, plan, sun, seed=seed,
+                      header_overrides={k: v for k, v in overrides.items() if k.isupper()})
+
+
+def write_plan(path, plan: Plan, sun, seed: int = 0, header_overrides: dict | None = None) -> Path:
+    frame = render(plan, sun)
+    keywords = dict(plan.header)
+    data = frame.data
+    finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
+    stamp = (plan.timing.date_obs + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    keywords.update({"DATE": stamp, "DATAMIN": float(finite.min()) if finite.size else 0.0,
+                     "DATAMAX": float(finite.max()) if finite.size else 0.0,
+                     "DATAMEAN": float(finite.mean(dtype=np.float64)) if finite.size else 0.0,
+                     "CREATOR": "farside-gan synthetic Sun", "SYNVERS": __version__,
+                     "SYNSEED": int(sun.seed), "NOISSEED": int(seed)})
+    if plan.instrument == "aia":
+        keywords["BLANK"] = -32768
+    keywords.update(header_overrides or {})
+    _write_deterministic(Path(path), data, keywords, stamp)
+    return Path(path)
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_catalog(root, rows: list[dict]) -> Path:
+    """Write ``root/catalog.csv`` (columns ``layout.CATALOG_COLUMNS``), sorted, atomically."""
+    root = Path(root)
+    rows = sorted(rows, key=lambda r: (r["instrument"], str(r["channel"]), r["time"], r["path"]))
+    with atomic_output(root / CATALOG_NAME, suffix=".csv") as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows({k: r[k] for k in CATALOG_COLUMNS} for r in rows)
+    return root / CATALOG_NAME
+
+
+def read_catalog(root) -> list[dict]:
+    """Rows of ``root/catalog.csv`` (size as int, channel as written: '171' or 'magnetogram')."""
+    with open(Path(root) / CATALOG_NAME, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["size"] = int(row["size"])
+    return rows
+
+
+def catalog_row(root, plan: Plan) -> dict:
+    path = Path(root) / plan.relpath
+    return {"instrument": plan.instrument, "channel": plan.channel,
+            "time": plan.reference_time.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3],
+            "path": plan.relpath, "size": path.stat().st_size, "sha256": sha256_of(path)}
+
+
+def build_archive(root, times, instruments=INSTRUMENTS, size: int = 256, euvi_size: int | None = None,
+                  seed: int = 0, sun=None, progress: bool = False) -> list[dict]:
+    """Write every channel of ``instruments`` at each nominal time under ``root`` and the catalog.
+
+    ``euvi_size`` defaults to ``size``. Rows already in an existing catalog are kept (the
+    archive can grow); returns all catalog rows.
+    """
+    from farside_gan.synthetic.field import SyntheticSun
+    root = Path(root)
+    sun = sun or SyntheticSun(seed=seed)
+    jobs = [(as_datetime(t), i, c) for t in times for i in instruments for c in inst_channels(i)]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=len(jobs), unit="file", desc="synthetic archive")
+    rows = {}
+    if (root / CATALOG_NAME).exists():
+        rows = {r["path"]: r for r in read_catalog(root)}
+    for time, instrument, channel in jobs:
+        s = (euvi_size or size) if instrument.startswith("euvi") else size
+        plan = plan_observation(instrument, channel, time, size=s, seed=seed)
+        write_plan(root / plan.relpath, plan, sun, seed=seed)
+        rows[plan.relpath] = catalog_row(root, plan)
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    write_catalog(root, list(rows.values()))
+    return read_catalog(root)
+
+
+def inst_channels(instrument: str):
+    from farside_gan.layout import CHANNELS
+    if instrument not in CHANNELS:
+        raise ValueError(f"unknown instrument {instrument!r}; expected one of {sorted(CHANNELS)}")
+    return CHANNELS[instrument]

@@ -1,0 +1,341 @@
+"""The synthetic Sun's photospheric magnetic field, evolving in time.
+
+The radial field lives on a Carrington longitude x latitude grid. It is the sum of
+
+* bipolar active regions (ARs): they emerge at random (seeded) times at Spoerer-law latitudes,
+  obey Hale's polarity law (leading polarity opposite in the two hemispheres, flipping every
+  11-year cycle) and Joy's law (the leading polarity sits closer to the equator), grow in a day or
+  two and decay over weeks. The leading spot is compact, the following polarity diffuse, so the
+  bipole's shape tells which side leads -- and with the hemisphere, its sign;
+* a mixed-polarity network (a random field renewed daily, blended between days);
+* polar fields (unipolar caps whose sign reverses near cycle maximum);
+* low-latitude coronal holes: weak unipolar patches that are dark in the corona.
+
+Everything a time needs is drawn from generators seeded by (seed, kind, time bin), so the field at
+a time does not depend on which other times were asked for. Features drift with the photospheric
+differential rotation relative to the Carrington frame.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+from scipy import ndimage
+
+#: Snodgrass (1983) magnetic-feature sidereal rotation, deg/day: A + B sin^2 + C sin^4 (latitude).
+ROTATION_DEG_PER_DAY = (14.713, -2.396, -1.787)
+CARRINGTON_DEG_PER_DAY = 14.1844
+EPOCH = datetime(2000, 1, 1)
+AR_BIN_DAYS = 27.0
+AR_MAX_AGE_DAYS = 100.0
+CH_BIN_DAYS = 54.0
+CH_MAX_AGE_DAYS = 120.0
+#: Cycle minima (decimal years); cycle n starts at CYCLE_STARTS[n].
+CYCLE_STARTS = {22: 1986.7, 23: 1996.4, 24: 2008.9, 25: 2019.9, 26: 2030.9}
+
+
+def decimal_year(t: datetime) -> float:
+    start = datetime(t.year, 1, 1)
+    return t.year + (t - start).total_seconds() / (datetime(t.year + 1, 1, 1) - start).total_seconds()
+
+
+def days_since_epoch(t: datetime) -> float:
+    return (t - EPOCH).total_seconds() / 86400.0
+
+
+def solar_cycle(t: datetime) -> tuple[int, float]:
+    """(cycle number, phase in years since that cycle's minimum)."""
+    y = decimal_year(t)
+    number = max(n for n, start in CYCLE_STARTS.items() if start <= y) if y >= CYCLE_STARTS[22] else 22
+    return number, y - CYCLE_STARTS[number]
+
+
+def hale_leading_sign(cycle: int, hemisphere: int) -> int:
+    """Leading-spot polarity: negative in the north in even cycles (24), positive in odd ones."""
+    north = -1 if cycle % 2 == 0 else 1
+    return north if hemisphere > 0 else -north
+
+
+def activity_level(phase_years: float) -> float:
+    """Relative AR emergence rate over a cycle (0.1 at minimum, 1 near maximum at ~4 years)."""
+    x = min(max(phase_years / 11.0, 0.0), 1.0)
+    return 0.1 + 0.9 * (math.sin(math.pi * x ** 0.8)) ** 2
+
+
+def rotation_rate(lat_deg) -> np.ndarray:
+    s2 = np.sin(np.radians(lat_deg)) ** 2
+    a, b, c = ROTATION_DEG_PER_DAY
+    return a + b * s2 + c * s2 * s2
+
+
+def drift(lat_deg, days) -> np.ndarray:
+    """Carrington-longitude drift (deg) of a feature at ``lat_deg`` after ``days``."""
+    return (rotation_rate(lat_deg) - CARRINGTON_DEG_PER_DAY) * days
+
+
+@dataclass(frozen=True)
+class ActiveRegion:
+    """A bipole. Longitudes are Carrington degrees at emergence; fields in Gauss; sizes in degrees."""
+    emerged_day: float       # days since EPOCH
+    decay_days: float
+    lat: float
+    lon: float
+    hemisphere: int          # +1 north, -1 south
+    leading_sign: int        # polarity of the leading (westward) spot
+    tilt: float              # Joy's-law tilt, degrees (leading spot equatorward when > 0)
+    separation: float
+    sigma_leading: float
+    sigma_following: float
+    peak_field: float        # |B| at the leading spot's centre at full strength
+
+    def strength(self, day: float) -> float:
+        age = day - self.emerged_day
+        if age < 0 or age > min(4.0 * self.decay_days, AR_MAX_AGE_DAYS):
+            return 0.0
+        return (1.0 - math.exp(-age / 1.5)) * math.exp(-age / self.decay_days)
+
+    def polarity_centres(self, day: float) -> tuple[tuple[float, float], tuple[float, float]]:
+        """((lon, lat) of the leading spot, (lon, lat) of the following spot) at ``day``."""
+        lon = self.lon + float(drift(self.lat, day - self.emerged_day))
+        half = self.separation / 2.0
+        # Joy's law: the axis is tilted so the leading spot is nearer the equator.
+        dlat = half * math.sin(math.radians(self.tilt)) * self.hemisphere
+        dlon = half * math.cos(math.radians(self.tilt)) / math.cos(math.radians(self.lat))
+        return (lon + dlon, self.lat - dlat), (lon - dlon, self.lat + dlat)
+
+
+@dataclass(frozen=True)
+class CoronalHole:
+    emerged_day: float
+    lifetime_days: float
+    lat: float
+    lon: float
+    sigma: float
+    sign: int
+    field: float
+
+    def strength(self, day: float) -> float:
+        age = day - self.emerged_day
+        if age < 0 or age > self.lifetime_days:
+            return 0.0
+        return math.sin(math.pi * age / self.lifetime_days) ** 0.5
+
+
+class SyntheticSun:
+    """A seeded, evolving photospheric field and the EUV emission it drives.
+
+    ``grid_deg`` is the resolution of the heliographic grid everything is computed on; it is fixed
+    per Sun so every instrument observing it at one time sees the same field.
+    """
+
+    def __init__(self, seed: int = 0, grid_deg: float = 0.2, ar_rate_per_day: float = 0.9,
+                 anti_hale_fraction: float = 0.04, network_field: float = 25.0,
+                 polar_field: float = 12.0):
+        self.seed = int(seed)
+        self.grid_deg = float(grid_deg)
+        self.ar_rate_per_day = ar_rate_per_day
+        self.anti_hale_fraction = anti_hale_fraction
+        self.network_field = network_field
+        self.polar_field = polar_field
+        self.nlat = int(round(180.0 / grid_deg))
+        self.nlon = 2 * self.nlat
+        self.lats = -90.0 + (np.arange(self.nlat) + 0.5) * grid_deg
+        self.lons = (np.arange(self.nlon) + 0.5) * grid_deg
+        self._field_cache: dict = {}
+        self._emission_cache: dict = {}
+        self._network = functools.lru_cache(maxsize=4)(self._network_realization)
+
+    # ------------------------------------------------------------------ feature catalogues
+    def _rng(self, kind: int, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, kind, index + 1_000_000])
+
+    def _regions_in_bin(self, k: int) -> list[ActiveRegion]:
+        rng = self._rng(1, k)
+        start = k * AR_BIN_DAYS
+        mid = EPOCH + timedelta(days=start + AR_BIN_DAYS / 2)
+        cycle, phase = solar_cycle(mid)
+        n = rng.poisson(self.ar_rate_per_day * AR_BIN_DAYS * activity_level(phase))
+        regions = []
+        # Spoerer's law: emergence latitudes drift from ~28 deg to ~8 deg over the cycle.
+        mean_lat = 28.0 - 20.0 * min(max(phase / 11.0, 0.0), 1.0)
+        for _ in range(n):
+            hemisphere = 1 if rng.random() < 0.5 else -1
+            abs_lat = float(np.clip(mean_lat + rng.normal(0.0, 5.0), 3.0, 42.0))
+            size = float(rng.lognormal(0.0, 0.35))          # relative AR size
+            sign = hale_leading_sign(cycle, hemisphere)
+            if rng.random() < self.anti_hale_fraction:
+                sign = -sign
+            regions.append(ActiveRegion(
+                emerged_day=start + float(rng.uniform(0.0, AR_BIN_DAYS)),
+                decay_days=float(rng.uniform(6.0, 22.0)),
+                lat=hemisphere * abs_lat,
+                lon=float(rng.uniform(0.0, 360.0)),
+                hemisphere=hemisphere,
+                leading_sign=sign,
+                tilt=float(0.5 * abs_lat + rng.normal(0.0, 4.0)),
+                separation=float(np.clip(4.5 * size + rng.normal(0.0, 0.8), 2.5, 14.0)),
+                sigma_leading=float(np.clip(0.9 * size, 0.5, 2.5)),
+                sigma_following=float(np.clip(1.7 * size, 0.9, 4.5)),
+                peak_field=float(np.clip(rng.normal(2200.0, 450.0), 1000.0, 3500.0)),
+            ))
+        return regions
+
+    def active_regions(self, time: datetime) -> list[ActiveRegion]:
+        """The ARs alive at ``time`` (deterministic for the seed)."""
+        day = days_since_epoch(time)
+        k_now = math.floor(day / AR_BIN_DAYS)
+        back = math.ceil(AR_MAX_AGE_DAYS / AR_BIN_DAYS)
+        return [r for k in range(k_now - back, k_now + 1) for r in self._regions_in_bin(k)
+                if r.strength(day) > 0.0]
+
+    def _holes_in_bin(self, k: int) -> list[CoronalHole]:
+        rng = self._rng(2, k)
+        n = rng.poisson(1.5)
+        return [CoronalHole(emerged_day=k * CH_BIN_DAYS + float(rng.uniform(0.0, CH_BIN_DAYS)),
+                            lifetime_days=float(rng.uniform(40.0, CH_MAX_AGE_DAYS)),
+                            lat=float(rng.uniform(-35.0, 35.0)), lon=float(rng.uniform(0, 360)),
+                            sigma=float(rng.uniform(4.0, 8.0)), sign=1 if rng.random() < 0.5 else -1,
+                            field=float(rng.uniform(6.0, 12.0)))
+                for _ in range(n)]
+
+    def coronal_holes(self, time: datetime) -> list[CoronalHole]:
+        day = days_since_epoch(time)
+        k_now = math.floor(day / CH_BIN_DAYS)
+        back = math.ceil(CH_MAX_AGE_DAYS / CH_BIN_DAYS)
+        return [h for k in range(k_now - back, k_now + 1) for h in self._holes_in_bin(k)
+                if h.strength(day) > 0.0]
+
+    def polar_signs(self, time: datetime) -> tuple[int, int]:
+        """(north, south) polar-field signs: they match the hemisphere's leading polarity at
+        cycle start and reverse around cycle maximum (~4.5 years in)."""
+        cycle, phase = solar_cycle(time)
+        north = hale_leading_sign(cycle, 1) * (1 if phase < 4.5 else -1)
+        return north, -north
+
+    # ------------------------------------------------------------------ grids
+    def _blob(self, grid, lon0, lat0, sigma, amplitude):
+        """Add amplitude * exp(-d^2 / 2 sigma^2) (d: great-circle-ish distance) to ``grid``."""
+        d = self.grid_deg
+        half = 4.0 * sigma
+        j0 = max(int((lat0 - half + 90.0) / d), 0)
+        j1 = min(int((lat0 + half + 90.0) / d) + 1, self.nlat)
+        if j1 <= j0:
+            return
+        lats = self.lats[j0:j1]
+        coslat = max(math.cos(math.radians(lat0)), 0.05)
+        lon_half = min(half / coslat, 179.0)
+        i0 = int(math.floor((lon0 - lon_half) / d))
+        cols = np.arange(i0, int(math.ceil((lon0 + lon_half) / d)) + 1)
+        dlon = ((cols + 0.5) * d - lon0) * np.cos(np.radians(lats))[:, None]
+        dlat = (lats - lat0)[:, None]
+        values = amplitude * np.exp(-(dlon ** 2 + dlat ** 2) / (2.0 * sigma ** 2))
+        grid[j0:j1, cols % self.nlon] += values.astype(grid.dtype)
+
+    def _network_realization(self, day_index: int) -> np.ndarray:
+        """A mixed-polarity network pattern (Gauss) for one day; intermittent, zero mean."""
+        rng = self._rng(3, day_index)
+        white = rng.standard_normal((self.nlat, self.nlon), dtype=np.float32)
+        cells = 1.0 / self.grid_deg   # ~1 degree supergranular-scale structure
+        g = ndimage.gaussian_filter(white, sigma=(cells, cells), mode=("nearest", "wrap"))
+        g /= g.std()
+        intermittent = np.sign(g) * np.abs(g) ** 2.0
+        return (self.network_field / 2.0 * intermittent).astype(np.float32)
+
+    def _rotated(self, pattern: np.ndarray, days: float) -> np.ndarray:
+        """Shift each latitude row by its differential-rotation drift over ``days`` (linear interp)."""
+        shift = drift(self.lats, days) / self.grid_deg
+        whole = np.floor(shift).astype(int)
+        frac = (shift - whole).astype(np.float32)[:, None]
+        cols = np.arange(self.nlon)[None, :]
+        a = np.take_along_axis(pattern, (cols - whole[:, None]) % self.nlon, axis=1)
+        b = np.take_along_axis(pattern, (cols - whole[:, None] - 1) % self.nlon, axis=1)
+        return (1.0 - frac) * a + frac * b
+
+    def surface(self, time: datetime) -> dict[str, np.ndarray]:
+        """Grids at ``time`` (Carrington lon x lat, float32): 'br' radial field in Gauss and
+        'open' (0-1) the open-field (coronal hole) fraction. Cached for the last few times."""
+        key = time.isoformat()
+        if key in self._field_cache:
+            return self._field_cache[key]
+        day = days_since_epoch(time)
+        k = math.floor(day)
+        f = day - k
+        # Blend two daily network realizations so the network evolves smoothly, variance kept.
+        network = (math.cos(math.pi * f / 2) * self._rotated(self._network(k), f)
+                   + math.sin(math.pi * f / 2) * self._rotated(self._network(k + 1), f - 1.0))
+        br = network.astype(np.float32)
+        for region in self.active_regions(time):
+            s = region.strength(day)
+            (llon, llat), (flon, flat) = region.polarity_centres(day)
+            peak = region.peak_field * s
+            flux_ratio = (region.sigma_leading / region.sigma_following) ** 2
+            self._blob(br, llon, llat, region.sigma_leading, region.leading_sign * peak)
+            self._blob(br, flon, flat, region.sigma_following, -region.leading_sign * peak * flux_ratio)
+            # Plage: weaker, wider field of both polarities around the spots.
+            self._blob(br, llon, llat, 2.5 * region.sigma_leading, region.leading_sign * 0.08 * peak)
+            self._blob(br, flon, flat, 2.0 * region.sigma_following,
+                       -region.leading_sign * 0.08 * peak * (region.sigma_leading * 2.5) ** 2
+                       / (region.sigma_following * 2.0) ** 2)
+        lat = self.lats[:, None].astype(np.float32)
+        north, south = self.polar_signs(time)
+        sinlat = np.sin(np.radians(lat))
+        cap = np.abs(sinlat) ** 8
+        br += np.where(lat > 0, north, south) * self.polar_field * cap * (1.0 + 0.5 * np.abs(network) / self.network_field)
+        # Open field: polar caps (larger near minimum) and low-latitude holes.
+        _, phase = solar_cycle(time)
+        edge = 60.0 + 10.0 * activity_level(phase)
+        open_ = np.broadcast_to(1.0 / (1.0 + np.exp(-(np.abs(lat) - edge) / 2.0)), br.shape).copy()
+        for hole in self.coronal_holes(time):
+            s = hole.strength(day)
+            lon = hole.lon + float(drift(hole.lat, day - hole.emerged_day))
+            mask = np.zeros_like(br)
+            self._blob(mask, lon, hole.lat, hole.sigma, 1.0)
+            shape = np.clip(1.6 * mask, 0.0, 1.0) * s
+            open_ = np.maximum(open_, shape)
+            br += hole.sign * hole.field * shape
+        result = {"br": br.astype(np.float32), "open": open_.astype(np.float32)}
+        if len(self._field_cache) >= 3:
+            self._field_cache.pop(next(iter(self._field_cache)))
+        self._field_cache[key] = result
+        return result
+
+    def radial_field(self, lon_carrington, lat, time: datetime) -> np.ndarray:
+        """Radial field (G) at Carrington longitudes / latitudes (degrees), bilinear on the grid."""
+        return sample_grid(self.surface(time)["br"], lon_carrington, lat, self.grid_deg)
+
+    def los_field(self, target, time: datetime | None = None) -> np.ndarray:
+        """Noiseless line-of-sight field (G) on the pixel grid of ``target``; NaN off the disk.
+
+        ``target`` is a sunpy Map, a FITS header (or dict) with a helioprojective WCS and the
+        observer keywords (DSUN_OBS, HGLN_OBS, HGLT_OBS), or a path to such a FITS file.
+        ``time`` defaults to the target's reference time (T_OBS / DATE-AVG / DATE-OBS).
+        """
+        from farside_gan.synthetic.projection import Geometry
+        geometry = Geometry.from_target(target)
+        when = time or geometry.time
+        return geometry.render(lambda lon, lat: self.radial_field(lon, lat, when),
+                               los=True, carrington_l0=geometry.carrington_l0(when))
+
+
+def sample_grid(grid: np.ndarray, lon, lat, grid_deg: float) -> np.ndarray:
+    """Bilinear interpolation of a (lat, lon) grid at the given degrees; periodic in longitude."""
+    nlat, nlon = grid.shape
+    x = (np.asarray(lon, dtype=np.float32) % np.float32(360.0)) / np.float32(grid_deg) - np.float32(0.5)
+    y = (np.asarray(lat, dtype=np.float32) + np.float32(90.0)) / np.float32(grid_deg) - np.float32(0.5)
+    y = np.clip(y, 0.0, nlat - 1.001)
+    x0 = np.floor(x)
+    y0 = np.floor(y)
+    fx = (x - x0).astype(np.float32)
+    fy = (y - y0).astype(np.float32)
+    i0 = x0.astype(np.int64) % nlon
+    i1 = (i0 + 1) % nlon
+    j0 = y0.astype(np.int64)
+    flat = grid.ravel()
+    r0 = j0 * nlon
+    r1 = r0 + nlon
+    return ((flat[r0 + i0] * (1 - fx) + flat[r0 + i1] * fx) * (1 - fy)
+            + (flat[r1 + i0] * (1 - fx) + flat[r1 + i1] * fx) * fy)

@@ -1,0 +1,252 @@
+"""A real HTTP archive on 127.0.0.1 serving a synthetic archive, with faults on request.
+
+It behaves like the data services the download code talks to: files at their archive paths
+(``GET /aia/lev1_euv_12s/...``), byte ranges for resuming (``Range: bytes=N-``, answered 206),
+``HEAD``, the catalog at ``/catalog.csv`` and a search endpoint
+``/search?instrument=aia&channel=171&start=ISO&end=ISO`` answering catalog rows as CSV.
+
+Faults (``inject_fault(pattern, kind, count)``, pattern an fnmatch glob on the archive path):
+``'503'`` answers 503 Service Unavailable with ``Retry-After``; ``'drop'`` sends the headers and
+half the body, then closes the connection; ``'truncate'`` sends half the file with a matching
+Content-Length, so only checksum or FITS verification reveals it. Every request is logged in
+``requests`` (method, path, range, status, fault).
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import socket
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from farside_gan.layout import CATALOG_COLUMNS, CATALOG_NAME
+
+FAULT_KINDS = ("503", "drop", "truncate")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "farside-gan-archive/1.0"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass  # requests are recorded in ArchiveServer.requests instead of stderr
+
+    def do_HEAD(self):
+        self._serve(head=True)
+
+    def do_GET(self):
+        self._serve(head=False)
+
+    def _record(self, status, fault=None, rng=None):
+        self.server.archive._record(self.command, self.path, rng, status, fault)
+
+    def _send_plain(self, status: int, text: str, extra: dict | None = None):
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _serve(self, head: bool):
+        archive = self.server.archive
+        url = urlsplit(self.path)
+        relpath = unquote(url.path).lstrip("/")
+        range_header = self.headers.get("Range")
+        if relpath == "search":
+            return self._search(parse_qs(url.query))
+        fault = archive._take_fault(relpath)
+        if fault == "503":
+            self._record(503, fault, range_header)
+            return self._send_plain(503, "service unavailable (injected fault)\n",
+                                    {"Retry-After": str(archive.retry_after), "Connection": "close"})
+        target = (archive.root / relpath).resolve()
+        if archive.root not in target.parents or not target.is_file():
+            self._record(404, None, range_header)
+            return self._send_plain(404, f"not found: /{relpath}\n")
+        size = target.stat().st_size
+        start, end = 0, size - 1
+        status = HTTPStatus.OK
+        if range_header:
+            parsed = _parse_range(range_header, size)
+            if parsed is None:
+                self._record(416, None, range_header)
+                return self._send_plain(416, "range not satisfiable\n", {"Content-Range": f"bytes */{size}"})
+            start, end = parsed
+            status = HTTPStatus.PARTIAL_CONTENT
+        length = end - start + 1
+        sent = length
+        if fault in ("drop", "truncate"):
+            sent = length // 2
+        self.send_response(status)
+        self.send_header("Content-Type", "text/csv" if target.suffix == ".csv" else "application/octet-stream")
+        self.send_header("Content-Length", str(sent if fault == "truncate" else length))
+        self.send_header("Accept-Ranges", "bytes")
+        if status == HTTPStatus.PARTIAL_CONTENT:
+            self.send_header("Content-Range", f"bytes {start}-{start + (sent if fault == 'truncate' else length) - 1}/{size}")
+        self.end_headers()
+        self._record(int(status), fault, range_header)
+        if head:
+            return
+        with open(target, "rb") as f:
+            f.seek(start)
+            self.wfile.write(f.read(sent))
+        if fault == "drop":
+            self.wfile.flush()
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.close_connection = True
+
+    def _search(self, query: dict):
+        archive = self.server.archive
+        rows = archive.search(instrument=_first(query, "instrument"), channel=_first(query, "channel"),
+                              start=_first(query, "start"), end=_first(query, "end"))
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        body = out.getvalue().encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/csv")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self._record(200, None, None)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def _first(query: dict, key: str):
+    values = query.get(key)
+    return values[0] if values else None
+
+
+def _parse_range(header: str, size: int):
+    """(start, end) inclusive for 'bytes=a-b', 'bytes=a-', 'bytes=-n'; None if unsatisfiable."""
+    if not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].strip().partition("-")
+    try:
+        if first == "":
+            n = int(last)
+            return (max(size - n, 0), size - 1) if n > 0 else None
+        start = int(first)
+        end = int(last) if last else size - 1
+    except ValueError:
+        return None
+    if start >= size or end < start:
+        return None
+    return start, min(end, size - 1)
+
+
+class ArchiveServer:
+    """``with ArchiveServer(root) as server: urlopen(server.url + '/catalog.csv')``.
+
+    ``port=0`` picks a free port. ``retry_after`` is the Retry-After value (s) of injected 503s.
+    """
+
+    def __init__(self, root, host: str = "127.0.0.1", port: int = 0, retry_after: int = 0):
+        self.root = Path(root).resolve()
+        self.host = host
+        self.retry_after = retry_after
+        self._lock = threading.Lock()
+        self._faults: list[list] = []
+        self.requests: list[dict] = []
+        self._httpd = ThreadingHTTPServer((host, port), _Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.archive = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        """Base URL without a trailing slash: ``server.url + '/' + relpath``."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "ArchiveServer":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._httpd.serve_forever, name="archive-server",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (the CLI's ``serve-archive``)."""
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self._httpd.server_close()
+
+    # -- faults and the request log
+    def inject_fault(self, path_or_glob: str, kind: str, count: int = 1) -> None:
+        """Make the next ``count`` requests whose archive path matches fail with ``kind``."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+        with self._lock:
+            self._faults.append([str(path_or_glob).lstrip("/"), kind, int(count)])
+
+    def pending_faults(self) -> list[tuple[str, str, int]]:
+        with self._lock:
+            return [tuple(f) for f in self._faults if f[2] > 0]
+
+    def reset(self) -> None:
+        """Forget pending faults and the request log."""
+        with self._lock:
+            self._faults.clear()
+            self.requests.clear()
+
+    def _take_fault(self, relpath: str):
+        with self._lock:
+            for fault in self._faults:
+                pattern, kind, remaining = fault
+                if remaining > 0 and (fnmatch.fnmatch(relpath, pattern) or
+                                      fnmatch.fnmatch(Path(relpath).name, pattern)):
+                    fault[2] -= 1
+                    return kind
+        return None
+
+    def _record(self, method, path, rng, status, fault):
+        with self._lock:
+            self.requests.append({"method": method, "path": path, "range": rng, "status": status,
+                                  "fault": fault})
+
+    # -- search
+    def search(self, instrument=None, channel=None, start=None, end=None) -> list[dict]:
+        """Catalog rows matching the query; times compare as ISO strings (all UTC, same format)."""
+        with open(self.root / CATALOG_NAME, newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [r for r in rows
+                if (instrument is None or r["instrument"] == instrument)
+                and (channel is None or r["channel"] == str(channel))
+                and (start is None or r["time"] >= _iso_key(start))
+                and (end is None or r["time"] <= _iso_key(end))]
+
+
+def _iso_key(value: str) -> str:
+    from astropy.time import Time
+    return Time(value).utc.isot
