@@ -44,6 +44,9 @@ def _input_map(data: np.ndarray, header: fits.Header):
     import sunpy.map
     from sunpy.util.exceptions import SunpyUserWarning
 
+    if "WAVELNTH" in header and "WAVEUNIT" not in header:
+        header = header.copy()
+        header["WAVEUNIT"] = "angstrom"  # sunpy cannot parse the wavelength without it
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SunpyUserWarning)
         return sunpy.map.Map(data, header)
@@ -63,6 +66,8 @@ def output_header(smap, size: int, rsun_px: float, header_in: fits.Header | None
     for key in COPIED_KEYWORDS:
         if header_in is not None and key in header_in:
             h[key] = header_in[key]
+    if "WAVELNTH" in h:
+        h["WAVEUNIT"] = h.get("WAVEUNIT", "angstrom")
     h["DATE-OBS"] = smap.date.isot
     h["WCSNAME"] = "Helioprojective-cartesian"
     h["CTYPE1"], h["CTYPE2"] = "HPLN-TAN", "HPLT-TAN"
@@ -112,6 +117,11 @@ def align_frame(data: np.ndarray, header: fits.Header, size: int = IMAGE_SIZE,
                 rsun_px: float = RSUN_PX, mask_radius: float = MASK_RADIUS, fill: float = 0.0,
                 order: int = 1, path=None) -> tuple[np.ndarray, fits.Header]:
     """Resample a calibrated frame onto the co-aligned grid; returns (float32 image, header)."""
+    has_observer = "DSUN_OBS" in header and (
+        {"HGLN_OBS", "HGLT_OBS"} <= set(header) or {"CRLN_OBS", "CRLT_OBS"} <= set(header))
+    if not has_observer:  # sunpy would silently assume an Earth observer
+        raise InputDataError(path, "header lacks the observer location (DSUN_OBS and HGLN/HGLT_OBS "
+                             "or CRLN/CRLT_OBS)", reason="missing_keyword")
     try:
         smap = _input_map(data, header)
         wcs_in = smap.wcs.celestial
