@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 #: (fine weight, fine B0, loop weight, loop B0, open-field dimming, limb brightening a,
 #:  off-limb scale height Rsun, off-limb level at the limb relative to disk-centre quiet Sun)
@@ -39,17 +38,13 @@ def family(channel) -> int:
 
 def emission_grid(sun, time, channel) -> np.ndarray:
     """Relative surface emission (quiet Sun ~ 1) of a channel family on the Sun's grid at ``time``."""
-    key = ("euv", time.isoformat(), family(channel))
+    key = ("euv", sun.field_time(time).isoformat(), family(channel))
     cache = sun._emission_cache
     if key in cache:
         return cache[key]
     surface = sun.surface(time)
-    b = np.abs(surface["br"])
     fine_w, fine_b, loop_w, loop_b, dim, *_ = EMISSION[family(channel)]
-    px = 1.0 / sun.grid_deg
-    fine = ndimage.gaussian_filter(b, 0.3 * px, mode=("nearest", "wrap"))
-    loops = ndimage.gaussian_filter(b, 2.0 * px, mode=("nearest", "wrap"))
-    e = 1.0 + fine_w * (fine / fine_b) ** 0.7 + loop_w * (loops / loop_b) ** 0.85
+    e = 1.0 + fine_w * (surface["fine"] / fine_b) ** 0.7 + loop_w * (surface["loops"] / loop_b) ** 0.85
     e *= 1.0 - dim * surface["open"]
     if len(cache) >= 6:
         cache.pop(next(iter(cache)))

@@ -134,13 +134,14 @@ class SyntheticSun:
 
     def __init__(self, seed: int = 0, grid_deg: float = 0.2, ar_rate_per_day: float = 0.9,
                  anti_hale_fraction: float = 0.04, network_field: float = 25.0,
-                 polar_field: float = 12.0):
+                 polar_field: float = 12.0, field_cadence_minutes: float = 30.0):
         self.seed = int(seed)
         self.grid_deg = float(grid_deg)
         self.ar_rate_per_day = ar_rate_per_day
         self.anti_hale_fraction = anti_hale_fraction
         self.network_field = network_field
         self.polar_field = polar_field
+        self.field_cadence_minutes = field_cadence_minutes
         self.nlat = int(round(180.0 / grid_deg))
         self.nlon = 2 * self.nlat
         self.lats = -90.0 + (np.arange(self.nlat) + 0.5) * grid_deg
@@ -255,9 +256,18 @@ class SyntheticSun:
         b = np.take_along_axis(pattern, (cols - whole[:, None] - 1) % self.nlon, axis=1)
         return (1.0 - frac) * a + frac * b
 
+    def field_time(self, time: datetime) -> datetime:
+        """``time`` rounded to the field's cadence: the channels of one observation (seconds to
+        minutes apart) share one surface; the Sun's rotation seen by the observer stays exact."""
+        step = self.field_cadence_minutes * 60.0
+        seconds = (time - EPOCH).total_seconds()
+        return EPOCH + timedelta(seconds=step * round(seconds / step))
+
     def surface(self, time: datetime) -> dict[str, np.ndarray]:
-        """Grids at ``time`` (Carrington lon x lat, float32): 'br' radial field in Gauss and
-        'open' (0-1) the open-field (coronal hole) fraction. Cached for the last few times."""
+        """Grids at ``time`` (Carrington lon x lat, float32): 'br' radial field in Gauss, 'open'
+        (0-1) the open-field (coronal hole) fraction, and |B| smoothed at 0.3 deg ('fine') and
+        2 deg ('loops'). The field evolves in steps of ``field_cadence_minutes``; cached."""
+        time = self.field_time(time)
         key = time.isoformat()
         if key in self._field_cache:
             return self._field_cache[key]
@@ -297,7 +307,11 @@ class SyntheticSun:
             shape = np.clip(1.6 * mask, 0.0, 1.0) * s
             open_ = np.maximum(open_, shape)
             br += hole.sign * hole.field * shape
-        result = {"br": br.astype(np.float32), "open": open_.astype(np.float32)}
+        b = np.abs(br)
+        px = 1.0 / self.grid_deg
+        result = {"br": br.astype(np.float32), "open": open_.astype(np.float32),
+                  "fine": ndimage.gaussian_filter(b, 0.3 * px, mode=("nearest", "wrap")),
+                  "loops": ndimage.gaussian_filter(b, 2.0 * px, mode=("nearest", "wrap"))}
         if len(self._field_cache) >= 3:
             self._field_cache.pop(next(iter(self._field_cache)))
         self._field_cache[key] = result

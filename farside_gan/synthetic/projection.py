@@ -9,6 +9,7 @@ Tests check this against ``Map.pixel_to_world`` and sunpy's frame transformation
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from dataclasses import dataclass
@@ -18,6 +19,13 @@ import numpy as np
 
 ARCSEC = np.pi / (180.0 * 3600.0)
 CHUNK_PIXELS = 1 << 20
+
+
+@functools.lru_cache(maxsize=256)
+def carrington_l0(time: datetime) -> float:
+    """sunpy's L0 (deg): Carrington longitude = Stonyhurst longitude + L0."""
+    from sunpy.coordinates import sun
+    return float(sun.L0(time).deg)
 
 
 @dataclass
@@ -71,8 +79,7 @@ class Geometry:
 
     def carrington_l0(self, time: datetime | None = None) -> float:
         """Carrington longitude of the Stonyhurst prime meridian (deg) at ``time``."""
-        from sunpy.coordinates import sun
-        return float(sun.L0(time or self.time).deg)
+        return carrington_l0(time or self.time)
 
     def chunks(self):
         """Yield (row slice, rays) for blocks of rows; rays holds float64 arrays over the block:
