@@ -1,0 +1,29 @@
+# Evaluate the near-side predictions against HMI: CC (full resolution and after 8x8 binning),
+# active-region/quiet-Sun split, flux, RMSE; a table and plots for `snakemake --report`.
+
+
+rule evaluate:
+    input:
+        predictions=lambda wildcards: [f"results/nearside/{t}.fits" for t in eval_times(wildcards)],
+        targets=lambda wildcards: [f"data/aligned/hmi/magnetogram/{t}.fits" for t in eval_times(wildcards)],
+        losses="results/model/losses.csv",
+    output:
+        metrics=report("results/evaluation/metrics.csv", category="Evaluation",
+                       caption="../report/metrics.rst"),
+        plots=report(directory("results/evaluation/plots"), patterns=["{name}.png"],
+                     category="Evaluation", caption="../report/plots.rst"),
+    log:
+        "logs/evaluate.log",
+    benchmark:
+        "benchmarks/out/evaluate.tsv"
+    params:
+        out_dir=lambda wildcards, output: str(Path(output.metrics).parent),
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    conda:
+        "../../envs/farside-gan.yaml"
+    shell:
+        "python -m farside_gan evaluate --predictions {input.predictions} --targets {input.targets}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
