@@ -74,8 +74,9 @@ def fetch_calibration_tables(out_dir: str | os.PathLike, source: str = "lmsal",
 def write_demo_calibration_tables(out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write small tables in aiapy's format for offline use with synthetic data.
 
-    Pointing: one entry spanning 2010-2035 with the nominal pointing (Sun centre at the CCD
-    centre, 0.6 arcsec/px, no instrument roll), i.e. what the synthetic AIA headers declare.
+    Pointing: one entry spanning 2010-2035 whose values are MISSING (NaN), as JSOC marks
+    entries it has no limb fit for; aiapy then keeps the header's own pointing, which for
+    synthetic data is the truth. (A nominal pointing would move the synthetic Sun.)
     Degradation: effective area constant over time (factor 1), since synthetic data do not
     degrade. Columns, units and time conventions are those of the real tables.
     """
@@ -83,10 +84,10 @@ def write_demo_calibration_tables(out_dir: str | os.PathLike) -> tuple[Path, Pat
     pointing["T_START"] = Time(["2010-03-24T00:00:00"], scale="utc")
     pointing["T_STOP"] = Time(["2035-01-01T00:00:00"], scale="utc")
     for ch in AIA_CHANNELS:
-        pointing[f"A_{ch:03d}_X0"] = [(AIA_FULL_SIZE - 1) / 2] * u.pix
-        pointing[f"A_{ch:03d}_Y0"] = [(AIA_FULL_SIZE - 1) / 2] * u.pix
-        pointing[f"A_{ch:03d}_IMSCALE"] = [0.6] * u.arcsec / u.pix
-        pointing[f"A_{ch:03d}_INSTROT"] = [0.0] * u.deg
+        pointing[f"A_{ch:03d}_X0"] = [np.nan] * u.pix
+        pointing[f"A_{ch:03d}_Y0"] = [np.nan] * u.pix
+        pointing[f"A_{ch:03d}_IMSCALE"] = [np.nan] * u.arcsec / u.pix
+        pointing[f"A_{ch:03d}_INSTROT"] = [np.nan] * u.deg
     rows = []
     for ch in AIA_CHANNELS:
         wave_str = f"{ch}_THIN" if ch not in (1600, 1700, 4500) else str(ch)

@@ -15,7 +15,7 @@ import csv
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from astropy.io import fits
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output, read_fits, write_fits
 from farside_gan.layout import CHANNELS
-from farside_gan.quality import channel_of, instrument_of, obs_time, parse_time
+from farside_gan.quality import channel_of, instrument_of, obs_time, parse_time, reference_time
 
 MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "detail")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -103,15 +103,18 @@ def split_of(time: datetime, eval_by_year: dict[int, tuple[int, ...]]) -> str:
 @dataclass
 class _Frame:
     path: str
-    time: datetime
-    instrument: str
+    time: datetime       # mid-exposure (reference) time, for pairing
+    date_obs: datetime   # DATE-OBS, as the fetch record has it
 
 
 def _read_times(paths) -> list[_Frame]:
     frames = []
     for p in paths:
-        header = fits.getheader(p)
-        frames.append(_Frame(os.fspath(p), obs_time(header, p), instrument_of(header) or ""))
+        try:
+            header = fits.getheader(p)
+        except OSError as exc:
+            raise InputDataError(p, f"not a readable FITS file ({exc})", reason="corrupt_fits") from exc
+        frames.append(_Frame(os.fspath(p), reference_time(header, p), obs_time(header, p)))
     return frames
 
 
@@ -141,15 +144,15 @@ def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed:
     target_frames = sorted(_read_times(targets), key=lambda f: f.time)
     target_times = np.array([f.time.timestamp() for f in target_frames])
 
-    # requested time of each AIA observation, to key rows by the grid time
-    requested_of_obs = {}
+    # (DATE-OBS, requested time) of each fetched AIA frame, to key rows by the grid time
+    aia_fetched: list[tuple[datetime, datetime]] = []
     drops: dict[datetime, dict] = {}
     for rec in records:
         if rec.get("instrument") not in ("aia", "hmi"):
             continue
         requested = parse_time(rec["requested_time"])
         if rec.get("status") == "ok" and rec.get("obs_time") and rec["instrument"] == "aia":
-            requested_of_obs[parse_time(rec["obs_time"]).replace(microsecond=0)] = requested
+            aia_fetched.append((parse_time(rec["obs_time"]), requested))
         elif rec.get("status") != "ok" and requested not in drops:
             drops[requested] = {"reason": rec.get("reason") or "dropped",
                                 "detail": f"{rec['instrument']} {rec.get('channel', '')}: "
@@ -157,7 +160,8 @@ def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed:
 
     rows, used_targets = [], set()
     for stack in stack_frames_:
-        key = requested_of_obs.get(stack.time.replace(microsecond=0), stack.time)
+        key = next((req for obs, req in aia_fetched
+                    if abs((obs - stack.date_obs).total_seconds()) < 1.0), stack.time)
         if key in drops:  # an HMI drop at this time: no usable target
             continue
         row = {"time": key, "split": "", "input": stack.path, "target": "", "status": "ok",

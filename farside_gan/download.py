@@ -39,7 +39,7 @@ from pathlib import Path
 from farside_gan.errors import FarsideError, InputDataError, NoDataError
 from farside_gan.fitsio import atomic_output, read_fits
 from farside_gan.layout import CATALOG_NAME, check_channel
-from farside_gan.quality import check_file, parse_time
+from farside_gan.quality import check_file, parse_time, reference_time
 
 log = logging.getLogger(__name__)
 
@@ -437,6 +437,7 @@ def fetch_observation(source, instrument: str, channel, time, tolerance, out_dir
             data, header = check_file(tmp_frame, instrument, channel, eclipse_periods)
             obs = header.get("DATE-OBS") or header.get("DATE_OBS")
             record["obs_time"] = parse_time(obs).isoformat()
+            record["reference_time"] = reference_time(header).isoformat()
             os.replace(tmp_frame, frame)
         finally:
             tmp_frame.unlink(missing_ok=True)

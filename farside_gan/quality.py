@@ -13,6 +13,7 @@ does not flag (lunar transits seen by STEREO, a user's own list) are passed as
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -40,8 +41,8 @@ def parse_time(value) -> datetime:
         t = value
     else:
         text = str(value).strip().replace("Z", "")
-        if "_" in text and "T" not in text:  # JSOC style 2011.01.01_00:00:00_TAI
-            text = text.replace("_TAI", "").replace("_UTC", "").replace(".", "-", 2).replace("_", "T")
+        if re.match(r"^\d{4}\.\d{2}\.\d{2}_", text):  # JSOC style 2011.01.01_00:00:00_TAI
+            text = re.sub(r"_(TAI|UTC)$", "", text).replace(".", "-", 2).replace("_", "T", 1)
         t = datetime.fromisoformat(text)
     if t.tzinfo is not None:
         t = t.astimezone(timezone.utc).replace(tzinfo=None)
@@ -84,6 +85,28 @@ def obs_time(header: fits.Header, path=None) -> datetime:
     except ValueError as exc:
         raise InputDataError(path, f"DATE-OBS {value!r} is not a time ({exc})",
                              reason="inconsistent_header") from exc
+
+
+def reference_time(header: fits.Header, path=None) -> datetime:
+    """Mid-exposure time in UTC, for pairing: T_OBS (AIA UTC; HMI TAI, converted), else
+    DATE-AVG (EUVI), else DATE-OBS. HMI's DATE-OBS is the start of the 720 s integration,
+    six minutes before its T_OBS, so DATE-OBS alone would mis-pair it with AIA."""
+    t_obs = str(header.get("T_OBS", "") or "").strip()
+    if t_obs and "MISSING" not in t_obs.upper():
+        try:
+            if t_obs.endswith("_TAI"):
+                from astropy.time import Time
+                tai = parse_time(t_obs)
+                return Time(tai, scale="tai").utc.to_datetime()
+            return parse_time(t_obs)
+        except ValueError:
+            pass
+    if header.get("DATE-AVG"):
+        try:
+            return parse_time(header["DATE-AVG"])
+        except ValueError:
+            pass
+    return obs_time(header, path)
 
 
 def _in_periods(t: datetime, periods) -> tuple | None:
