@@ -1,0 +1,149 @@
+"""download: nearest frame within tolerance from the local and 127.0.0.1 HTTP archives, with
+injected faults (503 retried, dropped connection leaves no partial file, truncation refetched),
+no-data and bad-file records; the Fido/JSOC query builders."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta
+
+import pytest
+
+from farside_gan.download import (DownloadError, HttpArchive, JsocSource, FidoSource,
+                                  fetch_observation, open_source, parse_duration,
+                                  times_at_cadence)
+from farside_gan.fitsio import read_fits
+
+T0 = datetime(2011, 1, 1)
+FAST = {"retries": 3, "backoff": 0.01}
+
+
+def files_in(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_parse_duration_and_cadence():
+    assert parse_duration("6m") == timedelta(minutes=6)
+    assert parse_duration("1h") == timedelta(hours=1)
+    assert parse_duration("90") == timedelta(seconds=90)
+    with pytest.raises(ValueError):
+        parse_duration("soon")
+    assert times_at_cadence("2011-01-01", "2011-01-02T00:00", "12h") == [
+        T0, T0 + timedelta(hours=12), T0 + timedelta(hours=24)]
+
+
+def test_local_archive_fetches_nearest_frame(synthetic_archive, tmp_path):
+    record = fetch_observation(str(synthetic_archive), "aia", 193, "2011-01-01T12:20", "1h", tmp_path, **FAST)
+    assert record["status"] == "ok", record
+    assert files_in(tmp_path) == ["frame.fits", "record.json"]
+    data, header = read_fits(tmp_path / "frame.fits")
+    assert header["WAVELNTH"] == 193 and data.shape == (128, 128)
+    obs = datetime.fromisoformat(record["obs_time"])
+    assert abs(obs - datetime(2011, 1, 1, 12)) < timedelta(seconds=30)
+    assert json.loads((tmp_path / "record.json").read_text()) == record
+    # the raw file is delivered unmodified
+    assert (tmp_path / "frame.fits").read_bytes() == (synthetic_archive / record["source_file"]).read_bytes()
+
+
+def test_no_data_within_tolerance_is_a_record_not_a_crash(synthetic_archive, tmp_path):
+    record = fetch_observation(str(synthetic_archive), "hmi", "magnetogram", "2011-01-03T00:00", "1h",
+                               tmp_path, **FAST)
+    assert record["status"] == "dropped" and record["reason"] == "no_data"
+    assert "no observation within 1:00:00" in record["detail"]
+    assert files_in(tmp_path) == ["record.json"]
+
+
+def test_http_archive_fetch_and_503_is_retried(http_archive, tmp_path):
+    http_archive.inject_fault("hmi/*", "503", count=2)
+    record = fetch_observation(http_archive.url, "hmi", "magnetogram", "2011-01-01T00:00", "1h",
+                               tmp_path, **FAST)
+    assert record["status"] == "ok", record
+    statuses = [r[3] if isinstance(r, tuple) else r["status"] for r in http_archive.requests
+                if "hmi" in str(r)]
+    assert statuses.count(503) == 2 and statuses[-1] == 200
+    data, header = read_fits(tmp_path / "frame.fits")
+    assert header["CONTENT"] == "MAGNETOGRAM"
+
+
+def test_dropped_connection_leaves_no_partial_file(http_archive, tmp_path):
+    http_archive.inject_fault("aia/*.304.*", "drop", count=10)
+    with pytest.raises(DownloadError, match="failed after 4 attempts"):
+        fetch_observation(http_archive.url, "aia", 304, "2011-01-01T00:00", "1h", tmp_path, **FAST)
+    assert not (tmp_path / "frame.fits").exists()
+    assert [p for p in tmp_path.iterdir() if p.name != "record.json"] == []  # no temp left over
+
+
+def test_drop_then_success_and_truncation_is_refetched(http_archive, tmp_path):
+    http_archive.inject_fault("aia/*.171.*", "drop", count=1)
+    http_archive.inject_fault("euvi*", "truncate", count=1)  # no match: must not matter
+    record = fetch_observation(http_archive.url, "aia", 171, "2011-01-01T00:00", "1h", tmp_path / "a", **FAST)
+    assert record["status"] == "ok"
+    http_archive.inject_fault("secchi/*", "truncate", count=2)
+    record = fetch_observation(http_archive.url, "euvi_a", 195, "2011-01-01T00:00", "1h", tmp_path / "b", **FAST)
+    assert record["status"] == "ok", record
+    data, header = read_fits(tmp_path / "b" / "frame.fits")
+    assert header["WAVELNTH"] == 195 and header["OBSRVTRY"] == "STEREO_A"
+    truncated = [r for r in http_archive.requests if "truncate" in str(r)]
+    assert len(truncated) == 2
+
+
+def test_bad_file_in_archive_is_recorded_with_reason(bad_files, tmp_path):
+    """An archive whose files are bad: each is a 'dropped' record naming the file and the reason."""
+    from farside_gan.synthetic.archive import sha256_of, write_catalog
+    from farside_gan.synthetic.badfiles import BAD_FILES
+    from farside_gan.layout import Observation, archive_relpath
+
+    root = tmp_path / "archive"
+    rows = []
+    for defect, path in bad_files.items():
+        instrument, channel, time, _ = BAD_FILES[defect]
+        rel = archive_relpath(Observation(instrument, channel, time))
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, root / rel)
+        rows.append({"instrument": instrument, "channel": channel, "time": time.isoformat(),
+                     "path": rel, "size": (root / rel).stat().st_size, "sha256": sha256_of(root / rel)})
+    write_catalog(root, rows)
+    for defect, (instrument, channel, time, reason) in BAD_FILES.items():
+        out = tmp_path / defect
+        record = fetch_observation(str(root), instrument, channel, time, "10m", out, **FAST)
+        assert record["status"] == "dropped" and record["reason"] == reason, (defect, record)
+        assert record["source_file"] in record["detail"]
+        assert files_in(out) == ["record.json"]
+
+
+def test_unknown_source_and_unreachable_server_are_real_failures(tmp_path):
+    with pytest.raises(DownloadError, match="neither an archive directory"):
+        open_source(str(tmp_path / "nowhere"))
+    with pytest.raises(DownloadError, match="failed after"):
+        HttpArchive("http://127.0.0.1:9/", retries=1, backoff=0.01).catalog()
+    with pytest.raises(DownloadError, match="email"):
+        JsocSource(None)
+
+
+def test_cli_fetch_exit_codes(synthetic_archive, tmp_path):
+    from farside_gan.cli import main
+
+    assert main(["fetch", "--source", str(synthetic_archive), "--instrument", "euvi_b", "--channel", "304",
+                 "--time", "2011-01-01T12:00:00", "--tolerance", "1h", "--out-dir", str(tmp_path / "ok")]) == 0
+    assert (tmp_path / "ok" / "frame.fits").exists()
+    assert main(["fetch", "--source", str(synthetic_archive), "--instrument", "aia", "--channel", "304",
+                 "--time", "2015-01-01T00:00:00", "--out-dir", str(tmp_path / "none")]) == 0
+    assert json.loads((tmp_path / "none" / "record.json").read_text())["reason"] == "no_data"
+    assert main(["fetch", "--source", str(tmp_path / "missing"), "--instrument", "aia", "--channel", "304",
+                 "--time", "2011-01-01T00:00:00", "--out-dir", str(tmp_path / "bad")]) == 1
+
+
+def test_jsoc_record_sets_and_fido_query():
+    start, end = datetime(2011, 1, 1, 23), datetime(2011, 1, 2, 1)
+    assert JsocSource.record_set("aia", 171, start, end) == \
+        "aia.lev1_euv_12s[2011.01.01_23:00:00_UTC-2011.01.02_01:00:00_UTC][171]"
+    assert JsocSource.record_set("hmi", "magnetogram", start, end) == \
+        "hmi.M_720s[2011.01.01_23:00:00_UTC-2011.01.02_01:00:00_UTC]"
+    assert JsocSource.export_spec("aia", 304, "2011-01-01T00:00:08Z") == \
+        "aia.lev1_euv_12s[2011-01-01T00:00:08Z][304]{image}"
+    assert JsocSource.export_spec("hmi", "magnetogram", "2011.01.01_00:00:00_TAI") == \
+        "hmi.M_720s[2011.01.01_00:00:00_TAI]{magnetogram}"
+    attrs = FidoSource.query_attrs("euvi_b", 195, datetime(2011, 1, 1), timedelta(hours=1))
+    text = " ".join(repr(a) for a in attrs)
+    assert "EUVI" in text and "STEREO_B" in text and "195" in text and "2010-12-31 23:00:00" in text
