@@ -154,6 +154,15 @@ def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: Q
 
     header = header.copy()
     n = data.shape[-1]
+    t = Time(str(header.get("T_OBS") or header.get("DATE-OBS")).replace("Z", ""), scale="utc")
+    rows = np.flatnonzero((pointing_table["T_START"] <= t) & (t < pointing_table["T_STOP"]))
+    if rows.size == 0:
+        raise CalibrationError(f"{path}: no pointing table entry for {t.isot}")
+    row = pointing_table[rows[0]]
+    w = f"{int(round(float(header['WAVELNTH']))):03d}"
+    if all(not np.isfinite(row[f"A_{w}_{k}"].value) for k in ("X0", "Y0", "IMSCALE", "INSTROT")):
+        header.add_history("farside-gan calibrate: pointing table entry MISSING; header pointing kept")
+        return header
     if data.shape == (AIA_FULL_SIZE, AIA_FULL_SIZE):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -164,12 +173,6 @@ def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: Q
         for key in ("CRPIX1", "CRPIX2", "X0_MP", "Y0_MP", "CDELT1", "CDELT2", "CROTA2"):
             header[key] = float(new.meta[key.lower()])
     else:
-        t = Time(header.get("T_OBS", header.get("DATE-OBS")).replace("Z", ""), scale="utc")
-        rows = np.flatnonzero((pointing_table["T_START"] <= t) & (t < pointing_table["T_STOP"]))
-        if rows.size == 0:
-            raise CalibrationError(f"{path}: no pointing table entry for {t.isot}")
-        row = pointing_table[rows[0]]
-        w = f"{int(round(float(header['WAVELNTH']))):03d}"
         binning = AIA_FULL_SIZE / n
         x0 = row[f"A_{w}_X0"].to_value(u.pix)
         y0 = row[f"A_{w}_Y0"].to_value(u.pix)
