@@ -29,7 +29,8 @@ def normalize_euv(image: np.ndarray, on_disk: np.ndarray, median: float = EUV_ME
     lo, hi = clip
     scaled = np.clip(np.nan_to_num(image, nan=lo) * (median / disk_median), lo, hi)
     log_lo, log_hi = np.log10(lo), np.log10(hi)
-    return (2.0 * (np.log10(scaled) - log_lo) / (log_hi - log_lo) - 1.0).astype(np.float32)
+    out = (2.0 * (np.log10(scaled) - log_lo) / (log_hi - log_lo) - 1.0).astype(np.float32)
+    return np.clip(out, -1.0, 1.0, out=out)  # float rounding can give 1.0000001 at the clip
 
 
 def denormalize_euv(values: np.ndarray, clip: tuple[float, float] = EUV_CLIP) -> np.ndarray:

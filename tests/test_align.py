@@ -204,3 +204,24 @@ def test_header_without_observer_is_an_input_error():
         del h[key]
     with pytest.raises(InputDataError, match="raw.fits"):
         align_frame(data, h, size=32, rsun_px=14, path="raw.fits")
+
+
+def test_synthetic_hmi_is_north_up_against_the_synthetic_truth(synthetic_archive, synthetic_sun, tmp_path):
+    import csv
+    from datetime import datetime
+
+    from farside_gan.calibrate import calibrate_file
+
+    with open(synthetic_archive / "catalog.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["instrument"] == "hmi")
+    raw_path = synthetic_archive / row["path"]
+    assert abs(fits.getheader(raw_path)["CROTA2"] - 180) < 1  # the raw frame is upside down
+    calibrate_file(raw_path, tmp_path / "c.fits")
+    align_file(tmp_path / "c.fits", tmp_path / "a.fits", size=64, rsun_px=450 / 16, mask_radius=0.98)
+    out, header = read_fits(tmp_path / "a.fits")
+    truth = np.nan_to_num(synthetic_sun.los_field(header))
+    disk = np.hypot(*(np.indices(out.shape) - 31.5)) < 0.9 * 450 / 16
+    a, b = ndimage.gaussian_filter(out, 1.0), ndimage.gaussian_filter(truth, 1.0)
+    cc = np.corrcoef(a[disk], b[disk])[0, 1]
+    cc_flipped = np.corrcoef(a[disk], b[::-1, ::-1][disk])[0, 1]
+    assert cc > 0.97 and abs(cc_flipped) < 0.3
