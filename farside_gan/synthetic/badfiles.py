@@ -16,13 +16,14 @@ from astropy.io import fits
 from farside_gan.layout import Observation, archive_relpath
 from farside_gan.synthetic.archive import _write_deterministic, plan_observation, write_plan
 
-#: defect -> (instrument, channel the file is named / requested as, time, reason code)
+#: defect -> (instrument, channel the file is named / requested as, time, reason code).
+#: Times are minutes apart so the files share one field surface (cheap to make).
 BAD_FILES = {
     "truncated": ("aia", 171, datetime(2011, 1, 1, 0, 0), "corrupt_fits"),
-    "missing_date_obs": ("aia", 171, datetime(2011, 1, 1, 1, 0), "missing_keyword"),
-    "all_nan": ("hmi", "magnetogram", datetime(2011, 1, 1, 2, 0), "mostly_nan"),
-    "quality_flagged": ("aia", 193, datetime(2011, 1, 1, 3, 0), "quality_flag"),
-    "wrong_channel": ("aia", 171, datetime(2011, 1, 1, 4, 0), "wrong_channel"),
+    "missing_date_obs": ("aia", 171, datetime(2011, 1, 1, 0, 2), "missing_keyword"),
+    "all_nan": ("hmi", "magnetogram", datetime(2011, 1, 1, 0, 4), "mostly_nan"),
+    "quality_flagged": ("aia", 193, datetime(2011, 1, 1, 0, 6), "quality_flag"),
+    "wrong_channel": ("aia", 171, datetime(2011, 1, 1, 0, 8), "wrong_channel"),
 }
 #: A QUALITY word with a flag set (non-zero means the frame should be dropped).
 QUALITY_FLAG = 0x00020000
