@@ -51,6 +51,18 @@ def test_catalog_lists_every_file_with_its_size_checksum_and_archive_name(synthe
     assert len({r["path"] for r in euvi}) == 3   # SECCHI names carry no wavelength: distinct times
 
 
+def test_a_file_does_not_depend_on_the_other_times_in_the_archive(tmp_path):
+    from farside_gan.synthetic import SyntheticSun, build_archive
+    times = [datetime(2013, 5, 1), datetime(2013, 5, 3, 12)]
+    both = build_archive(tmp_path / "both", times, instruments=("euvi_a", "hmi"), size=32,
+                         sun=SyntheticSun(seed=2, grid_deg=0.5), seed=2)
+    last = build_archive(tmp_path / "last", times[1:], instruments=("euvi_a", "hmi"), size=32,
+                         sun=SyntheticSun(seed=2, grid_deg=0.5), seed=2)
+    assert len(both) == 8 and len(last) == 4
+    by_path = {r["path"]: r["sha256"] for r in both}
+    assert all(by_path[r["path"]] == r["sha256"] for r in last)
+
+
 def test_bad_files_have_exactly_their_defect(bad_files):
     assert set(bad_files) == set(BAD_FILES)
     with pytest.raises(InputDataError) as excinfo:
@@ -82,10 +94,15 @@ def test_http_archive_serves_files_intact_and_resumes_byte_ranges(synthetic_arch
         assert response.status == 206
         assert response.headers["Content-Range"] == f"bytes 1000-{row['size'] - 1}/{row['size']}"
         assert body[:1000] + response.read() == body
+    head = urllib.request.urlopen(urllib.request.Request(f"{http_archive.url}/{row['path']}", method="HEAD"))
+    assert int(head.headers["Content-Length"]) == row["size"] and head.read() == b""
     with pytest.raises(urllib.error.HTTPError) as excinfo:
         get(f"{http_archive.url}/aia/no/such/file.fits")
     assert excinfo.value.code == 404
-    assert [r["status"] for r in http_archive.requests] == [200, 206, 404]
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        get(f"{http_archive.url}/../../etc/passwd")
+    assert excinfo.value.code == 404
+    assert [r["status"] for r in http_archive.requests] == [200, 206, 200, 404, 404]
 
 
 def test_http_archive_search_answers_catalog_rows(synthetic_archive, http_archive):
