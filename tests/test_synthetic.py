@@ -242,3 +242,29 @@ def test_counts_scale_with_exposure_time(tmp_path):
     assert fits.getheader(long)["EXPTIME"] == 2.0
     bright = a > 50
     np.testing.assert_allclose(b[bright] / a[bright], 2.0, rtol=0.02)
+
+
+def test_coronal_holes_are_dark_over_open_unipolar_field(synthetic_archive, catalog, synthetic_sun):
+    smap = open_map(synthetic_archive / first_of(catalog, "aia", 193)["path"])
+    geometry = Geometry.from_target(smap)
+    surface = synthetic_sun.surface(geometry.time)
+    from farside_gan.synthetic.field import sample_grid
+    open_ = geometry.render(lambda lon, lat: sample_grid(surface["open"], lon, lat, synthetic_sun.grid_deg))
+    field = synthetic_sun.los_field(smap)
+    rate = smap.data / smap.exposure_time.to_value(u.s)
+    hole, quiet = open_ > 0.6, (open_ < 0.05) & (np.abs(field) < 20)
+    assert hole.sum() > 20 and quiet.sum() > 1000
+    assert np.median(rate[hole]) < 0.45 * np.median(rate[quiet])
+    # Open field is unipolar: the polar caps carry the sign of their hemisphere's polar field.
+    br = surface["br"]
+    lats = synthetic_sun.lats
+    north, south = synthetic_sun.polar_signs(geometry.time)
+    assert np.sign(br[lats > 75].mean()) == north and np.sign(br[lats < -75].mean()) == south
+    assert abs(br[lats > 75].mean()) > 0.4 * np.abs(br[lats > 75]).mean()
+
+
+def test_polar_fields_reverse_near_cycle_maximum():
+    sun = SyntheticSun(seed=0)
+    assert sun.polar_signs(datetime(2010, 1, 1)) == (-1, 1)    # cycle 24 rising: north negative
+    assert sun.polar_signs(datetime(2016, 1, 1)) == (1, -1)    # after the 2013-14 reversal
+    assert sun.polar_signs(datetime(2021, 1, 1)) == (1, -1)    # cycle 25 starts with north positive
