@@ -225,3 +225,42 @@ def test_synthetic_hmi_is_north_up_against_the_synthetic_truth(synthetic_archive
     cc = np.corrcoef(a[disk], b[disk])[0, 1]
     cc_flipped = np.corrcoef(a[disk], b[::-1, ::-1][disk])[0, 1]
     assert cc > 0.97 and abs(cc_flipped) < 0.3
+
+
+def test_real_euvi_header_roll_and_observer(tmp_path):
+    """sunpy's real STEREO-A EUVI header (level 0.5, 128 px binned, roll 3.85 deg via PC, observer
+    51.8 deg west): data rendered through that header's WCS, then calibrate + align, must match
+    the scene on the output grid and keep STEREO-A as the observer."""
+    from farside_gan.calibrate import calibrate_frame
+
+    header = fits.Header.fromfile(
+        sunpy.data.test.get_test_filepath("euvi_20090615_000900_n4euA_s.header"),
+        sep="\n", endcard=False, padding=False)
+    n = header["NAXIS1"]
+    assert header["CROTA"] == pytest.approx(3.845, abs=1e-3)
+    # the scene's disk radius is RSUN_ARCSEC; this observer sees the Sun larger, so scale the scene
+    scale = header["RSUN"] / RSUN_ARCSEC
+    wcs = WCS(header).celestial
+    y, x = np.indices((n, n), dtype=float)
+    lon, lat = wcs.pixel_to_world_values(x, y)
+    lon = (np.asarray(lon) + 180) % 360 - 180
+    counts = scene(lon * 3600 / scale, lat * 3600 / scale) * header["EXPTIME"] + header["BIASMEAN"]
+    cal, hcal = calibrate_frame(counts.astype(np.float32), header)
+    out, h = align_frame(cal, hcal, size=64, rsun_px=450 / 16, mask_radius=0.98)
+    assert h["RSUN_OBS"] == pytest.approx(header["RSUN"], rel=1e-9)
+    assert h["HGLN_OBS"] == pytest.approx(header["HGLN_OBS"], abs=1e-6)
+    assert h["OBSRVTRY"] == "STEREO_A" and h["DETECTOR"] == "EUVI"
+    out_wcs = WCS(h)
+    yo, xo = np.indices((64, 64), dtype=float)
+    lon, lat = out_wcs.pixel_to_world_values(xo, yo)
+    lon = (np.asarray(lon) + 180) % 360 - 180
+    truth = scene(lon * 3600 / scale, lat * 3600 / scale)
+    disk = np.hypot(xo - 31.5, yo - 31.5) < 0.9 * 450 / 16
+    assert np.corrcoef(out[disk], truth[disk])[0, 1] > 0.95
+    assert abs(np.corrcoef(out[disk], truth[::-1][disk])[0, 1]) < 0.3  # north is not south
+    assert np.median(out[disk]) == pytest.approx(100.0, rel=0.01)  # bias and exposure removed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = sunpy.map.Map(out, h)
+    assert m.observer_coordinate.lon.to_value(u.deg) == pytest.approx(51.801, abs=1e-3)
+    assert m.rsun_obs.to_value(u.arcsec) == pytest.approx(header["RSUN"], rel=1e-9)
