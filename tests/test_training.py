@@ -1,0 +1,163 @@
+import csv
+
+import pytest
+import torch
+
+from farside_gan.cli import main
+from farside_gan.errors import InputDataError
+from farside_gan.model.data import PairedFitsDataset
+from farside_gan.training import TrainConfig, Trainer, lr_factor
+from model_helpers import write_manifest
+
+# One thread: on a busy shared CPU two threads per process are much slower than one.
+TINY = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, batch_size=1, log_every=1,
+            preview_every=0, keep_every_epochs=0, progress=False, num_threads=1)
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory):
+    return write_manifest(tmp_path_factory.mktemp("pairs"), n_train=4, n_eval=1, n=64)
+
+
+def _datasets(manifest, config):
+    train = PairedFitsDataset.from_manifest(manifest, "train", seed=config.seed,
+                                            augmentation=_aug(config))
+    return train, PairedFitsDataset.from_manifest(manifest, "eval")
+
+
+def _aug(config):
+    from farside_gan.model.data import Augmentation
+    return Augmentation(config.augment_rotation_deg, config.augment_translate_px)
+
+
+def test_manifest_dataset_reads_ok_rows_of_the_split(manifest):
+    train, val = _datasets(manifest, TrainConfig())
+    assert (len(train), len(val)) == (4, 1)
+    item = train[2]
+    assert item["input"].shape == (3, 64, 64) and item["target"].shape == (1, 64, 64)
+    assert item["input"].dtype == torch.float32
+    assert train.times[2] == "2011-01-02T00:00:00.000"
+
+
+def test_one_step_updates_both_networks(manifest, tmp_path):
+    config = TrainConfig(**TINY)
+    train, _ = _datasets(manifest, config)
+    trainer = Trainer(config, train, tmp_path, device="cpu")
+    before_G = {k: v.clone() for k, v in trainer.G.state_dict().items()}
+    before_D = {k: v.clone() for k, v in trainer.D.state_dict().items()}
+    batch = {k: v[None] for k, v in train[0].items() if k != "index"}
+    losses = trainer.train_step(batch)
+    assert set(losses) == {"loss_D", "loss_G", "loss_G_gan", "loss_G_fm"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    G, D = trainer.G.state_dict(), trainer.D.state_dict()
+    # Conv biases before InstanceNorm get zero gradients, so check the weights.
+    for key in ("model.1.weight", f"model.{len(trainer.G.model) - 1}.weight"):
+        assert not torch.equal(G[key], before_G[key]), key
+    for key in ("scales.0.blocks.0.0.weight", "scales.1.blocks.4.0.weight"):
+        assert not torch.equal(D[key], before_D[key]), key
+    assert trainer.step == 1
+
+
+def test_resumed_training_equals_uninterrupted(manifest, tmp_path, monkeypatch):
+    """Crash in the 8th step (checkpoint at step 6, mid-epoch), resume: same weights and log."""
+    config = TrainConfig(**TINY, epochs=2, epoch_decay=1, checkpoint_every=3, seed=3,
+                         augment_rotation_deg=10.0, augment_translate_px=2.0)
+    train, val = _datasets(manifest, config)
+    Trainer(config, train, tmp_path / "a", val_set=val, device="cpu").fit()
+    reference = torch.load(tmp_path / "a/checkpoints/latest.pt", weights_only=True)
+
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def crashing_step(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 8:
+            raise RuntimeError("simulated crash")
+        return original(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", crashing_step)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        Trainer(config, train, tmp_path / "b", val_set=val, device="cpu").fit()
+    assert torch.load(tmp_path / "b/checkpoints/latest.pt", weights_only=True)["step"] == 6
+    monkeypatch.setattr(Trainer, "train_step", original)
+    resumed = Trainer(config, train, tmp_path / "b", val_set=val, device="cpu")
+    resumed.fit(resume=True)
+    assert resumed.step == 8
+    result = torch.load(tmp_path / "b/checkpoints/latest.pt", weights_only=True)
+    for net in ("G", "D"):
+        for key, value in reference[net].items():
+            assert torch.equal(value, result[net][key]), (net, key)
+    for opt in ("opt_G", "opt_D"):
+        for pid, st in reference[opt]["state"].items():
+            assert torch.equal(st["exp_avg_sq"], result[opt]["state"][pid]["exp_avg_sq"])
+
+    def rows(path):
+        with open(path) as fh:
+            return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+    assert rows(tmp_path / "b/losses.csv") == rows(tmp_path / "a/losses.csv")
+    assert [r["step"] for r in rows(tmp_path / "b/losses.csv")] == [str(s) for s in range(1, 9)]
+    assert len(rows(tmp_path / "b/validation.csv")) == 2  # one per epoch, none duplicated
+
+
+def test_corrupt_or_mismatched_checkpoint_names_the_file(manifest, tmp_path):
+    config = TrainConfig(**TINY, epochs=1, epoch_decay=1, max_steps=1)
+    train, _ = _datasets(manifest, config)
+    Trainer(config, train, tmp_path, device="cpu").fit()
+    latest = tmp_path / "checkpoints/latest.pt"
+
+    other = Trainer(TrainConfig(**{**TINY, "ngf": 8}), train, tmp_path / "x", device="cpu")
+    with pytest.raises(InputDataError, match=r"latest\.pt.*ngf: checkpoint 4 != config 8"):
+        other.load_checkpoint(latest)
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(latest.read_bytes()[: latest.stat().st_size // 2])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint at all" * 10)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    fresh = Trainer(config, train, tmp_path / "y", device="cpu")
+    for bad, problem in ((truncated, "corrupt"), (garbage, "corrupt"),
+                         (foreign, "not a farside-gan checkpoint"),
+                         (tmp_path / "missing.pt", "does not exist")):
+        with pytest.raises(InputDataError, match=problem) as err:
+            fresh.load_checkpoint(bad)
+        assert err.value.path == str(bad)
+
+
+def test_learning_rate_is_constant_then_decays_linearly_to_zero():
+    assert [lr_factor(e, 4, 2) for e in range(4)] == pytest.approx([1, 1, 2 / 3, 1 / 3])
+    assert lr_factor(4, 5, 5) == 1.0  # no decay epochs: constant
+    assert [lr_factor(e, 4, 0) for e in range(4)] == pytest.approx([0.8, 0.6, 0.4, 0.2])
+
+
+def test_config_from_yaml_sections_and_overrides(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("model:\n  ngf: 16\n  n_residual: 3\ntraining:\n  epochs: 20\n"
+                    "  epoch_decay: 10\n  lr: 1.0e-4\n  augment_rotation_deg: 5\n"
+                    "other:\n  ngf: 99\n")
+    config = TrainConfig.from_yaml(path)
+    assert (config.ngf, config.n_residual, config.epochs, config.lr) == (16, 3, 20, 1e-4)
+    assert config.augment_rotation_deg == 5.0 and config.ndf == 64
+    config = config.with_overrides(["epochs=30", "lr=5e-5", "progress=false", "norm=batch"])
+    assert (config.epochs, config.lr, config.progress, config.norm) == (30, 5e-5, False, "batch")
+    with pytest.raises(ValueError, match="key one of"):
+        config.with_overrides(["epoch=3"])
+    with pytest.raises(ValueError, match="integer"):
+        config.with_overrides(["epochs=2.5"])
+    with pytest.raises(ValueError, match="epoch_decay"):
+        config.with_overrides(["epochs=5"])
+
+
+def test_train_cli_writes_generator_log_and_preview(manifest, tmp_path):
+    out = tmp_path / "run"
+    sets = [f"{k}={v}" for k, v in {**TINY, "epochs": 1, "epoch_decay": 1, "preview_every": 2,
+                                     "log_every": 2}.items()]
+    args = ["train", "--manifest", str(manifest), "--out-dir", str(out), "--device", "cpu"]
+    assert main(args + sum((["--set", s] for s in sets), [])) == 0
+    for name in ("generator.pt", "checkpoints/latest.pt", "losses.csv", "validation.csv",
+                 "previews/step_0000002.png", "previews/step_0000004.png"):
+        assert (out / name).is_file(), name
+    with open(out / "losses.csv") as fh:
+        assert [r["step"] for r in csv.DictReader(fh)] == ["2", "4"]
+    assert torch.load(out / "generator.pt", weights_only=True)["step"] == 4
+    assert main(["train", "--manifest", str(tmp_path / "none.csv"), "--out-dir", str(out)]) == 1
