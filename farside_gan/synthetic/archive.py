@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +29,7 @@ INSTRUMENTS = ("aia", "hmi", "euvi_a", "euvi_b")
 def as_datetime(time) -> datetime:
     """Naive UTC datetime from a datetime, ISO string or astropy Time."""
     if isinstance(time, datetime):
-        return time.replace(tzinfo=None) if time.tzinfo is None else \
-            time.astimezone(__import__("datetime").timezone.utc).replace(tzinfo=None)
+        return time if time.tzinfo is None else time.astimezone(timezone.utc).replace(tzinfo=None)
     from astropy.time import Time
     return Time(time).utc.to_datetime()
 
