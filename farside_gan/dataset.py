@@ -107,9 +107,11 @@ class _Frame:
     date_obs: datetime   # DATE-OBS, as the fetch record has it
 
 
-def _read_times(paths) -> list[_Frame]:
+def _read_times(paths, what: str = "headers") -> list[_Frame]:
+    from tqdm import tqdm
+
     frames = []
-    for p in paths:
+    for p in tqdm(list(paths), desc=f"reading {what}", unit="file", disable=None, leave=False):
         try:
             header = fits.getheader(p)
         except OSError as exc:
@@ -140,8 +142,8 @@ def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed:
     from farside_gan.download import parse_duration
 
     tolerance = parse_duration(pair_tolerance)
-    stack_frames_ = sorted(_read_times(stacks), key=lambda f: f.time)
-    target_frames = sorted(_read_times(targets), key=lambda f: f.time)
+    stack_frames_ = sorted(_read_times(stacks, "stacks"), key=lambda f: f.time)
+    target_frames = sorted(_read_times(targets, "targets"), key=lambda f: f.time)
     target_times = np.array([f.time.timestamp() for f in target_frames])
 
     # (DATE-OBS, requested time) of each fetched AIA frame, to key rows by the grid time

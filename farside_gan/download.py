@@ -198,14 +198,21 @@ class HttpArchive(_CatalogSource):
     def __str__(self):
         return self.url
 
-    def _get(self, url: str, sink) -> int | None:
+    def _get(self, url: str, sink, progress: bool = False) -> int | None:
         """GET ``url`` into ``sink``; returns the announced Content-Length. Raises TransientError."""
+        from tqdm import tqdm
+
         try:
             with urllib.request.urlopen(url, timeout=self.timeout) as response:
                 length = response.headers.get("Content-Length")
-                while chunk := response.read(1 << 20):
-                    sink.write(chunk)
-                return int(length) if length is not None else None
+                total = int(length) if length is not None else None
+                # disable=None: a bar on a terminal only, never in workflow logs
+                with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
+                          disable=None if progress else True, leave=False) as bar:
+                    while chunk := response.read(1 << 20):
+                        sink.write(chunk)
+                        bar.update(len(chunk))
+                return total
         except urllib.error.HTTPError as exc:
             if exc.code >= 500 or exc.code == 429:
                 raise TransientError(f"HTTP {exc.code} {exc.reason}") from exc
@@ -233,7 +240,7 @@ class HttpArchive(_CatalogSource):
             fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
             try:
                 with os.fdopen(fd, "wb") as sink:
-                    length = self._get(url, sink)
+                    length = self._get(url, sink, progress=True)
                 got = Path(tmp).stat().st_size
                 if length is not None and got != length:
                     raise TransientError(f"connection closed after {got} of {length} bytes")
@@ -347,6 +354,8 @@ class JsocSource:
 
     def search(self, instrument, channel, time, tolerance) -> Candidate:
         channel = check_channel(instrument, channel)
+        if instrument not in self.SERIES:
+            raise DownloadError(f"jsoc serves {sorted(self.SERIES)}, not {instrument}; use fido for EUVI")
         ds = self.record_set(instrument, channel, time - tolerance, time + tolerance)
 
         def query():
