@@ -10,9 +10,10 @@ Sources (``open_source(spec)``):
 Every download goes to a temporary file next to its destination, is verified (size and sha256
 where the archive publishes them, then it must open as FITS) and only then moved into place, so
 a killed or failed download leaves nothing at the output path. Transient failures (HTTP 5xx,
-dropped connections, truncated transfers) are retried with exponential backoff; a download
-restarts from the beginning. A time with no observation within the tolerance is a
-:class:`~farside_gan.errors.NoDataError`, recorded by :func:`fetch_observation`, not a crash.
+dropped connections, truncated transfers) are retried with exponential backoff; a short
+transfer resumes with an HTTP Range request (HTTP archive), a damaged one restarts. A time with
+no observation within the tolerance is a :class:`~farside_gan.errors.NoDataError`, recorded by
+:func:`fetch_observation`, not a crash.
 """
 
 from __future__ import annotations
@@ -198,24 +199,52 @@ class HttpArchive(_CatalogSource):
     def __str__(self):
         return self.url
 
-    def _get(self, url: str, sink, progress: bool = False) -> int | None:
-        """GET ``url`` into ``sink``; returns the announced Content-Length. Raises TransientError."""
+    def _get(self, url: str, sink, offset: int = 0, progress: bool = False) -> tuple[int | None, bool]:
+        """GET ``url`` into ``sink`` (from byte ``offset`` with a Range request when > 0).
+
+        Returns (total size of the resource if announced, whether the server resumed at
+        ``offset``). Bytes received before a dropped connection are written before the
+        :class:`TransientError`, so the next attempt can resume. When the server ignores the
+        range the sink is rewound and the file restarts."""
         from tqdm import tqdm
 
+        request = urllib.request.Request(url)
+        if offset:
+            request.add_header("Range", f"bytes={offset}-")
         try:
-            with urllib.request.urlopen(url, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 length = response.headers.get("Content-Length")
-                total = int(length) if length is not None else None
+                content_range = response.headers.get("Content-Range", "")
+                resumed = response.status == 206 and content_range.startswith(f"bytes {offset}-")
+                if resumed:
+                    total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range and \
+                        not content_range.endswith("*") else None
+                else:
+                    sink.seek(0)
+                    sink.truncate()
+                    total = int(length) if length is not None else None
                 # disable=None: a bar on a terminal only, never in workflow logs
-                with tqdm(total=total, unit="B", unit_scale=True, desc=url.rsplit("/", 1)[-1],
-                          disable=None if progress else True, leave=False) as bar:
-                    while chunk := response.read(1 << 20):
+                with tqdm(total=total, initial=offset if resumed else 0, unit="B", unit_scale=True,
+                          desc=url.rsplit("/", 1)[-1], disable=None if progress else True,
+                          leave=False) as bar:
+                    while True:
+                        try:
+                            chunk = response.read(1 << 16)
+                        except http.client.IncompleteRead as exc:
+                            sink.write(exc.partial)  # keep what arrived: resume from there
+                            raise
+                        if not chunk:
+                            break
                         sink.write(chunk)
                         bar.update(len(chunk))
-                return total
+                return total, resumed
         except urllib.error.HTTPError as exc:
             if exc.code >= 500 or exc.code == 429:
                 raise TransientError(f"HTTP {exc.code} {exc.reason}") from exc
+            if exc.code == 416 and offset:  # our partial file is not a prefix: restart
+                sink.seek(0)
+                sink.truncate()
+                raise TransientError("HTTP 416 on resume; restarting the file") from exc
             raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError,
                 socket.timeout, TimeoutError) as exc:
@@ -226,30 +255,41 @@ class HttpArchive(_CatalogSource):
 
         def attempt():
             buf = io.BytesIO()
-            length = self._get(url, buf)
-            if length is not None and len(buf.getvalue()) != length:
-                raise TransientError(f"{url}: truncated ({len(buf.getvalue())} of {length} bytes)")
+            total, _ = self._get(url, buf)
+            if total is not None and len(buf.getvalue()) != total:
+                raise TransientError(f"{url}: truncated ({len(buf.getvalue())} of {total} bytes)")
             return buf.getvalue().decode()
 
         return with_retries(attempt, url, self.retries, self.backoff)
 
     def fetch(self, candidate: Candidate, dest: Path) -> Path:
+        """Download to a temporary file next to ``dest``, resuming after a dropped connection
+        or short transfer (HTTP Range), restarting after a checksum or FITS failure."""
         url = urllib.parse.urljoin(self.url, urllib.parse.quote(str(candidate.location)))
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp = Path(tmp_name)
 
         def attempt():
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+            with open(tmp, "r+b") as sink:
+                sink.seek(0, os.SEEK_END)
+                offset = sink.tell()
+                total, _ = self._get(url, sink, offset=offset, progress=True)
+            expected = candidate.size if candidate.size is not None else total
+            got = tmp.stat().st_size
+            if expected is not None and got < expected:
+                raise TransientError(f"got {got} of {expected} bytes (short transfer); resuming")
             try:
-                with os.fdopen(fd, "wb") as sink:
-                    length = self._get(url, sink, progress=True)
-                got = Path(tmp).stat().st_size
-                if length is not None and got != length:
-                    raise TransientError(f"connection closed after {got} of {length} bytes")
-                _verify_into(Path(tmp), dest, candidate, url)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+                _verify_into(tmp, dest, candidate, url)
+            except TransientError:
+                tmp.write_bytes(b"")  # damaged, not just short: start over
+                raise
             return dest
 
-        return with_retries(attempt, url, self.retries, self.backoff)
+        try:
+            os.close(fd)
+            return with_retries(attempt, url, self.retries, self.backoff)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 class FidoSource:

@@ -147,3 +147,15 @@ def test_jsoc_record_sets_and_fido_query():
     attrs = FidoSource.query_attrs("euvi_b", 195, datetime(2011, 1, 1), timedelta(hours=1))
     text = " ".join(repr(a) for a in attrs)
     assert "EUVI" in text and "STEREO_B" in text and "195" in text and "2010-12-31 23:00:00" in text
+
+
+def test_dropped_download_resumes_with_a_range_request(http_archive, synthetic_archive, tmp_path):
+    http_archive.inject_fault("aia/*.193.*", "drop", count=1)
+    record = fetch_observation(http_archive.url, "aia", 193, "2011-01-02T00:00", "1h", tmp_path, **FAST)
+    assert record["status"] == "ok"
+    gets = [r for r in http_archive.requests if r["path"].endswith(".fits")]
+    assert [g["status"] for g in gets] == [200, 206]
+    size = (synthetic_archive / record["source_file"]).stat().st_size
+    offset = int(gets[1]["range"].split("=")[1].rstrip("-"))
+    assert 0 < offset < size  # resumed where the dropped transfer stopped, not from zero
+    assert (tmp_path / "frame.fits").read_bytes() == (synthetic_archive / record["source_file"]).read_bytes()
