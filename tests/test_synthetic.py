@@ -268,3 +268,50 @@ def test_polar_fields_reverse_near_cycle_maximum():
     assert sun.polar_signs(datetime(2010, 1, 1)) == (-1, 1)    # cycle 24 rising: north negative
     assert sun.polar_signs(datetime(2016, 1, 1)) == (1, -1)    # after the 2013-14 reversal
     assert sun.polar_signs(datetime(2021, 1, 1)) == (1, -1)    # cycle 25 starts with north positive
+
+
+def reference_header(name):
+    import os
+    import sunpy.data.test
+    path = os.path.join(sunpy.data.test.rootdir, name)
+    if name.endswith(".header"):
+        return fits.Header.fromtextfile(path)
+    return fits.getheader(path)
+
+
+@pytest.mark.parametrize("instrument,channel,reference,keys", [
+    ("aia", 171, "aia_171_level1.fits",
+     ("TELESCOP", "INSTRUME", "DETECTOR", "WAVELNTH", "WAVEUNIT", "WAVE_STR", "LVL_NUM", "QUALITY",
+      "EXPTIME", "T_OBS", "T_REC", "DATE-OBS", "CROTA2", "RSUN_OBS", "R_SUN", "RSUN_REF", "DSUN_REF",
+      "X0_MP", "Y0_MP", "IMSCL_MP", "INST_ROT", "CRLN_OBS", "CRLT_OBS", "ORIGIN", "PIXLUNIT")),
+    ("hmi", "magnetogram", "resampled_hmi.fits",
+     ("TELESCOP", "INSTRUME", "DETECTOR", "WAVELNTH", "QUALITY", "T_OBS", "T_REC", "DATE-OBS",
+      "CROTA2", "RSUN_OBS", "RSUN_REF", "CRLN_OBS", "CRLT_OBS", "ORIGIN", "CONTENT", "BUNIT")),
+    ("euvi_a", 171, "euvi_20090615_000900_n4euA_s.header",
+     ("OBSRVTRY", "INSTRUME", "DETECTOR", "WAVELNTH", "FILTER", "EXPTIME", "BUNIT", "DATE-OBS",
+      "DATE-END", "FILENAME", "PC1_1", "PC1_2", "PC2_1", "PC2_2", "CROTA", "RSUN", "CRLN_OBS",
+      "CRLT_OBS", "LONPOLE")),
+])
+def test_headers_carry_the_real_instruments_keywords_with_real_values(tmp_path, instrument, channel,
+                                                                      reference, keys):
+    real = reference_header(reference)
+    time = real["DATE-OBS"][:16]   # same date as the real file
+    path = write_observation(tmp_path / "x.fits", SyntheticSun(seed=0, grid_deg=1.0), instrument, channel,
+                             time, size=int(real["NAXIS1"]), noise=False)
+    ours = fits.getheader(path)
+    assert [k for k in keys if k not in ours] == []
+    for key in keys:
+        assert isinstance(ours[key], str) == isinstance(real[key], str), key   # numbers stay numbers
+    for key in ("TELESCOP", "INSTRUME", "DETECTOR", "OBSRVTRY", "CONTENT", "WAVE_STR", "FILTER"):
+        if key in keys and instrument != "hmi":
+            assert ours[key].strip() == real[key].strip(), key
+    # Same size and date as the real file: the geometry must agree with it closely.
+    for key, tolerance in (("CDELT1", 0.01), ("RSUN_OBS", 0.002), ("RSUN", 0.01), ("DSUN_OBS", 0.01)):
+        if key in real and key in ours:
+            assert ours[key] == pytest.approx(real[key], rel=tolerance), key
+    # STEREO's offline orbit ignores its ~0.1 deg inclination to the ecliptic.
+    assert ours["CRLT_OBS"] == pytest.approx(real["CRLT_OBS"], abs=0.3)
+    if "CROTA2" in keys:
+        assert ours["CROTA2"] == pytest.approx(real["CROTA2"], abs=0.3)
+    if "R_SUN" in keys:   # disk radius in this image's pixels (the rebinned test file kept 4096-px values)
+        assert ours["R_SUN"] == pytest.approx(ours["RSUN_OBS"] / ours["CDELT1"], rel=1e-9)
