@@ -110,6 +110,13 @@ def test_bad_file_in_archive_is_recorded_with_reason(bad_files, tmp_path):
         assert record["status"] == "dropped" and record["reason"] == reason, (defect, record)
         assert record["source_file"] in record["detail"]
         assert files_in(out) == ["record.json"]
+    # the run goes on: every drop becomes a manifest row with its reason
+    from farside_gan.dataset import build_manifest, load_records
+
+    rows = build_manifest(load_records(sorted(tmp_path.glob("*/record.json"))))
+    assert {r["time"]: r["reason"] for r in rows} == {
+        t.strftime("%Y-%m-%dT%H:%M:%S"): reason for _, _, t, reason in BAD_FILES.values()}
+    assert all(r["status"] == "dropped" and r["detail"] for r in rows)
 
 
 def test_unknown_source_and_unreachable_server_are_real_failures(tmp_path):
