@@ -168,7 +168,7 @@ def test_cli_writes_an_archive_and_bad_files(tmp_path, capsys):
     root = tmp_path / "archive"
     assert cli_main(["synth-archive", str(root), "--start", "2012-01-01T00:00", "--end", "2012-01-01T11:00",
                      "--cadence", "12h", "--instruments", "hmi,euvi_b", "--size", "48",
-                     "--euvi-size", "32", "--seed", "5"]) == 0
+                     "--euvi-size", "32", "--seed", "5", "--grid-deg", "0.5"]) == 0
     rows = read_catalog(root)
     assert len(rows) == 1 + 3
     assert {fits.getheader(root / r["path"])["NAXIS1"] for r in rows if r["instrument"] == "euvi_b"} == {32}

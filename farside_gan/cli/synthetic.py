@@ -33,11 +33,12 @@ def time_range(start, end, cadence: timedelta):
 
 
 def _synth_archive(args) -> int:
-    from farside_gan.synthetic import build_archive
+    from farside_gan.synthetic import SyntheticSun, build_archive
     instruments = tuple(i.strip() for i in args.instruments.split(",") if i.strip())
     times = time_range(args.start, args.end, args.cadence)
     rows = build_archive(args.root, times, instruments=instruments, size=args.size,
-                         euvi_size=args.euvi_size, seed=args.seed, progress=True)
+                         euvi_size=args.euvi_size, seed=args.seed, progress=True,
+                         sun=SyntheticSun(seed=args.seed, grid_deg=args.grid_deg))
     print(f"{len(rows)} files in {Path(args.root) / 'catalog.csv'}")
     return 0
 
@@ -70,6 +71,8 @@ def register(subparsers) -> None:
     p.add_argument("--size", type=int, default=256, help="AIA/HMI image size in pixels (real: 4096)")
     p.add_argument("--euvi-size", type=int, default=None, help="EUVI image size (default: --size; real: 2048)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grid-deg", type=float, default=0.2,
+                   help="resolution of the synthetic Sun's surface grid in degrees (0.1 for >= 2048 px)")
     p.set_defaults(func=_synth_archive)
 
     p = subparsers.add_parser("serve-archive", help="serve an archive over HTTP until interrupted")
