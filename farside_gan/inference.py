@@ -113,7 +113,7 @@ def magnetogram_header(stack_header: fits.Header, input_path, checkpoint_name: s
     header["CREATOR"] = ("farside-gan", "software that wrote this file")
     header["SWVER"] = (__version__, "farside-gan version")
     header["CKPTNAME"] = (checkpoint_name[-68:], "generator checkpoint")
-    header["CKPTSHA"] = (checkpoint_sha, "sha256 of the checkpoint file")
+    header["CKPTSHA"] = checkpoint_sha  # sha256 of the checkpoint file (no room for a comment)
     header["INFILE"] = (Path(input_path).name[-68:], "input EUV stack")
     header["HMICLIP"] = (config.hmi_clip, "[G] de-normalization constant")
     header["MASKRAD"] = (MASK_RADIUS, "[Rsun] off-disk pixels set to 0 G")
