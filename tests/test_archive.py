@@ -63,6 +63,13 @@ def test_a_file_does_not_depend_on_the_other_times_in_the_archive(tmp_path):
     assert all(by_path[r["path"]] == r["sha256"] for r in last)
 
 
+def test_archive_has_no_stereo_b_data_after_contact_was_lost(tmp_path):
+    from farside_gan.synthetic import SyntheticSun, build_archive
+    rows = build_archive(tmp_path, [datetime(2014, 9, 30), datetime(2014, 10, 2)], instruments=("euvi_b",),
+                         size=16, sun=SyntheticSun(seed=0, grid_deg=1.0))
+    assert {r["time"][:10] for r in rows} == {"2014-09-30"} and len(rows) == 3
+
+
 def test_bad_files_have_exactly_their_defect(bad_files):
     assert set(bad_files) == set(BAD_FILES)
     with pytest.raises(InputDataError) as excinfo:

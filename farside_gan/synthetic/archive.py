@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
 import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -24,6 +25,7 @@ from farside_gan.layout import CATALOG_COLUMNS, CATALOG_NAME, Observation, archi
 from farside_gan.synthetic import instruments as inst
 
 INSTRUMENTS = ("aia", "hmi", "euvi_a", "euvi_b")
+log = logging.getLogger(__name__)
 
 
 def as_datetime(time) -> datetime:
@@ -193,8 +195,9 @@ def build_archive(root, times, instruments=INSTRUMENTS, size: int = 256, euvi_si
                   seed: int = 0, sun=None, progress: bool = False) -> list[dict]:
     """Write every channel of ``instruments`` at each nominal time under ``root`` and the catalog.
 
-    ``euvi_size`` defaults to ``size``. Rows already in an existing catalog are kept (the
-    archive can grow); returns all catalog rows.
+    ``euvi_size`` defaults to ``size``. Like the real archives, there is nothing outside an
+    instrument's data period (``instruments.MISSION_SPANS``: no STEREO-B after 2014-10-01).
+    Rows already in an existing catalog are kept (the archive can grow); returns all catalog rows.
     """
     from farside_gan.synthetic.field import SyntheticSun
     root = Path(root)
@@ -207,7 +210,13 @@ def build_archive(root, times, instruments=INSTRUMENTS, size: int = 256, euvi_si
     rows = {}
     if (root / CATALOG_NAME).exists():
         rows = {r["path"]: r for r in read_catalog(root)}
+    skipped = set()
     for time, instrument, channel in jobs:
+        if not inst.has_data(instrument, time):
+            skipped.add((instrument, time))
+            if bar is not None:
+                bar.update()
+            continue
         s = (euvi_size or size) if instrument.startswith("euvi") else size
         plan = plan_observation(instrument, channel, time, size=s, seed=seed)
         write_plan(root / plan.relpath, plan, sun, seed=seed)
@@ -216,6 +225,9 @@ def build_archive(root, times, instruments=INSTRUMENTS, size: int = 256, euvi_si
             bar.update()
     if bar is not None:
         bar.close()
+    for instrument, time in sorted(skipped):
+        log.info("no %s data at %s: outside the mission's data period %s", instrument, time,
+                 inst.MISSION_SPANS[instrument])
     write_catalog(root, list(rows.values()))
     return read_catalog(root)
 

@@ -45,6 +45,15 @@ EUVI_CHANNELS = {  # wavelength: (FILTER, nominal EXPTIME s, DATE-OBS offset s f
     171: ("S1", 4.0, 540.0),
 }
 HMI_CADENCE_S = 720.0
+#: Periods with data: STEREO-B fell silent on 2014-10-01 (the real archive has nothing after).
+MISSION_SPANS = {"euvi_a": (datetime(2006, 12, 1), None), "euvi_b": (datetime(2007, 1, 21), datetime(2014, 10, 1)),
+                 "aia": (datetime(2010, 5, 13), None), "hmi": (datetime(2010, 4, 30), None)}
+
+
+def has_data(instrument: str, time: datetime) -> bool:
+    """Whether the real instrument observed at ``time`` (the synthetic archive mirrors the gaps)."""
+    start, end = MISSION_SPANS[instrument]
+    return start <= time and (end is None or time < end)
 
 
 @dataclass(frozen=True)
