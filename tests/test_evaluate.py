@@ -1,0 +1,82 @@
+import csv
+
+import numpy as np
+import pytest
+
+from farside_gan import metrics
+from farside_gan.cli import main
+from farside_gan.errors import InputDataError
+from farside_gan.evaluate import evaluate
+from farside_gan.fitsio import write_fits
+from farside_gan.geometry import disk_mask
+from model_helpers import celestial_header, write_pair
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory):
+    """Three targets (normalized HMI) and predictions in Gauss: exact, half, and sign-flipped."""
+    d = tmp_path_factory.mktemp("eval")
+    targets, predictions, truths = [], [], []
+    for i, scale in enumerate((1.0, 0.5, -1.0)):
+        _, target, field = write_pair(d, i, 64)
+        header = celestial_header(64, f"2011-01-{1 + i // 2:02d}T{12 * (i % 2):02d}:00:05")
+        header["BUNIT"] = "Gauss"
+        predictions.append(write_fits(d / f"pred_{i}.fits", (scale * field).astype(np.float32),
+                                      header))
+        targets.append(target)
+        truths.append(field)
+    return predictions, targets, truths
+
+
+def _rows(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_evaluate_writes_table_and_plots_with_expected_values(pairs, tmp_path):
+    predictions, targets, truths = pairs
+    # targets given in another order: pairing goes by DATE-OBS (5 s apart here)
+    evaluate(predictions, targets[::-1], tmp_path, bin_factor=4, ar_threshold=100.0, max_maps=2)
+    rows = _rows(tmp_path / "metrics.csv")
+    assert [r["prediction"] for r in rows] == ["pred_0.fits", "pred_1.fits", "pred_2.fits"]
+    assert [r["target"] for r in rows] == ["target_000.fits", "target_001.fits", "target_002.fits"]
+    exact, half, flipped = rows
+    assert float(exact["cc"]) == pytest.approx(1.0) and float(exact["rmse"]) == pytest.approx(0, abs=0.1)
+    assert float(half["cc_binned"]) == pytest.approx(1.0)
+    assert float(flipped["cc_binned"]) == pytest.approx(-1.0) and float(flipped["cc_ar"]) == pytest.approx(-1.0)
+    # flux in Mx: sum |B| over the disk x the pixel area at DSUN_OBS (from the header)
+    rsun_px = 960.0 / celestial_header(64, "2011-01-01")["CDELT1"]
+    disk = disk_mask(64, rsun_px)
+    area = metrics.pixel_area_cm2(celestial_header(64, "2011-01-01"))
+    assert exact["flux_unit"] == "Mx"
+    expected = np.abs(truths[1][disk]).sum() * area
+    assert float(half["unsigned_flux_real"]) == pytest.approx(expected, rel=1e-4)
+    assert float(half["unsigned_flux_generated"]) == pytest.approx(expected / 2, rel=1e-4)
+    assert float(flipped["net_flux_generated"]) == pytest.approx(-float(flipped["net_flux_real"]),
+                                                                 rel=1e-4, abs=1e10)
+    summary = {r["statistic"]: r for r in _rows(tmp_path / "summary.csv")}
+    assert float(summary["mean"]["cc_binned"]) == pytest.approx(1 / 3)
+    assert float(summary["median"]["cc_binned"]) == pytest.approx(1.0)
+    for name in ("scatter.png", "flux.png", "maps/pred_0.png", "maps/pred_1.png"):
+        assert (tmp_path / name).read_bytes()[:8] == PNG, name
+    assert not (tmp_path / "maps/pred_2.png").exists()  # max_maps=2
+
+
+def test_evaluate_cli_and_unpaired_prediction(pairs, tmp_path):
+    predictions, targets, _ = pairs
+    assert main(["evaluate", "--predictions", *map(str, predictions), "--targets",
+                 *map(str, targets), "--out-dir", str(tmp_path), "--ar-threshold", "200",
+                 "--bin", "4"]) == 0
+    assert len(_rows(tmp_path / "metrics.csv")) == 3
+    with pytest.raises(InputDataError, match="pred_2.fits: no target within 60 s"):
+        evaluate(predictions, targets[:2], tmp_path / "x", tolerance_s=60)
+
+
+def test_evaluate_needs_to_know_the_target_units(pairs, tmp_path):
+    predictions, _, truths = pairs
+    unknown = write_fits(tmp_path / "t.fits", truths[0].astype(np.float32),
+                         celestial_header(64, "2011-01-01T00:00:00"))
+    with pytest.raises(InputDataError, match="t.fits.*NORMCLIP"):
+        evaluate(predictions[:1], [unknown], tmp_path / "x")
