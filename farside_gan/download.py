@@ -40,7 +40,7 @@ from pathlib import Path
 from farside_gan.errors import FarsideError, InputDataError, NoDataError
 from farside_gan.fitsio import atomic_output, read_fits
 from farside_gan.layout import CATALOG_NAME, check_channel
-from farside_gan.quality import check_file, parse_time, reference_time
+from farside_gan.quality import check_file, parse_time, reference_time, utc_time
 
 log = logging.getLogger(__name__)
 
@@ -399,20 +399,30 @@ class JsocSource:
         ds = self.record_set(instrument, channel, time - tolerance, time + tolerance)
 
         def query():
+            import drms
             try:
                 return self._client().query(ds, key="T_REC,T_OBS,QUALITY")
             except (ConnectionError, OSError, TimeoutError) as exc:
                 raise TransientError(str(exc)) from exc
+            except drms.DrmsError as exc:
+                raise DownloadError(f"jsoc {ds}: {exc}") from exc
 
         keys = with_retries(query, f"jsoc {ds}", self.retries, self.backoff)
-        rows = []
+        rows, clean = [], []
         for _, rec in keys.iterrows():
             t_obs = str(rec["T_OBS"])
             if "MISSING" in t_obs or not t_obs.strip():
                 continue
-            rows.append(Candidate(instrument, channel, parse_time(t_obs.replace("_TAI", "")),
-                                  str(rec["T_REC"])))
-        return nearest(rows, time, tolerance, f"jsoc {ds}")
+            candidate = Candidate(instrument, channel, utc_time(t_obs), str(rec["T_REC"]))
+            rows.append(candidate)
+            if int(rec.get("QUALITY", 0) or 0) == 0:
+                clean.append(candidate)
+        # prefer an unflagged record within the tolerance; a flagged one is fetched (and its
+        # drop recorded) only if nothing else is there
+        try:
+            return nearest(clean, time, tolerance, f"jsoc {ds}")
+        except NoDataError:
+            return nearest(rows, time, tolerance, f"jsoc {ds}")
 
     def fetch(self, candidate: Candidate, dest: Path) -> Path:
         spec = self.export_spec(candidate.instrument, candidate.channel, candidate.location)
@@ -428,8 +438,11 @@ class JsocSource:
                     _verify_into(Path(table["download"][0]), dest, candidate, spec)
             except (ConnectionError, OSError, TimeoutError) as exc:
                 raise TransientError(str(exc)) from exc
+            except drms.DrmsError as exc:
+                raise DownloadError(f"jsoc export {spec}: {exc}") from exc
             return dest
 
+        import drms
         return with_retries(attempt, f"jsoc {spec}", self.retries, self.backoff)
 
 

@@ -87,6 +87,15 @@ def obs_time(header: fits.Header, path=None) -> datetime:
                              reason="inconsistent_header") from exc
 
 
+def utc_time(value) -> datetime:
+    """Like :func:`parse_time`, but JSOC times ending in ``_TAI`` are converted to UTC."""
+    text = str(value).strip()
+    if text.endswith("_TAI"):
+        from astropy.time import Time
+        return Time(parse_time(text), scale="tai").utc.to_datetime()
+    return parse_time(text)
+
+
 def reference_time(header: fits.Header, path=None) -> datetime:
     """Mid-exposure time in UTC, for pairing: T_OBS (AIA UTC; HMI TAI, converted), else
     DATE-AVG (EUVI), else DATE-OBS. HMI's DATE-OBS is the start of the 720 s integration,
@@ -94,11 +103,7 @@ def reference_time(header: fits.Header, path=None) -> datetime:
     t_obs = str(header.get("T_OBS", "") or "").strip()
     if t_obs and "MISSING" not in t_obs.upper():
         try:
-            if t_obs.endswith("_TAI"):
-                from astropy.time import Time
-                tai = parse_time(t_obs)
-                return Time(tai, scale="tai").utc.to_datetime()
-            return parse_time(t_obs)
+            return utc_time(t_obs)
         except ValueError:
             pass
     if header.get("DATE-AVG"):

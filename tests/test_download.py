@@ -166,3 +166,94 @@ def test_dropped_download_resumes_with_a_range_request(http_archive, synthetic_a
     offset = int(gets[1]["range"].split("=")[1].rstrip("-"))
     assert 0 < offset < size  # resumed where the dropped transfer stopped, not from zero
     assert (tmp_path / "frame.fits").read_bytes() == (synthetic_archive / record["source_file"]).read_bytes()
+
+
+class FakeExport:
+    def __init__(self, spec, source_file, fail):
+        self.spec, self.source_file, self.fail, self.id = spec, source_file, fail, "JSOC_1"
+
+    def wait(self):
+        return True
+
+    def download(self, directory):
+        import pandas as pd
+        if self.fail:
+            self.fail.pop()
+            raise ConnectionResetError("connection reset by peer")
+        target = f"{directory}/{self.source_file.name}"
+        shutil.copy(self.source_file, target)
+        return pd.DataFrame({"record": [self.spec], "url": ["http://jsoc/x"], "download": [target]})
+
+
+class FakeDrmsClient:
+    """What drms.Client returns for a query and an export; the file comes from the archive."""
+    calls: list = []
+
+    def __init__(self, source_file, fail=()):
+        self.source_file, self.fail = source_file, list(fail)
+
+    def query(self, ds, key):
+        import pandas as pd
+        FakeDrmsClient.calls.append(("query", ds, key))
+        return pd.DataFrame({"T_REC": ["2011.01.01_12:00:00_TAI", "2011.01.01_12:12:00_TAI", "2011.01.01_12:24:00_TAI"],
+                             "T_OBS": ["2011.01.01_12:00:00_TAI", "2011.01.01_12:12:00_TAI", "MISSING"],
+                             "QUALITY": [0x400, 0, 0]})
+
+    def export(self, spec, method, protocol):
+        FakeDrmsClient.calls.append(("export", spec, method, protocol))
+        return FakeExport(spec, self.source_file, self.fail)
+
+
+def test_jsoc_source_with_drms_client(monkeypatch, synthetic_archive, tmp_path):
+    import csv
+
+    with open(synthetic_archive / "catalog.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["instrument"] == "hmi")
+    client = FakeDrmsClient(synthetic_archive / row["path"], fail=[1])  # first download resets
+    monkeypatch.setattr(JsocSource, "_client", lambda self: client)
+    FakeDrmsClient.calls = []
+    record = fetch_observation(JsocSource("me@example.org", retries=2, backoff=0.01), "hmi", "magnetogram",
+                               "2011-01-01T12:02:00", "1h", tmp_path)
+    assert record["status"] == "ok", record
+    # the flagged 12:00 record is skipped for the clean 12:12 one (TAI -> UTC: 12:11:26)
+    assert record["source_file"] == "2011.01.01_12:12:00_TAI"
+    assert FakeDrmsClient.calls[0] == ("query", "hmi.M_720s[2011.01.01_11:02:00_UTC-2011.01.01_13:02:00_UTC]",
+                                       "T_REC,T_OBS,QUALITY")
+    exports = [c for c in FakeDrmsClient.calls if c[0] == "export"]
+    assert len(exports) == 2 and exports[0][1:] == ("hmi.M_720s[2011.01.01_12:12:00_TAI]{magnetogram}", "url", "fits")
+    assert files_in(tmp_path) == ["frame.fits", "record.json"]
+
+
+def test_fido_source_picks_nearest_row_and_verifies(monkeypatch, synthetic_archive, tmp_path):
+    import csv
+
+    import sunpy.net
+    from astropy.table import QTable
+    from astropy.time import Time
+
+    with open(synthetic_archive / "catalog.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["instrument"] == "euvi_b" and r["channel"] == "171")
+    table = QTable({"Start Time": Time(["2011-01-01T10:30:00", "2011-01-01T12:05:30", "2011-01-01T13:40:00"]),
+                    "fileid": ["a", "b", "c"]})
+    queries, fetched = [], []
+
+    class Results(list):
+        errors = []
+
+    def search(*attrs):
+        queries.append(attrs)
+        return [table]
+
+    def fetch(rows, path, progress, overwrite):
+        fetched.append(rows["fileid"][0])
+        target = path.format(file=f"{rows['fileid'][0]}.fts")
+        shutil.copy(synthetic_archive / row["path"], target)
+        return Results([target])
+
+    monkeypatch.setattr(sunpy.net.Fido, "search", search)
+    monkeypatch.setattr(sunpy.net.Fido, "fetch", fetch)
+    record = fetch_observation("fido", "euvi_b", 171, "2011-01-01T12:00", "1h", tmp_path, **FAST)
+    assert record["status"] == "ok" and fetched == ["b"]
+    assert "STEREO_B" in " ".join(map(repr, queries[0]))
+    assert read_fits(tmp_path / "frame.fits")[1]["OBSRVTRY"] == "STEREO_B"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # temporary dir removed
