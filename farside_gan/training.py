@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from farside_gan import __version__
-from farside_gan.distributed import resolve_device
+from farside_gan import distributed as dist
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output
 from farside_gan.model.data import (Augmentation, PairedFitsDataset, disk_radius_px,
@@ -86,6 +86,14 @@ class TrainConfig:
     hmi_clip: float = 3000.0        # Gauss of a normalized target value of 1
     max_steps: int = 0              # stop after this many steps in total; 0 = run all epochs
     progress: bool = True
+    # --- speed: these act on CUDA only (and single_d_pass also under DDP); the CPU
+    # single-process path stays plain fp32 and bit-reproducible. See benchmarks/README.md.
+    channels_last: bool = False     # NHWC activations and weights
+    fused_adam: bool = True         # Adam as one fused kernel per step
+    compile: bool = True            # torch.compile G and D (compiles for a minute or two, once)
+    cudnn_benchmark: bool = True    # cuDNN times its algorithms for each layer shape
+    single_d_pass: bool = True      # D sees fake and real pairs as one batch; D frozen in G's loss
+    prefetch_factor: int = 4        # batches each loader worker keeps ready (num_workers > 0)
 
     MODEL_FIELDS = ("in_channels", "out_channels", "ngf", "ndf", "n_downsample", "n_residual",
                     "n_D", "n_layers_D", "norm", "padding")
@@ -225,7 +233,12 @@ class Trainer:
         self.config = config
         self.train_set, self.val_set = train_set, val_set
         self.out_dir = Path(out_dir)
-        self.device = resolve_device(device)
+        # Under torchrun: one process per GPU (or gloo CPU worker); else a single process.
+        self.dist = dist.init_distributed(device)
+        self.device = self.dist.device
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.backends.cudnn.benchmark = config.cudnn_benchmark
         if config.num_threads:
             torch.set_num_threads(config.num_threads)
         if self.device.type == "cpu":
@@ -238,14 +251,28 @@ class Trainer:
         self.G, self.D = build_networks(config)
         init_weights(self.G, config.init_std)
         init_weights(self.D, config.init_std)
-        self.G.to(self.device)
-        self.D.to(self.device)
+        self.memory_format = (torch.channels_last if cuda and config.channels_last
+                              else torch.contiguous_format)
+        self.G.to(self.device, memory_format=self.memory_format)
+        self.D.to(self.device, memory_format=self.memory_format)
         betas = (config.beta1, config.beta2)
-        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas)
-        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas)
+        fused = {"fused": True} if cuda and config.fused_adam else {}
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas, **fused)
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas, **fused)
+        # What runs: DDP- and/or compile-wrapped views of G and D; self.G / self.D stay the bare
+        # modules that checkpoints store. DDP allows one D forward per backward, hence the
+        # single D pass (and a bare, frozen D inside G's loss) whenever it is on.
+        self.single_d_pass = self.dist.enabled or (cuda and config.single_d_pass)
+        self.G_run, self.D_run = dist.wrap_model(self.G, self.dist), dist.wrap_model(self.D, self.dist)
+        self.D_in_G_loss = self.D
+        if cuda and config.compile:
+            self.G_run, self.D_run = torch.compile(self.G_run), torch.compile(self.D_run)
+            self.D_in_G_loss = torch.compile(self.D) if self.dist.enabled else self.D_run
         self.step = 0
         self.epoch = 0
-        self.steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+        # Each rank takes every world_size-th sample of an epoch (a remainder of fewer than
+        # world_size samples is left out), so all ranks run the same number of steps.
+        self.steps_per_epoch = math.ceil(len(train_set) // self.dist.world_size / config.batch_size)
 
     # -- paths
     @property
@@ -268,15 +295,24 @@ class Trainer:
         return lr
 
     # -- the step
-    def train_step(self, batch: dict) -> dict[str, float]:
-        """One G and one D update on a batch (Pix2PixHD order: all D outputs from the same D)."""
+    def train_step(self, batch: dict, sync: bool = True) -> dict:
+        """One G and one D update on a batch (Pix2PixHD order: all D outputs from the same D).
+
+        Returns the losses as floats, or with ``sync=False`` as GPU tensors (no host sync).
+        """
         x = batch["input"].to(self.device, non_blocking=True)
         y = batch["target"].to(self.device, non_blocking=True)
-        with self._autocast():
-            fake = self.G(x)
-            pred_real = self.D(torch.cat([x, y], dim=1))
-            pred_fake_detached = self.D(torch.cat([x, fake.detach()], dim=1))
-            pred_fake = self.D(torch.cat([x, fake], dim=1))
+        if self.memory_format is torch.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+            y = y.contiguous(memory_format=torch.channels_last)
+        if self.single_d_pass:
+            fake, pred_real, pred_fake_detached, pred_fake = self._forward_single_d_pass(x, y)
+        else:
+            with self._autocast():
+                fake = self.G(x)
+                pred_real = self.D(torch.cat([x, y], dim=1))
+                pred_fake_detached = self.D(torch.cat([x, fake.detach()], dim=1))
+                pred_fake = self.D(torch.cat([x, fake], dim=1))
         loss_D = discriminator_loss(pred_fake_detached, pred_real)
         loss_G = generator_loss(pred_fake, pred_real, self.config.lambda_fm)
 
@@ -289,8 +325,31 @@ class Trainer:
         self.opt_D.step()
         self.step += 1
         self._last = (x, y, fake)
-        return {"loss_D": loss_D.item(), "loss_G": loss_G.total.item(),
-                "loss_G_gan": loss_G.gan.item(), "loss_G_fm": loss_G.feature_matching.item()}
+        losses = {"loss_D": loss_D.detach(), "loss_G": loss_G.total.detach(),
+                  "loss_G_gan": loss_G.gan.detach(), "loss_G_fm": loss_G.feature_matching.detach()}
+        if not sync:
+            return losses
+        return {k: dist.all_reduce_mean(v, self.dist).item() for k, v in losses.items()}
+
+    def _forward_single_d_pass(self, x, y):
+        """G(x); D on [fake.detach(), real] as one batch; D(fake) for G's loss with D frozen.
+
+        The same numbers as three D passes (the norm layers are per sample) with one D forward
+        per backward (as DDP needs), larger kernels, and no D weight gradients from G's loss.
+        """
+        n = x.shape[0]
+        with self._autocast():
+            fake = self.G_run(x)
+            both = self.D_run(torch.cat([torch.cat([x, fake.detach()], dim=1),
+                                         torch.cat([x, y], dim=1)], dim=0))
+            pred_fake_detached = [[f[:n] for f in scale] for scale in both]
+            pred_real = [[f[n:] for f in scale] for scale in both]
+            self.D.requires_grad_(False)
+            try:
+                pred_fake = self.D_in_G_loss(torch.cat([x, fake], dim=1))
+            finally:
+                self.D.requires_grad_(True)
+        return fake, pred_real, pred_fake_detached, pred_fake
 
     # -- checkpoints
     def state(self) -> dict:
@@ -341,12 +400,14 @@ class Trainer:
         if resume and self.latest_path.exists():
             self.load_checkpoint(self.latest_path)
             log.info("resuming from %s at step %d (epoch %d)", self.latest_path, self.step, self.epoch)
-        self._truncate_logs()
+        main = self.dist.is_main  # only rank 0 writes logs, previews and checkpoints
+        if main:
+            self._truncate_logs()
         total_steps = cfg.epochs * self.steps_per_epoch
         if cfg.max_steps:
             total_steps = min(total_steps, cfg.max_steps)
         from tqdm.auto import tqdm
-        bar = tqdm(total=total_steps, initial=self.step, disable=not cfg.progress,
+        bar = tqdm(total=total_steps, initial=self.step, disable=not (cfg.progress and main),
                    desc="train", unit="step", dynamic_ncols=True)
         try:
             while self.step < total_steps:
@@ -354,33 +415,48 @@ class Trainer:
                 skip = self.step - self.epoch * self.steps_per_epoch  # batches done before a resume
                 lr = self.set_lr(self.epoch)
                 self.train_set.set_epoch(self.epoch)
-                order = self.epoch_order(self.epoch)[skip * cfg.batch_size:]
+                order = self.epoch_order(self.epoch)
+                world = self.dist.world_size
+                order = order[:len(order) - len(order) % world][self.dist.rank::world]
+                order = order[skip * cfg.batch_size:]
+                workers = {"prefetch_factor": cfg.prefetch_factor} if cfg.num_workers else {}
                 loader = DataLoader(self.train_set, batch_size=cfg.batch_size, sampler=order,
                                     num_workers=cfg.num_workers,
-                                    pin_memory=self.device.type == "cuda")
+                                    pin_memory=self.device.type == "cuda", **workers)
                 for batch in loader:
                     t0 = time.perf_counter()
-                    losses = self.train_step(batch)
+                    # On the GPU, read the losses back only when they are logged: a host sync
+                    # every step would leave the GPU idle while Python launches the next one.
+                    log_now = (self.step + 1) % cfg.log_every == 0 or self.step + 1 == total_steps
+                    sync = log_now or self.device.type == "cpu"
+                    losses = self.train_step(batch) if sync else self.train_step(batch, sync=False)
                     seconds = time.perf_counter() - t0
                     bar.update(1)
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
-                    if self.step % cfg.log_every == 0 or self.step == total_steps:
+                    if sync:
+                        bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+                    if main and (self.step % cfg.log_every == 0 or self.step == total_steps):
                         self._log_row("losses.csv", LOSS_COLUMNS,
                                       {"step": self.step, "epoch": self.epoch, "lr": lr,
                                        **losses, "seconds": seconds})
-                    if cfg.preview_every and self.step % cfg.preview_every == 0:
+                    if main and cfg.preview_every and self.step % cfg.preview_every == 0:
                         self.write_preview()
                     end_of_epoch = self.step % self.steps_per_epoch == 0
                     if end_of_epoch or self.step == total_steps:
                         break
-                    if self.step % cfg.checkpoint_every == 0:
+                    if main and self.step % cfg.checkpoint_every == 0:
                         self.save_checkpoint()
-                if self.step % self.steps_per_epoch == 0:  # a whole epoch is done
+                if main and self.step % self.steps_per_epoch == 0:  # a whole epoch is done
                     self.epoch_end(self.step // self.steps_per_epoch)
-                self.save_checkpoint()
+                if main:
+                    self.save_checkpoint()
         finally:
             bar.close()
-        return self.save_generator()
+        if not main:
+            dist.barrier(self.dist)  # wait for rank 0's generator file
+            return self.generator_path
+        path = self.save_generator()
+        dist.barrier(self.dist)
+        return path
 
     def epoch_end(self, epochs_done: int) -> None:
         cfg = self.config
@@ -475,4 +551,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, manifest: str | os.Pa
         train_set = PairedFitsDataset.from_directory(data_dir, augmentation=aug, **common)
         val_set = PairedFitsDataset.from_directory(val_dir, **common) if val_dir else None
     trainer = Trainer(config, train_set, out_dir, val_set=val_set, device=device)
-    return trainer.fit(resume=resume)
+    try:
+        return trainer.fit(resume=resume)
+    finally:
+        if trainer.dist.enabled:
+            dist.destroy_distributed()
