@@ -157,6 +157,10 @@ def test_hmi_file_is_the_noiseless_truth_plus_noise(synthetic_archive, catalog, 
     residual = (data - truth)[np.isfinite(truth)]
     assert np.std(residual) == pytest.approx(8.0 / 32, rel=0.1)   # 8 G at 4096 px, binned 32x
     assert np.nanmax(np.abs(truth)) > 300.0   # active regions are present
+    # The same truth from the file path, the sunpy Map and the Map's WCS.
+    smap = open_map(path)
+    for target in (path, smap, smap.wcs):
+        np.testing.assert_allclose(synthetic_sun.los_field(target), truth, atol=1e-3)
 
 
 @pytest.mark.parametrize("instrument,channel,min_cc", [("aia", 304, 0.75), ("aia", 171, 0.45),

@@ -325,7 +325,8 @@ class SyntheticSun:
         """Noiseless line-of-sight field (G) on the pixel grid of ``target``; NaN off the disk.
 
         ``target`` is a sunpy Map, a FITS header (or dict) with a helioprojective WCS and the
-        observer keywords (DSUN_OBS, HGLN_OBS, HGLT_OBS), or a path to such a FITS file.
+        observer keywords (DSUN_OBS, HGLN_OBS, HGLT_OBS), a path to such a FITS file, or an
+        astropy WCS carrying its observer (as ``Map.wcs`` does) and ``pixel_shape``.
         ``time`` defaults to the target's reference time (T_OBS / DATE-AVG / DATE-OBS).
         """
         from farside_gan.synthetic.projection import Geometry

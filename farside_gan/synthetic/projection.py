@@ -45,8 +45,16 @@ class Geometry:
     def from_target(cls, target) -> "Geometry":
         import sunpy.map
         from astropy.io import fits
+        from astropy.wcs import WCS
         if isinstance(target, Geometry):
             return target
+        if isinstance(target, WCS):
+            if target.pixel_shape is None:
+                raise ValueError("a WCS target needs its pixel_shape (NAXIS1, NAXIS2) set")
+            header = target.to_header()
+            header["NAXIS"] = 2
+            header["NAXIS1"], header["NAXIS2"] = target.pixel_shape
+            target = header
         if isinstance(target, (str, os.PathLike)):
             target = fits.getheader(target, ext=0) if fits.getheader(target, ext=0).get("NAXIS", 0) \
                 else fits.getheader(target, ext=1)
@@ -75,7 +83,7 @@ class Geometry:
                    reference_coord=(float(ref.Tx.to_value(u.arcsec)), float(ref.Ty.to_value(u.arcsec))),
                    hgln=float(observer.lon.to_value(u.deg)), hglt=float(observer.lat.to_value(u.deg)),
                    dsun=float(observer.radius.to_value(u.m)), rsun=float(smap.rsun_meters.to_value(u.m)),
-                   time=smap.reference_date.to_datetime())
+                   time=smap.reference_date.utc.to_datetime())
 
     def carrington_l0(self, time: datetime | None = None) -> float:
         """Carrington longitude of the Stonyhurst prime meridian (deg) at ``time``."""
