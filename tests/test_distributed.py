@@ -87,6 +87,67 @@ def test_two_gloo_processes_match_one_process_with_combined_batch(tmp_path):
         assert (value - untrained[name]).abs().max() > 1e-3
 
 
+TINY_GAN = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, log_every=1, preview_every=0,
+                keep_every_epochs=0, progress=False, num_threads=1, epochs=2, epoch_decay=1)
+
+
+def _train_cli(manifest, out_dir, batch_size):
+    from farside_gan.cli import main
+    sets = [f"{k}={v}" for k, v in {**TINY_GAN, "batch_size": batch_size}.items()]
+    args = ["train", "--manifest", str(manifest), "--out-dir", str(out_dir), "--device", "cpu"]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 0
+
+
+def _cli_worker(rank: int, world: int, port: int, manifest: str, out_dir: str) -> None:
+    # What torchrun gives each process; `farside-gan train` then joins a gloo group by itself.
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    _train_cli(manifest, out_dir, batch_size=1)
+
+
+def test_train_command_under_two_gloo_ranks_equals_one_process_with_batch_two(tmp_path):
+    from model_helpers import write_manifest
+
+    from farside_gan.training import load_checkpoint
+    manifest = write_manifest(tmp_path / "pairs", n_train=4, n_eval=1, n=64)
+    mp.spawn(_cli_worker, args=(2, _free_port(), str(manifest), str(tmp_path / "ddp")), nprocs=2,
+             join=True)
+    _train_cli(manifest, tmp_path / "single", batch_size=2)
+
+    ddp, single = (load_checkpoint(tmp_path / d / "generator.pt") for d in ("ddp", "single"))
+    assert ddp["step"] == single["step"] == 4  # 2 epochs x 2 steps of 2 samples
+    # Only rank 0 logs: one row per step, not two.
+    rows = (tmp_path / "ddp" / "losses.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4
+    untrained_probe = torch.Generator().manual_seed(5)
+    x = torch.rand(2, 3, 64, 64, generator=untrained_probe) * 2 - 1
+    from farside_gan.training import TrainConfig, build_networks
+    outputs = []
+    for ckpt in (ddp, single):
+        G, _ = build_networks(TrainConfig(**{k: v for k, v in ckpt["config"].items()}))
+        G.load_state_dict(ckpt["G"])
+        with torch.no_grad():
+            outputs.append(G.eval()(x))
+    # Same generator up to float32 rounding (DDP averages gradients in another order, and
+    # Adam divides by sqrt(v), which magnifies rounding of tiny gradients a little).
+    rel = ((outputs[0] - outputs[1]).norm() / outputs[1].norm()).item()
+    assert rel < 1e-4, rel
+    # ...while four training steps moved the generator far more than that.
+    from farside_gan.model.networks import init_weights
+    torch.manual_seed(single["config"]["seed"])
+    G0, _ = build_networks(TrainConfig(**single["config"]))
+    init_weights(G0, single["config"]["init_std"])
+    with torch.no_grad():
+        moved = ((G0.eval()(x) - outputs[1]).norm() / outputs[1].norm()).item()
+    print(f"DDP vs single rel diff {rel:.2e}; training moved the output by {moved:.2e}")
+    assert moved > 100 * rel
+    for name, w in single["G"].items():
+        if name.endswith("weight"):
+            torch.testing.assert_close(ddp["G"][name], w, rtol=1e-3, atol=1e-5, msg=name)
+
+
 def test_sampler_gives_each_rank_a_disjoint_shard():
     data = list(range(10))
     shards = [list(fd.make_sampler(data, fd.DistContext(rank=r, world_size=2), seed=3))
