@@ -141,8 +141,10 @@ def preview_figure(stack: np.ndarray, real: np.ndarray, generated: np.ndarray,
     axes = fig.subplots(1, n)
     for i, channel in enumerate(stack):
         _show(axes[i], channel, f"input {i + 1}", 1.0, "gray")
-    _show(axes[-2], real, "real", 1.0)
-    _show(axes[-1], generated, "generated", 1.0)
+    # fields are small in units of the clip (3000 G): scale both maps to the real one's range
+    vmax = max(float(np.percentile(np.abs(real), 99.5)), 0.01)
+    _show(axes[-2], real, f"real (+-{vmax:.2g})", vmax)
+    _show(axes[-1], generated, "generated", vmax)
     fig.suptitle(title, fontsize=9)
     return fig
 

@@ -24,6 +24,7 @@ from farside_gan.distributed import resolve_device
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import write_fits
 from farside_gan.geometry import MASK_RADIUS
+from farside_gan.layout import EUV_INSTRUMENTS
 from farside_gan.model.data import disk_mask_for, read_stack
 from farside_gan.normalize import denormalize_hmi
 from farside_gan.training import (TrainConfig, build_networks, check_model_config, load_checkpoint,
@@ -61,6 +62,10 @@ def load_generator(checkpoint: str | os.PathLike, device: str | torch.device = "
 
 def instrument_key(header: fits.Header) -> str | None:
     """``aia``, ``euvi_a`` or ``euvi_b`` from the observatory keywords, None if unknown."""
+    from farside_gan.quality import instrument_of
+    known = instrument_of(header)
+    if known in EUV_INSTRUMENTS:
+        return known
     where = " ".join(str(header.get(k, "")) for k in ("OBSRVTRY", "TELESCOP", "INSTRUME"))
     where = where.upper().replace("-", "_").replace(" ", "_")
     if "STEREO_A" in where or "AHEAD" in where:

@@ -41,6 +41,8 @@ def celestial_header(n: int, time: str, instrument: str = "aia") -> fits.Header:
     h["OBSRVTRY"] = obs
     h["TELESCOP"] = "SDO/AIA" if instrument == "aia" else "STEREO"
     h["INSTRUME"] = "AIA" if instrument == "aia" else "SECCHI"
+    if instrument != "aia":
+        h["DETECTOR"] = "EUVI"
     return h
 
 
@@ -111,6 +113,45 @@ def write_manifest(directory: Path, n_train: int, n_eval: int = 0, n: int = 64,
                      "status": "ok", "reason": "", "detail": ""})
     rows.append({"time": "2012-01-01T00:00:00", "split": "", "input": "", "target": "",
                  "status": "dropped", "reason": "quality_flag", "detail": "QUALITY != 0"})
+    path = directory / "manifest.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_synthetic_manifest(directory: Path, train_times, eval_times, size: int = 64,
+                             raw_size: int = 128, seed: int = 0) -> Path:
+    """Real pipeline pairs from the synthetic Sun: AIA + HMI level 1 -> calibrate -> align ->
+    normalize -> stack (library calls, as the workflow's rules run them) and a manifest."""
+    from farside_gan.align import align_frame
+    from farside_gan.calibrate import load_calibration_tables, write_demo_calibration_tables
+    from farside_gan.calibrate import calibrate_frame
+    from farside_gan.dataset import stack_frames
+    from farside_gan.fitsio import read_fits
+    from farside_gan.normalize import normalize_frame
+    from farside_gan.synthetic import SyntheticSun, write_observation
+
+    directory = Path(directory)
+    sun = SyntheticSun(seed=seed)
+    tables = load_calibration_tables(write_demo_calibration_tables(directory / "cal")[0].parent)
+    rows = []
+    for split, times in (("train", train_times), ("eval", eval_times)):
+        for t in times:
+            frames = []
+            for inst, ch in (("aia", 304), ("aia", 193), ("aia", 171), ("hmi", "magnetogram")):
+                raw = write_observation(directory / "raw" / f"{inst}_{ch}_{t:%Y%m%d_%H%M}.fits",
+                                        sun, inst, ch, t, size=raw_size, seed=seed)
+                data, header = calibrate_frame(*read_fits(raw), tables=tables, path=raw)
+                data, header = align_frame(data, header, size=size,
+                                           rsun_px=size * RSUN_PX / IMAGE_SIZE, path=raw)
+                frames.append(normalize_frame(data, header, path=raw))
+            stack = write_fits(directory / "stacks" / f"{t:%Y%m%d_%H%M%S}.fits",
+                               *stack_frames(frames[:3]))
+            target = write_fits(directory / "targets" / f"{t:%Y%m%d_%H%M%S}.fits", *frames[3])
+            rows.append({"time": f"{t:%Y-%m-%dT%H:%M:%S}", "split": split, "input": str(stack),
+                         "target": str(target), "status": "ok", "reason": "", "detail": ""})
     path = directory / "manifest.csv"
     with open(path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -64,7 +64,9 @@ def _checked_values(path, data: np.ndarray) -> np.ndarray:
 
 
 def disk_radius_px(header, image_size: int) -> float:
-    """Solar radius in pixels from RSUN_OBS / CDELT1, else the co-alignment ratio 450/1024."""
+    """Solar radius in pixels: R_SUN (written by align), RSUN_OBS / CDELT1, else 450/1024 N."""
+    if header.get("R_SUN"):
+        return float(header["R_SUN"])
     rsun, cdelt = header.get("RSUN_OBS"), header.get("CDELT1")
     if rsun and cdelt:
         return abs(float(rsun) / float(cdelt))
