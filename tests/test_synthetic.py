@@ -48,7 +48,11 @@ def test_every_file_opens_as_the_right_map_class_with_real_keywords(synthetic_ar
     for row in catalog:
         smap = open_map(synthetic_archive / row["path"])
         assert isinstance(smap, MAP_CLASS[row["instrument"]]), row["path"]
-        header = fits.getheader(synthetic_archive / row["path"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")   # checksum or standard violations would warn
+            with fits.open(synthetic_archive / row["path"], checksum=True) as hdul:
+                hdul.verify("exception")
+                header = hdul[0].header
         missing = [k for k in COMMON_KEYWORDS if k not in header]
         assert not missing, f"{row['path']} lacks {missing}"
         scale, full = PLATE_SCALE[row["instrument"]]
