@@ -7,7 +7,8 @@ The radial field lives on a Carrington longitude x latitude grid. It is the sum 
   11-year cycle) and Joy's law (the leading polarity sits closer to the equator), grow in a day or
   two and decay over weeks. The leading spot is compact, the following polarity diffuse, so the
   bipole's shape tells which side leads -- and with the hemisphere, its sign;
-* a mixed-polarity network (a random field renewed daily, blended between days);
+* a mixed-polarity network: flux concentrations along supergranular lanes (renewed daily,
+  blended between days);
 * polar fields (unipolar caps whose sign reverses near cycle maximum);
 * low-latitude coronal holes: weak unipolar patches that are dark in the corona.
 
@@ -237,14 +238,18 @@ class SyntheticSun:
         grid[j0:j1, cols % self.nlon] += values.astype(grid.dtype)
 
     def _network_realization(self, day_index: int) -> np.ndarray:
-        """A mixed-polarity network pattern (Gauss) for one day; intermittent, zero mean."""
+        """A mixed-polarity network (Gauss) for one day: small flux concentrations of random
+        sign along the lanes between supergranular cells (~2-3 deg across). The lanes are the
+        zero contours of a smooth random field; the flux is fine-scale, intermittent noise."""
         rng = self._rng(3, day_index)
-        white = rng.standard_normal((self.nlat, self.nlon), dtype=np.float32)
-        cells = 1.0 / self.grid_deg   # ~1 degree supergranular-scale structure
-        g = ndimage.gaussian_filter(white, sigma=(cells, cells), mode=("nearest", "wrap"))
-        g /= g.std()
-        intermittent = np.sign(g) * np.abs(g) ** 2.0
-        return (self.network_field / 2.0 * intermittent).astype(np.float32)
+        px = 1.0 / self.grid_deg
+        cells = ndimage.gaussian_filter(rng.standard_normal((self.nlat, self.nlon), dtype=np.float32),
+                                        0.6 * px, mode=("nearest", "wrap"))
+        lanes = np.exp(-(cells / (0.35 * cells.std())) ** 2)
+        flux = ndimage.gaussian_filter(rng.standard_normal((self.nlat, self.nlon), dtype=np.float32),
+                                       0.25 * px, mode=("nearest", "wrap"))
+        network = lanes * flux * np.abs(flux)
+        return (0.8 * self.network_field / network.std() * network).astype(np.float32)
 
     def _rotated(self, pattern: np.ndarray, days: float) -> np.ndarray:
         """Shift each latitude row by its differential-rotation drift over ``days`` (linear interp)."""
