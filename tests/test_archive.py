@@ -171,6 +171,15 @@ def test_parfive_downloads_from_the_http_archive(synthetic_archive, http_archive
         assert sha256(data) == row["sha256"]
 
 
+def test_fault_options_parse():
+    from farside_gan.cli.synthetic import parse_fault
+    assert parse_fault("aia/*.171.*:drop") == ("aia/*.171.*", "drop", 1)
+    assert parse_fault("hmi/*:503:3") == ("hmi/*", "503", 3)
+    import argparse
+    with pytest.raises(argparse.ArgumentTypeError):
+        parse_fault("hmi/*:explode")
+
+
 def test_cli_writes_an_archive_and_bad_files(tmp_path, capsys):
     root = tmp_path / "archive"
     assert cli_main(["synth-archive", str(root), "--start", "2012-01-01T00:00", "--end", "2012-01-01T11:00",
@@ -185,11 +194,15 @@ def test_cli_writes_an_archive_and_bad_files(tmp_path, capsys):
 
 
 def test_cli_serve_archive_prints_its_url_and_serves(synthetic_archive):
-    process = subprocess.Popen([sys.executable, "-m", "farside_gan", "serve-archive", str(synthetic_archive)],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "farside_gan", "serve-archive", str(synthetic_archive),
+                                "--fault", "catalog.csv:503:2"], stdout=subprocess.PIPE, text=True)
     try:
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
+        for _ in range(2):
+            with pytest.raises(urllib.error.HTTPError) as excinfo:
+                get(f"{url}/catalog.csv")
+            assert excinfo.value.code == 503
         catalog = get(f"{url}/catalog.csv").read()
         assert catalog == (synthetic_archive / "catalog.csv").read_bytes()
     finally:

@@ -22,6 +22,18 @@ def parse_duration(text: str) -> timedelta:
     return total
 
 
+def parse_fault(text: str) -> tuple[str, str, int]:
+    """'aia/*.171.*:503:2' -> ('aia/*.171.*', '503', 2)."""
+    from farside_gan.synthetic.httpserver import FAULT_KINDS
+    parts = text.rsplit(":", 2)
+    if len(parts) == 3 and parts[1] in FAULT_KINDS and parts[2].isdigit():
+        return parts[0], parts[1], int(parts[2])
+    pattern, _, kind = text.rpartition(":")
+    if pattern and kind in FAULT_KINDS:
+        return pattern, kind, 1
+    raise argparse.ArgumentTypeError(f"not a fault: {text!r} (use GLOB:KIND[:COUNT], KIND in {FAULT_KINDS})")
+
+
 def time_range(start, end, cadence: timedelta):
     from farside_gan.synthetic.archive import as_datetime
     t, stop = as_datetime(start), as_datetime(end)
@@ -46,6 +58,8 @@ def _synth_archive(args) -> int:
 def _serve_archive(args) -> int:
     from farside_gan.synthetic.httpserver import ArchiveServer
     server = ArchiveServer(args.root, host=args.host, port=args.port)
+    for pattern, kind, count in args.fault:
+        server.inject_fault(pattern, kind, count)
     print(server.url, flush=True)
     try:
         server.serve_forever()
@@ -79,6 +93,9 @@ def register(subparsers) -> None:
     p.add_argument("root", type=Path)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--fault", type=parse_fault, action="append", default=[], metavar="GLOB:KIND[:COUNT]",
+                   help="inject a fault (KIND: 503, drop, truncate) into the next COUNT (default 1) "
+                        "requests matching GLOB; repeatable")
     p.set_defaults(func=_serve_archive)
 
     p = subparsers.add_parser("synth-bad-files", help="write one file per kind of defect")
