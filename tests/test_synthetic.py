@@ -323,3 +323,15 @@ def test_headers_carry_the_real_instruments_keywords_with_real_values(tmp_path, 
         assert ours["CROTA2"] == pytest.approx(real["CROTA2"], abs=0.3)
     if "R_SUN" in keys:   # disk radius in this image's pixels (the rebinned test file kept 4096-px values)
         assert ours["R_SUN"] == pytest.approx(ours["RSUN_OBS"] / ours["CDELT1"], rel=1e-9)
+
+
+@pytest.mark.parametrize("instrument,channel,size,cdelt,rsun_px", [
+    ("aia", 171, 4096, 0.600698, (1570, 1640)), ("hmi", "magnetogram", 4096, 0.504295, (1870, 1960)),
+    ("euvi_a", 195, 2048, 1.58777, (590, 650)), ("euvi_b", 304, 2048, 1.58777, (550, 610))])
+def test_full_size_headers_have_the_real_plate_scales(instrument, channel, size, cdelt, rsun_px):
+    from farside_gan.synthetic import plan_observation
+    header = plan_observation(instrument, channel, "2011-03-01T00:00", size=size).header
+    assert header["CDELT1"] == header["CDELT2"] == pytest.approx(cdelt)
+    radius = (header.get("RSUN") or header["RSUN_OBS"]) / header["CDELT1"]
+    assert rsun_px[0] < radius < rsun_px[1]
+    assert abs(header["CRPIX1"] - (size + 1) / 2) < 30 and abs(header["CRPIX2"] - (size + 1) / 2) < 30
