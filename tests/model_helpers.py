@@ -121,17 +121,36 @@ def write_manifest(directory: Path, n_train: int, n_eval: int = 0, n: int = 64,
     return path
 
 
-def write_synthetic_manifest(directory: Path, train_times, eval_times, size: int = 64,
-                             raw_size: int = 128, seed: int = 0) -> Path:
-    """Real pipeline pairs from the synthetic Sun: AIA + HMI level 1 -> calibrate -> align ->
-    normalize -> stack (library calls, as the workflow's rules run them) and a manifest."""
+def synthetic_pipeline_frames(directory: Path, sun, tables, instrument: str, time, size: int = 64,
+                              raw_size: int = 128, seed: int = 0):
+    """Normalized frames of one time from the synthetic Sun through calibrate -> align ->
+    normalize (library calls, as the workflow's rules run them): [(data, header)] per channel."""
     from farside_gan.align import align_frame
-    from farside_gan.calibrate import load_calibration_tables, write_demo_calibration_tables
     from farside_gan.calibrate import calibrate_frame
-    from farside_gan.dataset import stack_frames
     from farside_gan.fitsio import read_fits
+    from farside_gan.layout import CHANNELS
     from farside_gan.normalize import normalize_frame
-    from farside_gan.synthetic import SyntheticSun, write_observation
+    from farside_gan.synthetic import write_observation
+
+    frames = []
+    for ch in CHANNELS[instrument]:
+        raw = write_observation(Path(directory) / "raw" / f"{instrument}_{ch}_{time:%Y%m%d_%H%M}.fits",
+                                sun, instrument, ch, time, size=raw_size, seed=seed)
+        data, header = calibrate_frame(*read_fits(raw), tables=tables, path=raw)
+        data, header = align_frame(data, header, size=size, rsun_px=size * RSUN_PX / IMAGE_SIZE,
+                                   path=raw)
+        frames.append(normalize_frame(data, header, path=raw))
+    return frames
+
+
+def write_synthetic_manifest(directory: Path, train_times, eval_times, size: int = 64,
+                             raw_size: int = 128, seed: int = 0, farside_times=()) -> Path:
+    """Real pipeline pairs from the synthetic Sun (AIA stacks + normalized HMI targets) and a
+    manifest written by ``farside_gan.dataset``; EUVI-A stacks of ``farside_times`` go to
+    ``directory/farside/``."""
+    from farside_gan.calibrate import load_calibration_tables, write_demo_calibration_tables
+    from farside_gan.dataset import stack_frames, write_manifest as write_dataset_manifest
+    from farside_gan.synthetic import SyntheticSun
 
     directory = Path(directory)
     sun = SyntheticSun(seed=seed)
@@ -139,22 +158,14 @@ def write_synthetic_manifest(directory: Path, train_times, eval_times, size: int
     rows = []
     for split, times in (("train", train_times), ("eval", eval_times)):
         for t in times:
-            frames = []
-            for inst, ch in (("aia", 304), ("aia", 193), ("aia", 171), ("hmi", "magnetogram")):
-                raw = write_observation(directory / "raw" / f"{inst}_{ch}_{t:%Y%m%d_%H%M}.fits",
-                                        sun, inst, ch, t, size=raw_size, seed=seed)
-                data, header = calibrate_frame(*read_fits(raw), tables=tables, path=raw)
-                data, header = align_frame(data, header, size=size,
-                                           rsun_px=size * RSUN_PX / IMAGE_SIZE, path=raw)
-                frames.append(normalize_frame(data, header, path=raw))
-            stack = write_fits(directory / "stacks" / f"{t:%Y%m%d_%H%M%S}.fits",
-                               *stack_frames(frames[:3]))
-            target = write_fits(directory / "targets" / f"{t:%Y%m%d_%H%M%S}.fits", *frames[3])
+            euv = synthetic_pipeline_frames(directory, sun, tables, "aia", t, size, raw_size, seed)
+            (hmi,) = synthetic_pipeline_frames(directory, sun, tables, "hmi", t, size, raw_size,
+                                               seed)
+            stack = write_fits(directory / "stacks" / f"{t:%Y%m%d_%H%M%S}.fits", *stack_frames(euv))
+            target = write_fits(directory / "targets" / f"{t:%Y%m%d_%H%M%S}.fits", *hmi)
             rows.append({"time": f"{t:%Y-%m-%dT%H:%M:%S}", "split": split, "input": str(stack),
                          "target": str(target), "status": "ok", "reason": "", "detail": ""})
-    path = directory / "manifest.csv"
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    for t in farside_times:
+        euv = synthetic_pipeline_frames(directory, sun, tables, "euvi_a", t, size, raw_size, seed)
+        write_fits(directory / "farside" / f"{t:%Y%m%d_%H%M%S}.fits", *stack_frames(euv))
+    return write_dataset_manifest(directory / "manifest.csv", rows)

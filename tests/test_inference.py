@@ -108,3 +108,28 @@ def test_predict_cli_and_checkpoint_errors(generator_file, farside_stacks, tmp_p
     fits.writeto(wrong, np.zeros((2, 64, 64), np.float32))
     with pytest.raises(InputDataError, match="2 channels"):
         predict(generator_file, [wrong], tmp_path, device="cpu")
+
+
+def test_train_and_predict_on_synthetic_pipeline_stacks(tmp_path):
+    """The formats of the real chain (synthetic Sun -> calibrate -> align -> normalize -> stack ->
+    manifest) go through train and predict; the farside map keeps STEREO-A's observer."""
+    from datetime import datetime
+    from model_helpers import write_synthetic_manifest
+    t = datetime(2011, 1, 1)
+    manifest = write_synthetic_manifest(tmp_path / "data", [t], [], size=64, farside_times=[t])
+    sets = ["ngf=4", "ndf=4", "n_downsample=2", "n_residual=1", "epochs=2", "epoch_decay=1",
+            "progress=false", "num_threads=1", "val_every_epochs=0"]
+    assert main(["train", "--manifest", str(manifest), "--out-dir", str(tmp_path / "run"),
+                 "--device", "cpu", *sum((["--set", s] for s in sets), [])]) == 0
+    (stack,) = (tmp_path / "data/farside").glob("*.fits")
+    assert main(["predict", "--checkpoint", str(tmp_path / "run/generator.pt"), "--out-dir",
+                 str(tmp_path / "out"), "--device", "cpu", str(stack)]) == 0
+    (out,) = (tmp_path / "out").glob("*.fits")
+    assert out.name.startswith("euvi_a_20110101_")
+    smap, stack_header = sunpy.map.Map(out), fits.getheader(stack)
+    assert smap.unit == u.G and smap.data.shape == (64, 64)
+    assert smap.observer_coordinate.lon.to_value(u.deg) == pytest.approx(stack_header["HGLN_OBS"])
+    assert smap.observer_coordinate.radius.to_value(u.m) == pytest.approx(stack_header["DSUN_OBS"])
+    assert smap.meta["inchan2"] == 195 and smap.meta["ininstru"] == stack_header["INSTRUME"]
+    disk = disk_mask(64, stack_header["R_SUN"], stack_header["MASKRAD"])
+    assert np.all(smap.data[~disk] == 0)
