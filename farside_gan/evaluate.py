@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 METRIC_COLUMNS = ("cc", "cc_binned", "cc_ar", "cc_qs", "n_binned", "n_ar", "n_qs", "rmse",
                   "rmse_binned", "unsigned_flux_real", "unsigned_flux_generated", "net_flux_real",
                   "net_flux_generated")
+GAUSS_UNITS = ("gauss", "g", "mx/cm^2", "mx/cm2", "mxcm^-2", "mxcm-2")
 TABLE_COLUMNS = ("time", "prediction", "target", "flux_unit") + METRIC_COLUMNS
 
 
@@ -46,7 +47,8 @@ def read_gauss(path: str | os.PathLike):
     data = np.nan_to_num(np.asarray(data, np.float32), nan=0.0)
     if "NORMCLIP" in header:
         return denormalize_hmi(data, float(header["NORMCLIP"])), header
-    if str(header.get("BUNIT", "")).strip().lower() in ("gauss", "g"):
+    # HMI writes Mx/cm^2 (= G); aligned and generated maps write Gauss
+    if str(header.get("BUNIT", "")).strip().lower().replace(" ", "") in GAUSS_UNITS:
         return data, header
     raise InputDataError(path, "neither NORMCLIP (normalized HMI) nor BUNIT = 'Gauss' in header; "
                          "cannot tell the values' units", reason="missing_keyword")

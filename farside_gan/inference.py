@@ -129,24 +129,32 @@ def magnetogram_header(stack_header: fits.Header, input_path, checkpoint_name: s
 
 @torch.no_grad()
 def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
-            out_dir: str | os.PathLike, batch_size: int = 4, device: str = "auto",
-            mask_radius: float = MASK_RADIUS) -> list[Path]:
-    """Write one magnetogram per stack into ``out_dir``; returns the output paths in input order."""
+            out_dir: str | os.PathLike | None = None, batch_size: int = 4, device: str = "auto",
+            mask_radius: float = MASK_RADIUS,
+            outputs: list[str | os.PathLike] | None = None) -> list[Path]:
+    """Write one magnetogram per stack; returns the output paths in input order.
+
+    Outputs go to ``out_dir`` named by :func:`output_name`, or to the explicit ``outputs`` paths
+    (one per stack).
+    """
     dev = resolve_device(device)
     G, config = load_generator(checkpoint, dev)
     sha = sha256_of(checkpoint)
-    out_dir = Path(out_dir)
-    names = {}
     stacks = [Path(s) for s in stacks]
-    for s in stacks:  # read headers first: name clashes and bad inputs fail before any work
+    if (out_dir is None) == (outputs is None):
+        raise ValueError("give either out_dir or outputs")
+    if outputs is not None and len(outputs) != len(stacks):
+        raise ValueError(f"{len(outputs)} output paths for {len(stacks)} stacks")
+    names: dict[Path, Path] = {}
+    for i, s in enumerate(stacks):  # headers first: clashes and bad inputs fail before any work
         _, header = read_stack(s, config.in_channels)
-        name = output_name(header, s)
+        name = Path(outputs[i]) if outputs is not None else Path(out_dir) / output_name(header, s)
         if name in names.values():
             clash = next(k for k, v in names.items() if v == name)
-            raise InputDataError(s, f"would write the same output {name} as {clash}",
+            raise InputDataError(s, f"would write the same output {name.name} as {clash}",
                                  reason="duplicate_time")
         names[s] = name
-    outputs = []
+    written = []
     for start in range(0, len(stacks), batch_size):
         chunk = stacks[start:start + batch_size]
         loaded = [read_stack(s, config.in_channels) for s in chunk]
@@ -158,7 +166,7 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
                 gauss = denormalize_hmi(field, config.hmi_clip)
                 gauss[~disk_mask_for(h, size, mask_radius)] = 0.0
                 header = magnetogram_header(h, s, Path(checkpoint).name, sha, config)
-                path = write_fits(out_dir / names[s], gauss.astype(np.float32), header)
+                path = write_fits(names[s], gauss.astype(np.float32), header)
                 log.info("%s -> %s", s, path)
-        outputs.extend(out_dir / names[s] for s in chunk)
-    return outputs
+        written.extend(names[s] for s in chunk)
+    return written

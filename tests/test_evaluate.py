@@ -80,3 +80,8 @@ def test_evaluate_needs_to_know_the_target_units(pairs, tmp_path):
                          celestial_header(64, "2011-01-01T00:00:00"))
     with pytest.raises(InputDataError, match="t.fits.*NORMCLIP"):
         evaluate(predictions[:1], [unknown], tmp_path / "x")
+    header = celestial_header(64, "2011-01-01T00:00:00")
+    header["BUNIT"] = "Mx/cm^2"  # as JSOC writes HMI magnetograms
+    hmi = write_fits(tmp_path / "hmi.fits", truths[0].astype(np.float32), header)
+    evaluate(predictions[:1], [hmi], tmp_path / "y")
+    assert float(_rows(tmp_path / "y/metrics.csv")[0]["cc"]) == pytest.approx(1.0)

@@ -94,6 +94,11 @@ def test_predict_cli_and_checkpoint_errors(generator_file, farside_stacks, tmp_p
     assert main(["predict", "--checkpoint", str(generator_file), "--out-dir", str(tmp_path),
                  "--device", "cpu", str(farside_stacks[0])]) == 0
     assert (tmp_path / "euvi_a_20110101_000000.fits").is_file()
+    # the workflow names its outputs itself
+    assert main(["predict", "--checkpoint", str(generator_file), "--output",
+                 str(tmp_path / "named/a.fits"), "--output", str(tmp_path / "named/b.fits"),
+                 "--device", "cpu", str(farside_stacks[0]), str(farside_stacks[1])]) == 0
+    assert fits.getheader(tmp_path / "named/b.fits")["INFILE"] == farside_stacks[1].name
     bad = tmp_path / "bad.pt"
     bad.write_bytes(generator_file.read_bytes()[:1000])
     with pytest.raises(InputDataError, match="bad.pt.*corrupt"):

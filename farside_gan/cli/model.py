@@ -27,11 +27,14 @@ def register(subparsers) -> None:
     p.set_defaults(func=_train)
 
     p = subparsers.add_parser("predict", help="generate magnetograms from EUV stacks",
-                              description="One magnetogram FITS (Gauss) per input stack, named "
-                              "{aia|euvi_a|euvi_b}_{YYYYMMDD_HHMMSS}.fits after the input's "
-                              "observatory and DATE-OBS.")
+                              description="One magnetogram FITS (Gauss) per input stack: in "
+                              "--out-dir named {aia|euvi_a|euvi_b}_{YYYYMMDD_HHMMSS}.fits after "
+                              "the input's observatory and DATE-OBS, or at the --output paths.")
     p.add_argument("--checkpoint", required=True, help="generator.pt or a training checkpoint")
-    p.add_argument("--out-dir", required=True)
+    dest = p.add_mutually_exclusive_group(required=True)
+    dest.add_argument("--out-dir", help="directory for the outputs, named after the inputs' times")
+    dest.add_argument("--output", action="append", metavar="OUT.fits",
+                      help="explicit output path, once per input stack, in order")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
     p.add_argument("stacks", nargs="+", metavar="STACK.fits")
@@ -70,8 +73,11 @@ def _train(args) -> int:
 
 def _predict(args) -> int:
     from farside_gan.inference import predict
+    if args.output and len(args.output) != len(args.stacks):
+        raise SystemExit(f"farside-gan predict: error: {len(args.output)} --output for "
+                         f"{len(args.stacks)} stacks")
     for path in predict(args.checkpoint, args.stacks, args.out_dir, batch_size=args.batch_size,
-                        device=args.device):
+                        device=args.device, outputs=args.output):
         print(path)
     return 0
 
