@@ -160,14 +160,19 @@ def eval_times(wildcards):
         )
 
 
-def set_args(sections):
-    """`--set section.key=value` for every key of the given config sections (for train)."""
+WORKFLOW_ONLY_KEYS = {"device", "gpus"}  # read by the rules, not by farside-gan train
+
+
+def train_settings():
+    """`--set key=value` for every key of the config's model: and training: sections."""
     args = []
-    for section in sections:
-        for key, value in config.get(section, {}).items():
+    for section in ("model", "training"):
+        for key, value in config[section].items():
+            if key in WORKFLOW_ONLY_KEYS:
+                continue
             if isinstance(value, bool):
                 value = str(value).lower()
-            args.append(f"--set {section}.{key}={value}")
+            args.append(f"--set {key}={value}")
     return " ".join(args)
 
 
@@ -177,18 +182,22 @@ def archive_input(wildcards):
 
 
 def fetch_source(instrument):
-    if instrument.startswith("euvi"):
-        return config["fetch"]["euvi_source"]
-    return config["fetch"]["source"]
+    """The fetch command's --source: jsoc, fido, or the archive directory/URL (local/http)."""
+    source = config["fetch"]["euvi_source" if instrument.startswith("euvi") else "source"]
+    if source in ("local", "http"):
+        if not config["fetch"]["archive"]:
+            raise WorkflowError(f"config: fetch.archive must name the archive for source {source}")
+        return config["fetch"]["archive"]
+    return source
 
 
 def fetch_extra_args(instrument):
-    source = fetch_source(instrument)
-    if source in ("local", "http"):
-        return ["--archive", config["fetch"]["archive"]]
-    if source == "jsoc" and config["fetch"]["jsoc_email"]:
-        return ["--jsoc-email", config["fetch"]["jsoc_email"]]
-    return []
+    args = []
+    if fetch_source(instrument) == "jsoc" and config["fetch"]["jsoc_email"]:
+        args += ["--jsoc-email", config["fetch"]["jsoc_email"]]
+    for period in config["fetch"]["eclipse_periods"]:
+        args += ["--eclipse-period", period]
+    return args
 
 
 def fetch_commands(wildcards, input, output):

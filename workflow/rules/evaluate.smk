@@ -1,17 +1,23 @@
-# Evaluate the near-side predictions against HMI: CC (full resolution and after 8x8 binning),
-# active-region/quiet-Sun split, flux, RMSE; a table and plots for `snakemake --report`.
+# Evaluate the near-side predictions against HMI (the aligned magnetograms, in Gauss): CC at
+# full resolution and after 8x8 binning, active-region/quiet-Sun split, flux, RMSE; a table and
+# plots that `snakemake --report` collects.
 
 
 rule evaluate:
     input:
         predictions=lambda wildcards: [f"results/nearside/{t}.fits" for t in eval_times(wildcards)],
         targets=lambda wildcards: [f"data/aligned/hmi/magnetogram/{t}.fits" for t in eval_times(wildcards)],
-        losses="results/model/losses.csv",
     output:
         metrics=report("results/evaluation/metrics.csv", category="Evaluation",
                        caption="../report/metrics.rst"),
-        plots=report(directory("results/evaluation/plots"), patterns=["{name}.png"],
-                     category="Evaluation", caption="../report/plots.rst"),
+        summary=report("results/evaluation/summary.csv", category="Evaluation",
+                       caption="../report/summary.rst"),
+        scatter=report("results/evaluation/scatter.png", category="Evaluation",
+                       caption="../report/scatter.rst"),
+        flux=report("results/evaluation/flux.png", category="Evaluation",
+                    caption="../report/flux.rst"),
+        maps=report(directory("results/evaluation/maps"), patterns=["{name}.png"],
+                    category="Maps", caption="../report/maps.rst"),
     log:
         "logs/evaluate.log",
     benchmark:

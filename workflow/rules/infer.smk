@@ -15,6 +15,7 @@ rule predict_nearside:
         "logs/predict/nearside/{time}.log",
     params:
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+        device="cpu" if config["training"]["device"] == "cpu" else "auto",
     group:
         "infer"
     threads: 1
@@ -25,8 +26,11 @@ rule predict_nearside:
     conda:
         "../../envs/farside-gan-gpu.yaml"
     shell:
-        "python -m farside_gan predict --checkpoint {input.generator} --out-dir {params.out_dir}"
-        " {input.stack} > {log} 2>&1"
+        # predict names its file after the observation; give it the workflow's name
+        "tmp=$(mktemp -d {params.out_dir}/.predict.XXXXXX)"
+        " && python -m farside_gan predict --checkpoint {input.generator} --out-dir $tmp"
+        " --device {params.device} {input.stack} > {log} 2>&1"
+        " && mv $tmp/*.fits {output} && rmdir $tmp"
 
 
 rule predict_farside:
@@ -39,6 +43,7 @@ rule predict_farside:
         "logs/predict/{spacecraft}/{time}.log",
     params:
         out_dir=lambda wildcards, output: str(Path(output[0]).parent),
+        device="cpu" if config["training"]["device"] == "cpu" else "auto",
     group:
         "infer"
     threads: 1
@@ -49,5 +54,8 @@ rule predict_farside:
     conda:
         "../../envs/farside-gan-gpu.yaml"
     shell:
-        "python -m farside_gan predict --checkpoint {input.generator} --out-dir {params.out_dir}"
-        " {input.stack} > {log} 2>&1"
+        # predict names its file after the observation; give it the workflow's name
+        "tmp=$(mktemp -d {params.out_dir}/.predict.XXXXXX)"
+        " && python -m farside_gan predict --checkpoint {input.generator} --out-dir $tmp"
+        " --device {params.device} {input.stack} > {log} 2>&1"
+        " && mv $tmp/*.fits {output} && rmdir $tmp"

@@ -16,7 +16,7 @@ rule train:
     params:
         out_dir=lambda wildcards, output: str(Path(output.generator).parent),
         launcher=train_launcher,
-        settings=set_args(["model", "training"]),
+        settings=train_settings(),
         device=config["training"]["device"],
     threads: max(2, 4 * GPUS)
     resources:
