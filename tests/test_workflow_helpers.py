@@ -66,7 +66,7 @@ def dry_run_resources(output: str) -> dict[str, dict[str, str]]:
     """{rule: resources} from a dry run's job listing (the last job of each rule wins)."""
     resources, rule = {}, None
     for line in output.splitlines():
-        m = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):", line)
+        m = re.match(r"^\s*(?:local)?(?:rule|checkpoint) (\w+):", line)
         if m:
             rule = m.group(1)
             continue

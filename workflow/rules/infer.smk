@@ -14,7 +14,6 @@ rule predict_nearside:
     log:
         "logs/predict/nearside/{time}.log",
     params:
-        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
         device="cpu" if config["training"]["device"] == "cpu" else "auto",
     group:
         "infer"
@@ -26,11 +25,8 @@ rule predict_nearside:
     conda:
         "../../envs/farside-gan-gpu.yaml"
     shell:
-        # predict names its file after the observation; give it the workflow's name
-        "tmp=$(mktemp -d {params.out_dir}/.predict.XXXXXX)"
-        " && python -m farside_gan predict --checkpoint {input.generator} --out-dir $tmp"
+        "python -m farside_gan predict --checkpoint {input.generator} --output {output}"
         " --device {params.device} {input.stack} > {log} 2>&1"
-        " && mv $tmp/*.fits {output} && rmdir $tmp"
 
 
 rule predict_farside:
@@ -42,7 +38,6 @@ rule predict_farside:
     log:
         "logs/predict/{spacecraft}/{time}.log",
     params:
-        out_dir=lambda wildcards, output: str(Path(output[0]).parent),
         device="cpu" if config["training"]["device"] == "cpu" else "auto",
     group:
         "infer"
@@ -54,8 +49,5 @@ rule predict_farside:
     conda:
         "../../envs/farside-gan-gpu.yaml"
     shell:
-        # predict names its file after the observation; give it the workflow's name
-        "tmp=$(mktemp -d {params.out_dir}/.predict.XXXXXX)"
-        " && python -m farside_gan predict --checkpoint {input.generator} --out-dir $tmp"
+        "python -m farside_gan predict --checkpoint {input.generator} --output {output}"
         " --device {params.device} {input.stack} > {log} 2>&1"
-        " && mv $tmp/*.fits {output} && rmdir $tmp"

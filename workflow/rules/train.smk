@@ -8,7 +8,8 @@ rule train:
     output:
         generator="results/model/generator.pt",
         checkpoint="results/model/checkpoints/latest.pt",
-        losses="results/model/losses.csv",
+        losses=report("results/model/losses.csv", category="Training",
+                      caption="../report/losses.rst"),
     log:
         "logs/train.log",
     benchmark:

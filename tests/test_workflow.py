@@ -1,0 +1,155 @@
+"""The workflow as a whole: config schema, lint, the real config's DAG, the demo end to end, -R.
+
+The end-to-end demo test (`slow`) runs config/demo.yaml offline, from the synthetic archive to
+farside FITS maps, and then checks that forcing one rule reruns only what depends on it.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_workflow_helpers import (DEMO_CONFIG, REAL_CONFIG, REPO, job_counts, run_snakemake,
+                                   write_config)
+
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+def validate(config: dict) -> dict:
+    from snakemake.utils import validate as snakemake_validate
+    config = copy.deepcopy(config)
+    snakemake_validate(config, str(SCHEMA))
+    return config
+
+
+def test_schema_fills_published_defaults():
+    config = validate({"start": "2011-01-01T00:00", "end": "2011-01-02T00:00"})
+    assert config["image"] == {"size": 1024, "rsun_px": 450.0, "mask_radius": 0.98, "fill": 0.0}
+    assert config["normalize"] == {"euv_median": 100.0, "euv_clip": [1.0, 200.0], "hmi_clip": 3000.0}
+    assert config["cadence_hours"] == 12
+    assert config["dataset"] == {"pair_tolerance": "6m", "seed": 0, "eval_months": 2}
+    assert config["fetch"]["source"] == "jsoc" and config["fetch"]["batch"] == "month"
+
+
+@pytest.mark.parametrize("section, value, words", [
+    ("image", {"size": "big"}, ["'big' is not of type 'integer'", "size"]),
+    ("fetch", {"source": "ftp"}, ["'ftp' is not one of", "source"]),
+    ("normalize", {"euv_clip": [1.0]}, ["euv_clip"]),
+    ("dataset", {"pair_tolerance": "6 minutes"}, ["does not match", "pair_tolerance"]),
+])
+def test_schema_rejects_bad_values_naming_the_key(section, value, words):
+    from snakemake.exceptions import WorkflowError
+    with pytest.raises(WorkflowError) as info:
+        validate({"start": "2011-01-01T00:00", "end": "2011-01-02T00:00", section: value})
+    message = str(info.value)
+    for word in words:
+        assert word in message
+
+
+def test_both_configs_validate():
+    for path in (REAL_CONFIG, DEMO_CONFIG):
+        validate(yaml.safe_load(path.read_text()))
+
+
+def test_missing_configfile_is_a_clear_error(tmp_path):
+    proc = run_snakemake(tmp_path, "-n", check=False)
+    assert proc.returncode != 0
+    assert "--configfile config/config.yaml" in proc.stdout + proc.stderr
+
+
+def test_lint_passes(tmp_path):
+    proc = run_snakemake(tmp_path, "--lint", configfiles=[DEMO_CONFIG])
+    assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
+
+
+def test_real_config_dry_run_plans_2011_to_2017_in_seconds(tmp_path):
+    start = time.perf_counter()
+    proc = run_snakemake(tmp_path, "-n", "--quiet", "all", configfiles=[REAL_CONFIG])
+    seconds = time.perf_counter() - start
+    counts = job_counts(proc.stdout + proc.stderr)
+    # Until the fetch checkpoints have run, the DAG is one fetch job per instrument and month:
+    # AIA and HMI for the 84 months of 2011-2017, EUVI-A for 84 and EUVI-B for 45 (to 2014-09).
+    assert counts["fetch"] == 84 + 84 + 84 + 45
+    assert counts["manifest"] == counts["train"] == counts["evaluate"] == counts["all"] == 1
+    assert counts["calibration_tables"] == 1 and "synth_archive" not in counts
+    assert seconds < 60, f"dry run took {seconds:.1f} s"
+
+
+# ---------------------------------------------------------------- the demo, end to end
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The demo DAG run to completion, with its wall time."""
+    workdir = tmp_path_factory.mktemp("demo")
+    start = time.perf_counter()
+    proc = run_snakemake(workdir, "--cores", "2", configfiles=[DEMO_CONFIG], timeout=1500)
+    return workdir, time.perf_counter() - start, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_offline_to_farside_maps(demo):
+    import numpy as np
+    import sunpy.map
+    from astropy.io import fits
+
+    workdir, seconds, _ = demo
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    for sc, instrument in (("stereo_a", "euvi_a"), ("stereo_b", "euvi_b")):
+        maps = sorted((workdir / "results/farside" / sc).glob("*.fits"))
+        assert [p.stem for p in maps] == ["20110130T0000", "20110131T0000"]
+        for path in maps:
+            m = sunpy.map.Map(path)
+            stack = fits.getheader(workdir / "data/stacks" / instrument / path.name)
+            assert m.data.shape == (config["image"]["size"],) * 2
+            assert fits.getheader(path)["BUNIT"] == "Gauss"
+            assert m.observer_coordinate.lon.to_value("deg") == pytest.approx(stack["HGLN_OBS"])
+            assert np.all(np.isfinite(m.data))
+    with open(workdir / "data/manifest.csv", newline="") as f:
+        splits = [r["split"] for r in csv.DictReader(f) if r["status"] == "ok"]
+    assert splits.count("train") == 6 and splits.count("eval") == 2
+    with open(workdir / "results/evaluation/metrics.csv", newline="") as f:
+        assert len(list(csv.DictReader(f))) == 2
+    assert seconds < 15 * 60, f"demo took {seconds / 60:.1f} min"
+    print(f"demo wall time: {seconds:.0f} s")
+
+
+@pytest.mark.slow
+def test_demo_report_holds_the_evaluation_plots(demo):
+    workdir, _, _ = demo
+    run_snakemake(workdir, "--report", "report.html", configfiles=[DEMO_CONFIG])
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert len(html) > 10_000
+    for name in ("scatter.png", "flux.png", "metrics.csv"):
+        assert name in html
+
+
+@pytest.mark.slow
+def test_forcerun_redoes_only_dependents(demo):
+    workdir, _, _ = demo
+    outputs = {p: p.stat().st_mtime_ns for p in
+               [*(workdir / "data/stacks").rglob("*.fits"), *(workdir / "data/normalized").rglob("*.fits"),
+                workdir / "data/manifest.csv", workdir / "results/model/generator.pt",
+                *(workdir / "results/nearside").glob("*.fits"),
+                *(workdir / "results/farside").rglob("*.fits"),
+                workdir / "results/evaluation/metrics.csv"]}
+    # nothing to do on a finished run
+    proc = run_snakemake(workdir, "-n", "--quiet", "all", configfiles=[DEMO_CONFIG])
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    # forcing the farside inference reruns those 4 jobs and the final target, nothing else
+    proc = run_snakemake(workdir, "--cores", "2", "-R", "predict_farside",
+                         configfiles=[DEMO_CONFIG])
+    assert job_counts(proc.stdout + proc.stderr) == {"predict_farside": 4, "all": 1, "total": 5}
+    for path, mtime in outputs.items():
+        changed = path.stat().st_mtime_ns != mtime
+        assert changed == ("results/farside" in str(path)), path
+    # forcing the manifest plans the model and everything after it, but no data preparation
+    proc = run_snakemake(workdir, "-n", "--quiet", "rules", "-R", "manifest",
+                         configfiles=[DEMO_CONFIG])
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["manifest"] == 1 and counts["train"] == 1 and counts["evaluate"] == 1
+    assert not {"fetch", "calibrate", "align", "normalize", "stack", "synth_archive"} & set(counts)
