@@ -33,6 +33,7 @@ from farside_gan import __version__
 from farside_gan import distributed as dist
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output
+from farside_gan.model.accel import align_conv_channels
 from farside_gan.model.data import (Augmentation, PairedFitsDataset, disk_radius_px,
                                     manifest_pairs)
 from farside_gan.model.losses import discriminator_loss, generator_loss
@@ -94,6 +95,8 @@ class TrainConfig:
     cudnn_benchmark: bool = True    # cuDNN times its algorithms for each layer shape
     single_d_pass: bool = True      # D sees fake and real pairs as one batch; D frozen in G's loss
     prefetch_factor: int = 4        # batches each loader worker keeps ready (num_workers > 0)
+    align_channels: bool = True     # pad 3/4/1-channel convs to 8 channels for cuDNN (same math)
+    loader: str = "workers"         # workers: DataLoader processes | threads: reader threads
 
     MODEL_FIELDS = ("in_channels", "out_channels", "ngf", "ndf", "n_downsample", "n_residual",
                     "n_D", "n_layers_D", "norm", "padding")
@@ -101,6 +104,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.epoch_decay > self.epochs:
             raise ValueError(f"epoch_decay ({self.epoch_decay}) exceeds epochs ({self.epochs})")
+        if self.loader not in ("workers", "threads"):
+            raise ValueError(f"loader must be workers or threads, not {self.loader!r}")
         if self.mixed_precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"mixed_precision must be auto, bf16 or fp32, not {self.mixed_precision!r}")
 
@@ -255,6 +260,9 @@ class Trainer:
                               else torch.contiguous_format)
         self.G.to(self.device, memory_format=self.memory_format)
         self.D.to(self.device, memory_format=self.memory_format)
+        if cuda and config.align_channels:
+            align_conv_channels(self.G)
+            align_conv_channels(self.D)
         betas = (config.beta1, config.beta2)
         fused = {"fused": True} if cuda and config.fused_adam else {}
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas, **fused)
@@ -389,6 +397,18 @@ class Trainer:
         return self.generator_path
 
     # -- the loop
+    def make_loader(self, order: list[int]):
+        """Batches of the training set in ``order``: DataLoader worker processes or threads."""
+        cfg = self.config
+        pin = self.device.type == "cuda"
+        if cfg.loader == "threads" and cfg.num_workers:
+            from farside_gan.model.loader import ThreadedLoader
+            return ThreadedLoader(self.train_set, cfg.batch_size, order, threads=cfg.num_workers,
+                                  prefetch=cfg.prefetch_factor, pin_memory=pin)
+        workers = {"prefetch_factor": cfg.prefetch_factor} if cfg.num_workers else {}
+        return DataLoader(self.train_set, batch_size=cfg.batch_size, sampler=order,
+                          num_workers=cfg.num_workers, pin_memory=pin, **workers)
+
     def epoch_order(self, epoch: int) -> list[int]:
         """The shuffled sample order of an epoch: a function of (seed, epoch) only."""
         g = torch.Generator().manual_seed(self.config.seed * 100_003 + epoch)
@@ -419,10 +439,7 @@ class Trainer:
                 world = self.dist.world_size
                 order = order[:len(order) - len(order) % world][self.dist.rank::world]
                 order = order[skip * cfg.batch_size:]
-                workers = {"prefetch_factor": cfg.prefetch_factor} if cfg.num_workers else {}
-                loader = DataLoader(self.train_set, batch_size=cfg.batch_size, sampler=order,
-                                    num_workers=cfg.num_workers,
-                                    pin_memory=self.device.type == "cuda", **workers)
+                loader = self.make_loader(order)
                 for batch in loader:
                     t0 = time.perf_counter()
                     # On the GPU, read the losses back only when they are logged: a host sync
