@@ -37,6 +37,10 @@ def register(subparsers) -> None:
                       help="explicit output path, once per input stack, in order")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto: bf16 on CUDA, fp32 on the CPU")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the generator on CUDA (pays over thousands of maps)")
     p.add_argument("stacks", nargs="+", metavar="STACK.fits")
     p.set_defaults(func=_predict)
 
@@ -77,7 +81,8 @@ def _predict(args) -> int:
         raise SystemExit(f"farside-gan predict: error: {len(args.output)} --output for "
                          f"{len(args.stacks)} stacks")
     for path in predict(args.checkpoint, args.stacks, args.out_dir, batch_size=args.batch_size,
-                        device=args.device, outputs=args.output):
+                        device=args.device, outputs=args.output, precision=args.precision,
+                        compile=args.compile):
         print(path)
     return 0
 
