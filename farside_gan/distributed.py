@@ -73,6 +73,7 @@ def init_distributed(device: str | torch.device = "auto", timeout_s: float = 180
     world_size = int(os.environ["WORLD_SIZE"])
     dev = resolve_device(device, local_rank)
     if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)  # one GPU per process, whatever index was given
         # NVLink multicast (NVLS) can take shared GPUs out of service; it buys nothing for DDP.
         os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
         torch.cuda.set_device(dev)
