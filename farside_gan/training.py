@@ -2,7 +2,7 @@
 
 Layout of an output directory::
 
-    checkpoints/latest.pt          every ``checkpoint_every`` steps and at every epoch end
+    checkpoints/latest.pt          every ``checkpoint_every`` steps and at the end
     checkpoints/epoch_NNNN.pt      every ``keep_every_epochs`` epochs
     generator.pt                   the final generator (what ``predict`` needs)
     losses.csv                     step, epoch, lr, loss_D, loss_G, loss_G_gan, loss_G_fm, seconds
@@ -79,7 +79,7 @@ class TrainConfig:
     mixed_precision: str = "auto"   # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
     log_every: int = 10             # steps between losses.csv rows
     preview_every: int = 500        # steps between preview PNGs; 0 = none
-    checkpoint_every: int = 500     # steps between latest.pt updates (and at each epoch end)
+    checkpoint_every: int = 500     # steps between latest.pt updates (and at the last step)
     keep_every_epochs: int = 10     # keep checkpoints/epoch_NNNN.pt every this many epochs; 0 = none
     val_every_epochs: int = 1       # 0 = no validation
     val_max_samples: int = 16
@@ -458,14 +458,14 @@ class Trainer:
                     if main and cfg.preview_every and self.step % cfg.preview_every == 0:
                         self.write_preview()
                     end_of_epoch = self.step % self.steps_per_epoch == 0
+                    if main and end_of_epoch:
+                        self.epoch_end(self.step // self.steps_per_epoch)
+                    # Not at every epoch end: with small datasets epochs are a few steps, and a
+                    # full checkpoint (~600 MB with the default model) costs seconds.
+                    if main and (self.step % cfg.checkpoint_every == 0 or self.step == total_steps):
+                        self.save_checkpoint()
                     if end_of_epoch or self.step == total_steps:
                         break
-                    if main and self.step % cfg.checkpoint_every == 0:
-                        self.save_checkpoint()
-                if main and self.step % self.steps_per_epoch == 0:  # a whole epoch is done
-                    self.epoch_end(self.step // self.steps_per_epoch)
-                if main:
-                    self.save_checkpoint()
         finally:
             bar.close()
         if not main:
