@@ -197,3 +197,25 @@ def test_small_cpu_training_learns_the_field(tmp_path):
     assert before < 0.3
     assert after["cc_binned"] > 0.6 and after["cc_binned"] > before + 0.4, (before, after)
     assert after["rmse"] < 300.0  # Gauss, on the disk (untrained: ~1000 G)
+
+
+def test_augmentation_moves_input_and_target_together(manifest):
+    from farside_gan.model.data import Augmentation
+    train = PairedFitsDataset.from_manifest(manifest, "train")
+    item = train[0]
+    image = item["input"]
+    g = torch.Generator().manual_seed(0)
+    moved_image, moved_target = Augmentation(30.0, 5.0).apply(image, image[:1].clone(), g)
+    # the target was a copy of channel 0: it must still be one after the shared transform
+    assert torch.equal(moved_target[0], moved_image[0])
+    assert not torch.allclose(moved_image, image, atol=0.05)
+    # a seeded epoch draws the same transform again; another epoch a different one
+    aug = PairedFitsDataset.from_manifest(manifest, "train", augmentation=Augmentation(30.0, 5.0),
+                                          seed=1)
+    aug.set_epoch(3)
+    first, again = aug[0]["input"], aug[0]["input"]
+    aug.set_epoch(4)
+    assert torch.equal(first, again) and not torch.equal(first, aug[0]["input"])
+    # the identity transform changes nothing
+    same, _ = Augmentation(0.0, 0.0).apply(image, image[:1], torch.Generator().manual_seed(0))
+    assert torch.allclose(same, image, atol=1e-5)
