@@ -223,8 +223,8 @@ if "jsoc" in (config["fetch"]["source"], config["fetch"]["euvi_source"]) \
         and not config["fetch"]["jsoc_email"]:
     logger.warning(
         "config: fetch.jsoc_email is empty, but JSOC exports need a registered address "
-        "(http://jsoc.stanford.edu/ajax/register_email.html); set it in the config or with "
-        "--config fetch='{source: jsoc, jsoc_email: you@example.org}' before running for real.")
+        "(http://jsoc.stanford.edu/ajax/register_email.html); set it before running for real, "
+        "e.g. in a site.yaml given after the config: --configfile config/config.yaml site.yaml")
 
 
 def manifest_commands(wildcards, input, output):
