@@ -138,9 +138,12 @@ def random_items(n_sets, batch, size, device, seed=0):
     return [{"input": x, "target": y} for x, y in random_batches(n_sets, batch, size, device, seed)]
 
 
-def bench_train(cfg: TrainConfig, size, device, iters, warmup, workdir, profile=False) -> dict:
-    """Time ``Trainer.train_step`` (the product's step) under ``cfg``."""
+def bench_train(cfg: TrainConfig, size, device, iters, warmup, workdir, profile=False,
+                keep=None) -> dict:
+    """Time ``Trainer.train_step`` (the product's step) under ``cfg``; ``keep`` gets the trainer."""
     trainer = make_trainer(cfg, device, workdir)
+    if keep is not None:
+        keep.append(trainer)
     data = random_items(3, cfg.batch_size, size, device, cfg.seed)
     reset_peak(device)
     t0 = time.perf_counter()
@@ -245,35 +248,48 @@ def write_pairs(directory: Path, n: int, size: int, seed=0) -> Path:
     return directory
 
 
-def bench_loader(size, device, cfg: TrainConfig, workers, n_files, workdir, seconds=8.0):
-    """Samples/s of the real loader alone, and of ``Trainer.fit``-style steps fed by it."""
+def loader_rate(loader, device) -> float:
+    """Samples/s of a loader's second pass (the first starts workers and reads files once)."""
+    for _ in loader:
+        pass
+    t0, seen = time.perf_counter(), 0
+    for item in loader:
+        item["input"].to(device, non_blocking=True)
+        seen += item["input"].shape[0]
+    sync(device)
+    return seen / (time.perf_counter() - t0)
+
+
+def bench_loader(size, device, trainer: Trainer, workers, n_files, seconds=8.0, where=None):
+    """The real loader on FITS pairs: DataLoader worker processes vs reader threads, alone,
+    and training steps (``trainer``) fed by the threaded one."""
     from farside_gan.model.data import PairedFitsDataset
-    with tempfile.TemporaryDirectory(prefix="bench_pairs_") as tmp:
+    from farside_gan.model.loader import ThreadedLoader
+    cfg, pin = trainer.config, device.type == "cuda"
+    out = {"loader_workers": workers, "loader_files": n_files, "loader_dir": where or tempfile.gettempdir()}
+    with tempfile.TemporaryDirectory(prefix="bench_pairs_", dir=where) as tmp:
         t0 = time.perf_counter()
         write_pairs(Path(tmp), n_files, size)
-        write_s = time.perf_counter() - t0
+        out["write_s"] = time.perf_counter() - t0
         ds = PairedFitsDataset.from_directory(tmp)
         t0 = time.perf_counter()
         for i in range(min(8, n_files)):
             ds[i]
-        item_ms = (time.perf_counter() - t0) * 1e3 / min(8, n_files)
-        kw = dict(num_workers=workers, pin_memory=device.type == "cuda", shuffle=True,
-                  drop_last=True, persistent_workers=workers > 0)
+        out["item_ms"] = (time.perf_counter() - t0) * 1e3 / min(8, n_files)
+        order = list(range(n_files))
+        kw = dict(num_workers=workers, pin_memory=pin, persistent_workers=workers > 0)
         if workers:
             kw["prefetch_factor"] = cfg.prefetch_factor
-        loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, **kw)
-        for _ in loader:  # pass 1 starts the workers (and reads the files once)
-            pass
-        t0, seen = time.perf_counter(), 0
-        for item in loader:
-            item["input"].to(device, non_blocking=True)
-            seen += item["input"].shape[0]
-        sync(device)
-        load_rate = seen / (time.perf_counter() - t0)
-        trainer = make_trainer(cfg, device, workdir)
+        out["processes_samples_per_s"] = loader_rate(
+            torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, sampler=order, **kw), device)
+        threads = max(workers, 1)
+        threaded = ThreadedLoader(ds, cfg.batch_size, order, threads=threads,
+                                  prefetch=cfg.prefetch_factor, pin_memory=pin)
+        out["threads_samples_per_s"] = loader_rate(threaded, device)
+        print("loader alone", out, flush=True)
         seen, t0 = 0, None
         while t0 is None or time.perf_counter() - t0 < seconds:
-            for item in loader:
+            for item in threaded:
                 trainer.train_step(item, sync=False)
                 if t0 is None:  # the first step (compilation, autotuning) is not timed
                     sync(device)
@@ -281,10 +297,9 @@ def bench_loader(size, device, cfg: TrainConfig, workers, n_files, workdir, seco
                     continue
                 seen += item["input"].shape[0]
         sync(device)
-        fed_rate = seen / (time.perf_counter() - t0)
-        return {"loader_samples_per_s": load_rate, "fed_train_samples_per_s": fed_rate,
-                "loader_workers": workers, "loader_files": n_files, "item_ms": item_ms,
-                "write_s": write_s, "fed_variant": label(cfg)}
+        out["fed_train_samples_per_s"] = seen / (time.perf_counter() - t0)
+        out["fed_variant"] = label(cfg) + f" + {threads} reader threads"
+        return out
 
 
 # ----------------------------------------------------------------------------- learning checks
@@ -406,10 +421,12 @@ def print_table(r: dict) -> None:
                      f"maps (init weights): rel diff {r['bf16_rel_diff']:.2e}")
     if r.get("loader"):
         ld = r["loader"]
-        lines.append(f"data loader ({ld['loader_workers']} workers, {ld['loader_files']} FITS "
-                     f"pairs, {ld['item_ms']:.1f} ms per item): {ld['loader_samples_per_s']:.1f} "
-                     f"samples/s alone; training ({ld['fed_variant']}) fed by it "
-                     f"{ld['fed_train_samples_per_s']:.1f} samples/s")
+        lines.append(f"data loader on {ld['loader_files']} FITS pairs in {ld['loader_dir']} ({ld['item_ms']:.1f} ms to "
+                     f"read one): alone {ld['processes_samples_per_s']:.1f} samples/s with "
+                     f"{ld['loader_workers']} DataLoader workers, {ld['threads_samples_per_s']:.1f} "
+                     f"with reader threads")
+        lines.append(f"training fed by the loader ({ld['fed_variant']}): "
+                     f"{ld['fed_train_samples_per_s']:.2f} samples/s")
     for s in r.get("sweep", []):
         if "ms_per_map" in s:
             lines.append(fmt_row((f"sweep infer {s['variant']}", f"{s['ms_per_batch']:.2f}",
@@ -447,8 +464,11 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--loader-workers", type=int, default=None)
     p.add_argument("--loader-files", type=int, default=None)
+    p.add_argument("--loader-dir", default=None, help="where to write the FITS pairs (default: TMPDIR)")
     p.add_argument("--learning-size", type=int, default=128)
     p.add_argument("--learning-samples", type=int, default=1600)
+    p.add_argument("--learning-runs", default="seed,b1,ours,ours_sqrt_lr",
+                   help="comma list of seed, b1, ours, ours_sqrt_lr, ours_lr4, ours_x2, ours_x4")
     p.add_argument("--ddp", action="store_true", help="DDP scaling (run under torchrun)")
     p.add_argument("--json", type=Path, default=None)
     p.add_argument("--device", default="auto")
@@ -506,9 +526,10 @@ def main(argv=None) -> int:
             print(res["profile"], flush=True)
         return res
 
+    kept = []
     if "train" in parts:
         r["train_seed"] = train(config_for(shape, **SEED))
-        r["train_ours"] = train(ours, profile="profile" in parts)
+        r["train_ours"] = train(ours, profile="profile" in parts, keep=kept)
         r["train_speedup"] = r["train_ours"]["samples_per_s"] / r["train_seed"]["samples_per_s"]
         save()
     if "infer" in parts:
@@ -525,22 +546,22 @@ def main(argv=None) -> int:
     sweep = r.setdefault("sweep", [])
     if "sweep" in parts:  # eager variants, each option added in turn
         eager = dict(compile=False)
-        for settings in (dict(SEED, mixed_precision="bf16"),
-                         dict(SEED, mixed_precision="bf16", cudnn_benchmark=True, fused_adam=True),
-                         dict(eager, batch_size=1), dict(eager, batch_size=4),
-                         dict(eager, batch_size=8), dict(eager, batch_size=8, channels_last=True)):
+        for settings in (dict(SEED, mixed_precision="bf16", align_channels=False),
+                         dict(eager, batch_size=8, align_channels=False),
+                         dict(eager, batch_size=8)):
             if tiny:
                 settings = dict(settings, batch_size=min(settings["batch_size"], 2))
             sweep.append(train(config_for(shape, **settings)))
             save()
-        for b, prec, cl in ((8, "fp32", False), (4, "auto", False), (16, "auto", False)):
+        for b, prec, cl in ((8, "fp32", False), (8, "auto", False)):
             sweep.append(infer(min(b, 2) if tiny else b, prec, cl))
         save()
     if "compile" in parts:  # compiled variants not already measured as ours
         t0 = time.perf_counter()
-        for b, cl in ((ib, not a.infer_channels_last), (2 if tiny else 16, True)):
-            sweep.append(infer(b, "auto", cl, compile=True))
-            save()
+        for cl in (False, True):
+            if (cl, True) != (a.infer_channels_last, a.infer_compile):
+                sweep.append(infer(ib, "auto", cl, compile=True))
+                save()
         other = "false" if ours.channels_last else "true"
         sweep.append(train(ours.with_overrides([f"channels_last={other}"])))
         print(f"compile part {time.perf_counter() - t0:.0f} s", flush=True)
@@ -549,8 +570,9 @@ def main(argv=None) -> int:
     if "loader" in parts:
         workers = a.loader_workers if a.loader_workers is not None else (0 if tiny else 8)
         n_files = a.loader_files or (4 if tiny else 48)
-        r["loader"] = bench_loader(size, device, ours, workers, n_files, workdir,
-                                   seconds=1.0 if tiny else 8.0)
+        trainer = kept[0] if kept else make_trainer(ours, device, workdir)
+        r["loader"] = bench_loader(size, device, trainer, workers, n_files,
+                                   seconds=1.0 if tiny else 8.0, where=a.loader_dir)
         print("loader", r["loader"], flush=True)
         save()
 
@@ -562,13 +584,18 @@ def main(argv=None) -> int:
         samples = 8 if tiny else a.learning_samples
         B = ours.batch_size
         eager = ["compile=false"]
-        runs = [config_for(shape, **SEED),
-                config_for(shape, batch_size=1, compile=False),
-                ours.with_overrides(eager),
-                ours.with_overrides(eager + [f"lr={2e-4 * math.sqrt(B)}"])]
+        sqrt_lr = f"lr={2e-4 * math.sqrt(B)}"
+        runs = {"seed": (config_for(shape, **SEED), 1),
+                "b1": (config_for(shape, batch_size=1, compile=False), 1),
+                "ours": (ours.with_overrides(eager), 1),
+                "ours_sqrt_lr": (ours.with_overrides(eager + [sqrt_lr]), 1),
+                "ours_lr4": (ours.with_overrides(eager + [f"lr={8e-4}"]), 1),
+                "ours_x2": (ours.with_overrides(eager + [sqrt_lr]), 2),
+                "ours_x4": (ours.with_overrides(eager + [sqrt_lr]), 4)}
         r["learning"] = []
-        for cfg in runs:
-            r["learning"].append(learning_run(cfg, data, device, samples, workdir))
+        for name in a.learning_runs.split(","):
+            cfg, times = runs[name]
+            r["learning"].append(learning_run(cfg, data, device, samples * times, workdir))
             print("learning", r["learning"][-1], flush=True)
             save()
         G0 = build_generator(shape, device)

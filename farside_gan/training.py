@@ -95,7 +95,7 @@ class TrainConfig:
     cudnn_benchmark: bool = True    # cuDNN times its algorithms for each layer shape
     single_d_pass: bool = True      # D sees fake and real pairs as one batch; D frozen in G's loss
     prefetch_factor: int = 4        # batches each loader worker keeps ready (num_workers > 0)
-    align_channels: bool = True     # pad 3/4/1-channel convs to 8 channels for cuDNN (same math)
+    align_channels: bool = False    # pad 3/4/1-channel convs to 8 channels (same math; measured no gain)
     loader: str = "workers"         # workers: DataLoader processes | threads: reader threads
 
     MODEL_FIELDS = ("in_channels", "out_channels", "ngf", "ndf", "n_downsample", "n_residual",

@@ -24,7 +24,8 @@ class AlignedConv2d(nn.Conv2d):
     channels are zeros times zero weights and the extra outputs are dropped. It turns the
     3-channel 7x7 input conv, the 1-channel 7x7 output conv and the discriminators' 4-channel
     input and 1-channel score convs from cuDNN's slow "indexed"/non-tensor-core kernels
-    into its tensor-core ones. On the CPU it is a plain Conv2d.
+    into its tensor-core ones. On the CPU it is a plain Conv2d. Measured on an H100 it did
+    not pay (the slow "indexed" kernels stayed; benchmarks/README.md), so it is off by default.
     """
 
     def pads(self, input: torch.Tensor) -> bool:
@@ -62,7 +63,7 @@ class GeneratorRunner:
     """Call with a (B, C, N, N) float32 batch on the runner's device; returns float32 (B, 1, N, N)."""
 
     def __init__(self, G: torch.nn.Module, device: torch.device, precision: str = "auto",
-                 channels_last: bool = False, compile: bool = False, align_channels: bool = True):
+                 channels_last: bool = False, compile: bool = False, align_channels: bool = False):
         if precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
         cuda = device.type == "cuda"
