@@ -173,6 +173,12 @@ def farside(trained, ws):
 
 
 @pytest.fixture(scope="module")
+def quicklook(farside, ws):
+    run_rule(ws, "quicklook", [f"results/farside/stereo_a/{FARSIDE_T}.png"])
+    return ws / f"results/farside/stereo_a/{FARSIDE_T}.png"
+
+
+@pytest.fixture(scope="module")
 def evaluated(nearside, ws):
     run_rule(ws, "evaluate", ["results/evaluation/metrics.csv"])
     return ws / "results/evaluation"
@@ -340,3 +346,12 @@ def test_evaluate_scores_every_eval_time(evaluated):
     for png in ("scatter.png", "flux.png"):
         assert (evaluated / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list((evaluated / "maps").glob("*.png"))) == len(EVAL_TS)
+
+
+def test_quicklook_plots_the_farside_map(quicklook):
+    import matplotlib.image
+    image = matplotlib.image.imread(quicklook)
+    assert image.shape[:2] == (400, 416)  # 5.2 x 5.0 inches at 80 dpi
+    # the disk is drawn: grey levels vary in the middle of the figure
+    centre = image[150:250, 160:260, :3].mean(axis=2)
+    assert centre.std() > 0.01

@@ -124,7 +124,7 @@ def test_demo_report_holds_the_evaluation_plots(demo):
     run_snakemake(workdir, "--report", "report.html", configfiles=[DEMO_CONFIG])
     html = (workdir / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
-    for name in ("scatter.png", "flux.png", "metrics.csv"):
+    for name in ("scatter.png", "flux.png", "metrics.csv", "20110131T0000.png"):
         assert name in html
 
 
@@ -140,10 +140,11 @@ def test_forcerun_redoes_only_dependents(demo):
     # nothing to do on a finished run
     proc = run_snakemake(workdir, "-n", "--quiet", "all", configfiles=[DEMO_CONFIG])
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    # forcing the farside inference reruns those 2 jobs and the final target, nothing else
+    # forcing the farside inference reruns those 2 jobs, their quicklooks and the final target
     proc = run_snakemake(workdir, "--cores", "2", "-R", "predict_farside",
                          configfiles=[DEMO_CONFIG])
-    assert job_counts(proc.stdout + proc.stderr) == {"predict_farside": 2, "all": 1, "total": 3}
+    assert job_counts(proc.stdout + proc.stderr) == {
+        "predict_farside": 2, "quicklook": 2, "all": 1, "total": 5}
     for path, mtime in outputs.items():
         changed = path.stat().st_mtime_ns != mtime
         assert changed == ("results/farside" in str(path)), path

@@ -33,3 +33,21 @@ rule evaluate:
     shell:
         "python -m farside_gan evaluate --predictions {input.predictions} --targets {input.targets}"
         " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule quicklook:
+    input:
+        "results/farside/{spacecraft}/{time}.fits",
+    output:
+        report("results/farside/{spacecraft}/{time}.png", category="Farside",
+               subcategory="{spacecraft}", caption="../report/farside.rst"),
+    log:
+        "logs/quicklook/{spacecraft}/{time}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/farside-gan.yaml"
+    shell:
+        "python -m farside_gan quicklook {input} {output} > {log} 2>&1"
