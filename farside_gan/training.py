@@ -96,7 +96,7 @@ class TrainConfig:
     single_d_pass: bool = True      # D sees fake and real pairs as one batch; D frozen in G's loss
     prefetch_factor: int = 4        # batches each loader worker keeps ready (num_workers > 0)
     align_channels: bool = False    # pad 3/4/1-channel convs to 8 channels (same math; measured no gain)
-    loader: str = "workers"         # workers: DataLoader processes | threads: reader threads
+    loader: str = "threads"         # threads: num_workers reader threads | workers: DataLoader processes
 
     MODEL_FIELDS = ("in_channels", "out_channels", "ngf", "ndf", "n_downsample", "n_residual",
                     "n_D", "n_layers_D", "norm", "padding")
