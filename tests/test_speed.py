@@ -88,3 +88,24 @@ def test_threaded_loader_gives_the_dataloader_batches_in_order():
 def test_threaded_loader_raises_a_reader_error():
     with pytest.raises(OSError, match="sample 7"):
         list(ThreadedLoader(Squares(), 2, [0, 1, 7, 2], threads=2))
+
+
+def test_training_with_reader_threads_equals_training_without_workers(tmp_path):
+    from model_helpers import write_manifest
+
+    from farside_gan.model.data import PairedFitsDataset
+    from farside_gan.training import Trainer
+    manifest = write_manifest(tmp_path / "pairs", n_train=4, n=64)
+    tiny = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, batch_size=2, epochs=1,
+                epoch_decay=1, preview_every=0, keep_every_epochs=0, progress=False,
+                num_threads=1)
+    weights = []
+    for workers in (0, 3):
+        config = TrainConfig(**tiny, num_workers=workers, loader="threads")
+        trainer = Trainer(config, PairedFitsDataset.from_manifest(manifest), tmp_path / f"w{workers}",
+                          device="cpu")
+        if workers:
+            assert type(trainer.make_loader([0, 1, 2, 3])).__name__ == "ThreadedLoader"
+        trainer.fit()
+        weights.append(trainer.G.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
