@@ -53,6 +53,8 @@ checkpoint fetch:
         directory("data/raw/{instrument}/{period}"),
     log:
         "logs/fetch/{instrument}/{period}.log",
+    benchmark:
+        "benchmarks/out/fetch/{instrument}/{period}.tsv"
     params:
         commands=fetch_commands,
     threads: 1
