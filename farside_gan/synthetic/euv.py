@@ -23,6 +23,9 @@ EMISSION = {
     193: (0.3, 40.0, 3.0, 60.0, 0.85, 1.5, 0.08, 1.5),
     171: (0.6, 40.0, 2.0, 60.0, 0.60, 1.2, 0.05, 1.3),
 }
+#: |B| (G) where umbral darkening starts and where it is complete; the dimming per family.
+UMBRA_G = (1300.0, 2000.0)
+UMBRA_DIMMING = {304: 0.97, 193: 0.95, 171: 0.93}
 #: Quiet-Sun disk-centre count rate (DN/s per pixel), as observed at full resolution.
 QUIET_RATE = {("aia", 304): 25.0, ("aia", 193): 90.0, ("aia", 171): 130.0,
               ("euvi", 304): 120.0, ("euvi", 195): 25.0, ("euvi", 171): 60.0}
@@ -46,6 +49,11 @@ def emission_grid(sun, time, channel) -> np.ndarray:
     fine_w, fine_b, loop_w, loop_b, dim, *_ = EMISSION[family(channel)]
     e = 1.0 + fine_w * (surface["fine"] / fine_b) ** 0.7 + loop_w * (surface["loops"] / loop_b) ** 0.85
     e *= 1.0 - dim * surface["open"]
+    # Sunspot umbrae (|B| above ~1.5 kG) are dark in the transition region and low corona: cool,
+    # dense, strongly suppressed heating, loops rooted there bright only far from the footpoint.
+    # Only compact, strong (mostly leading) spots have umbrae, so this marks the leading polarity.
+    umbra = np.clip((surface["fine"] - UMBRA_G[0]) / (UMBRA_G[1] - UMBRA_G[0]), 0.0, 1.0)
+    e = e * (1.0 - UMBRA_DIMMING[family(channel)] * umbra) + UMBRA_DIMMING[family(channel)] * umbra * 0.5
     if len(cache) >= 6:
         cache.pop(next(iter(cache)))
     cache[key] = e.astype(np.float32)
