@@ -180,25 +180,6 @@ def test_cuda_training_uses_bf16_and_its_checkpoint_resumes_on_cpu(manifest, tmp
     assert cpu.step == 4 and cpu.autocast_dtype is None
 
 
-def test_small_cpu_training_learns_the_field(tmp_path):
-    """A tiny model trained for 300 steps on 16 bipole pairs (64 px) predicts held-out fields:
-    binned on-disk CC (4x4 bins at 64 px = 8x8 at 128 px) rises from 0.00 untrained to 0.90
-    (measured: 1 thread, ~15-25 s on a shared core; full-resolution CC 0.69, RMSE 145 G)."""
-    manifest = write_manifest(tmp_path / "pairs", n_train=16, n_eval=4, n=64, seed=1)
-    config = TrainConfig(**{**TINY, "ngf": 8, "ndf": 8, "n_residual": 1, "log_every": 50},
-                         epochs=1000, epoch_decay=1000, max_steps=300, checkpoint_every=10**6,
-                         val_every_epochs=0, bin_factor=4, seed=0)
-    train, val = _datasets(manifest, config)
-    trainer = Trainer(config, train, tmp_path / "run", val_set=val, device="cpu")
-    before = trainer.validate()["cc_binned"]
-    trainer.fit()
-    after = trainer.validate()
-    print(f"binned CC untrained {before:.3f} -> trained {after['cc_binned']:.3f}; {after}")
-    assert before < 0.3
-    assert after["cc_binned"] > 0.6 and after["cc_binned"] > before + 0.4, (before, after)
-    assert after["rmse"] < 300.0  # Gauss, on the disk (untrained: ~1000 G)
-
-
 def test_augmentation_moves_input_and_target_together(manifest):
     from farside_gan.model.data import Augmentation
     train = PairedFitsDataset.from_manifest(manifest, "train")
