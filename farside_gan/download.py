@@ -19,7 +19,6 @@ no observation within the tolerance is a :class:`~farside_gan.errors.NoDataError
 from __future__ import annotations
 
 import csv
-import hashlib
 import http.client
 import io
 import json
@@ -38,7 +37,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from farside_gan.errors import FarsideError, InputDataError, NoDataError
-from farside_gan.fitsio import atomic_output, read_fits
+from farside_gan.fitsio import atomic_output, read_fits, sha256_of
 from farside_gan.layout import CATALOG_NAME, check_channel
 from farside_gan.quality import check_file, parse_time, reference_time, utc_time
 
@@ -90,13 +89,6 @@ def with_retries(action, what: str, retries: int = RETRIES, backoff: float = BAC
             log.warning("%s: %s; retry %d/%d in %.1f s", what, exc, attempt + 1, retries, delay)
             _time.sleep(delay)
 
-
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass

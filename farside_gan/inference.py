@@ -8,7 +8,6 @@ de-normalized with the training ``hmi_clip`` and masked off the disk (fill 0 G, 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -22,7 +21,7 @@ from astropy.time import Time
 from farside_gan import __version__
 from farside_gan.distributed import resolve_device
 from farside_gan.errors import InputDataError
-from farside_gan.fitsio import write_fits
+from farside_gan.fitsio import sha256_of, write_fits
 from farside_gan.geometry import MASK_RADIUS
 from farside_gan.layout import EUV_INSTRUMENTS
 from farside_gan.model.data import disk_mask_for, read_stack
@@ -37,13 +36,6 @@ _AXIS3 = re.compile(r"^(NAXIS3|CTYPE3|CUNIT3|CRPIX3|CRVAL3|CDELT3|CROTA3|CNAME3|
 # Keys that would make sunpy treat the generated map as an EUV image of the input instrument.
 _INSTRUMENT_KEYS = ("INSTRUME", "DETECTOR", "WAVELNTH", "WAVEUNIT", "WAVE_STR", "EXPTIME")
 
-
-def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_generator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):

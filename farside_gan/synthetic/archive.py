@@ -9,7 +9,6 @@ comments derive from the observation time).
 from __future__ import annotations
 
 import csv
-import hashlib
 import logging
 import zlib
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from farside_gan import __version__
-from farside_gan.fitsio import atomic_output
+from farside_gan.fitsio import atomic_output, sha256_of
 from farside_gan.layout import CATALOG_COLUMNS, CATALOG_NAME, Observation, archive_relpath, check_channel
 from farside_gan.synthetic import instruments as inst
 
@@ -154,13 +153,6 @@ def write_plan(path, plan: Plan, sun, seed: int = 0, header_overrides: dict | No
     _write_deterministic(Path(path), data, keywords, stamp)
     return Path(path)
 
-
-def sha256_of(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_catalog(root, rows: list[dict]) -> Path:
