@@ -3,8 +3,8 @@
 
 The sign of the field is not in any input channel: EUV brightness follows |B|, so the generator
 must learn Hale's law from the morphology (compact leading spot west, diffuse following polarity
-east) and the hemisphere from the disk around it. A Hale-rule oracle that knows |B| exactly reaches
-a binned CC of ~0.6-0.85 on such pairs (benchmarks/bench_synthetic_field.py): the ceiling.
+east) and the hemisphere from the disk around it. For scale: a Hale-rule oracle that knows |B|
+exactly reaches a binned CC of ~0.6-0.85 on such pairs (benchmarks/bench_synthetic_field.py).
 """
 
 from __future__ import annotations

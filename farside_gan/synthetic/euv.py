@@ -3,7 +3,8 @@
 Surface emission per channel family (304: chromosphere / transition region; 193 = EUVI 195 and
 171: corona) is computed on the heliographic grid from |B|: a fine-scale term (network, plage
 bright over strong field) and a smoothed term (coronal loops spreading over and around active
-regions), dimmed where the field is open (coronal holes: very dark in 193, less in 171 and 304).
+regions), dimmed where the field is open (coronal holes: very dark in 193, less in 171 and 304) and
+over sunspot umbrae (|B| > ~1.3 kG: dark in all three).
 On the disk it is modulated by limb brightening (optically thin corona: longer path near the
 limb); off the limb it falls off with height (coronal scale height) and is dimmer over the poles.
 Counts are DN/s x EXPTIME with photon (Poisson-like, Gaussian approximation) and read noise, then
