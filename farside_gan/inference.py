@@ -87,7 +87,8 @@ def output_name(header: fits.Header, input_path) -> str:
 
 
 def magnetogram_header(stack_header: fits.Header, input_path, checkpoint_name: str,
-                       checkpoint_sha: str, config: TrainConfig) -> fits.Header:
+                       checkpoint_sha: str, config: TrainConfig,
+                       mask_radius: float = MASK_RADIUS) -> fits.Header:
     """The stack's header reduced to its 2-D celestial part, relabelled as a magnetogram."""
     header = fits.Header()
     for card in stack_header.cards:
@@ -113,7 +114,7 @@ def magnetogram_header(stack_header: fits.Header, input_path, checkpoint_name: s
     header["CKPTSHA"] = checkpoint_sha  # sha256 of the checkpoint file (no room for a comment)
     header["INFILE"] = (Path(input_path).name[-68:], "input EUV stack")
     header["HMICLIP"] = (config.hmi_clip, "[G] de-normalization constant")
-    header["MASKRAD"] = (MASK_RADIUS, "[Rsun] off-disk pixels set to 0 G")
+    header["MASKRAD"] = (float(mask_radius), "[Rsun] off-disk pixels set to 0 G")
     header.add_history(f"farside-gan {__version__}: generated from {Path(input_path).name} "
                        f"with {checkpoint_name} (sha256 {checkpoint_sha[:16]}...)")
     return header
@@ -122,7 +123,7 @@ def magnetogram_header(stack_header: fits.Header, input_path, checkpoint_name: s
 @torch.no_grad()
 def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
             out_dir: str | os.PathLike | None = None, batch_size: int = 4, device: str = "auto",
-            mask_radius: float = MASK_RADIUS,
+            mask_radius: float | None = None,
             outputs: list[str | os.PathLike] | None = None, precision: str = "auto",
             compile: bool = False) -> list[Path]:
     """Write one magnetogram per stack; returns the output paths in input order.
@@ -130,7 +131,8 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
     Outputs go to ``out_dir`` named by :func:`output_name`, or to the explicit ``outputs`` paths
     (one per stack). On CUDA the generator runs in bf16 (``precision="auto"``) and, with
     ``compile``, through torch.compile with channels-last tensors (pays over thousands of
-    maps); on the CPU it runs in plain fp32.
+    maps); on the CPU it runs in plain fp32. Off-disk pixels are masked beyond ``mask_radius``
+    solar radii: by default the input's own ``MASKRAD`` (as align masked it), else 0.98.
     """
     from farside_gan.model.accel import GeneratorRunner
     dev = resolve_device(device)
@@ -161,8 +163,9 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
             y = run(x).clamp(-1, 1)[:, 0].cpu().numpy()
             for (s, _, h), field in zip(group, y):
                 gauss = denormalize_hmi(field, config.hmi_clip)
-                gauss[~disk_mask_for(h, size, mask_radius)] = 0.0
-                header = magnetogram_header(h, s, Path(checkpoint).name, sha, config)
+                radius = float(h.get("MASKRAD", MASK_RADIUS)) if mask_radius is None else mask_radius
+                gauss[~disk_mask_for(h, size, radius)] = 0.0
+                header = magnetogram_header(h, s, Path(checkpoint).name, sha, config, radius)
                 path = write_fits(names[s], gauss.astype(np.float32), header)
                 log.info("%s -> %s", s, path)
         written.extend(names[s] for s in chunk)

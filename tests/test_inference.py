@@ -138,3 +138,19 @@ def test_train_and_predict_on_synthetic_pipeline_stacks(tmp_path):
     assert smap.meta["inchan2"] == 195 and smap.meta["ininstru"] == stack_header["INSTRUME"]
     disk = disk_mask(64, stack_header["R_SUN"], stack_header["MASKRAD"])
     assert np.all(smap.data[~disk] == 0)
+
+
+def test_mask_follows_the_inputs_maskrad(generator_file, farside_stacks, tmp_path):
+    # A stack aligned with mask_radius 0.9 is masked at 0.9 Rsun, and the header says so.
+    data, header = fits.getdata(farside_stacks[0], header=True)
+    header["MASKRAD"] = 0.9
+    stack = tmp_path / "stack_maskrad_0.9.fits"
+    fits.writeto(stack, data, header)
+    (out,) = predict(generator_file, [stack], outputs=[tmp_path / "m.fits"], device="cpu")
+    field, h = fits.getdata(out, header=True)
+    rsun_px = header["RSUN_OBS"] / header["CDELT1"]
+    assert h["MASKRAD"] == 0.9
+    assert np.all(field[~disk_mask(64, rsun_px, 0.9)] == 0)
+    ring = disk_mask(64, rsun_px, 0.98) & ~disk_mask(64, rsun_px, 0.9)
+    assert ring.any() and np.all(field[ring] == 0)
+    assert np.count_nonzero(field[disk_mask(64, rsun_px, 0.9)]) > 0.9 * disk_mask(64, rsun_px, 0.9).sum()
