@@ -90,8 +90,6 @@ def register(subparsers) -> None:
     p.add_argument("--tolerance", default="1h", help="e.g. 6m, 1h (default 1h)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--jsoc-email", default=None, help="JSOC-registered export email (source jsoc)")
-    p.add_argument("--calibration-dir", default=None,
-                   help="accepted for symmetry with calibrate; fetch does not need the tables")
     p.add_argument("--eclipse-period", action="append", metavar="START/END",
                    help="drop frames in this ISO period (repeatable)")
     p.add_argument("--retries", type=int, default=4)

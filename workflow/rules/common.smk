@@ -206,7 +206,7 @@ def fetch_commands(wildcards, input, output):
     return [
         ["fetch", "--source", fetch_source(inst), "--instrument", inst, "--channel", ch,
          "--time", iso(t), "--tolerance", config["fetch"]["tolerance"],
-         "--out-dir", f"{output[0]}/{ch}/{t}", "--calibration-dir", input.calibration]
+         "--out-dir", f"{output[0]}/{ch}/{t}"]
         + fetch_extra_args(inst)
         for t in times_in(inst, wildcards.period)
         for ch in CHANNELS[inst]

@@ -48,7 +48,6 @@ rule calibration_tables:
 checkpoint fetch:
     input:
         archive=archive_input,
-        calibration="data/calibration",
     output:
         directory("data/raw/{instrument}/{period}"),
     log:
