@@ -192,13 +192,18 @@ class SyntheticSun:
             ))
         return regions
 
+    @staticmethod
+    def _alive(time: datetime, bin_days: float, max_age_days: float, features_in_bin) -> list:
+        """Features born in the time bins that can still be alive at ``time``, and are."""
+        day = days_since_epoch(time)
+        k_now = math.floor(day / bin_days)
+        back = math.ceil(max_age_days / bin_days)
+        return [f for k in range(k_now - back, k_now + 1) for f in features_in_bin(k)
+                if f.strength(day) > 0.0]
+
     def active_regions(self, time: datetime) -> list[ActiveRegion]:
         """The ARs alive at ``time`` (deterministic for the seed)."""
-        day = days_since_epoch(time)
-        k_now = math.floor(day / AR_BIN_DAYS)
-        back = math.ceil(AR_MAX_AGE_DAYS / AR_BIN_DAYS)
-        return [r for k in range(k_now - back, k_now + 1) for r in self._regions_in_bin(k)
-                if r.strength(day) > 0.0]
+        return self._alive(time, AR_BIN_DAYS, AR_MAX_AGE_DAYS, self._regions_in_bin)
 
     def _holes_in_bin(self, k: int) -> list[CoronalHole]:
         rng = self._rng(2, k)
@@ -211,11 +216,7 @@ class SyntheticSun:
                 for _ in range(n)]
 
     def coronal_holes(self, time: datetime) -> list[CoronalHole]:
-        day = days_since_epoch(time)
-        k_now = math.floor(day / CH_BIN_DAYS)
-        back = math.ceil(CH_MAX_AGE_DAYS / CH_BIN_DAYS)
-        return [h for k in range(k_now - back, k_now + 1) for h in self._holes_in_bin(k)
-                if h.strength(day) > 0.0]
+        return self._alive(time, CH_BIN_DAYS, CH_MAX_AGE_DAYS, self._holes_in_bin)
 
     def polar_signs(self, time: datetime) -> tuple[int, int]:
         """(north, south) polar-field signs: they match the hemisphere's leading polarity at
