@@ -208,7 +208,6 @@ def test_header_without_observer_is_an_input_error():
 
 def test_synthetic_hmi_is_north_up_against_the_synthetic_truth(synthetic_archive, synthetic_sun, tmp_path):
     import csv
-    from datetime import datetime
 
     from farside_gan.calibrate import calibrate_file
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 import copy
 import csv
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-from test_workflow_helpers import (DEMO_CONFIG, REAL_CONFIG, REPO, job_counts, run_snakemake,
-                                   write_config)
+from test_workflow_helpers import DEMO_CONFIG, REAL_CONFIG, REPO, job_counts, run_snakemake
 
 SCHEMA = REPO / "config" / "schema.yaml"
 
