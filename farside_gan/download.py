@@ -57,14 +57,17 @@ class TransientError(Exception):
 
 
 def parse_duration(text: str | float | timedelta) -> timedelta:
-    """'90s', '6m', '1h', '2d' or a number of seconds -> timedelta."""
+    """'90s', '6m', '1h', '2d', combinations like '1d12h', or a number of seconds -> timedelta."""
     if isinstance(text, timedelta):
         return text
-    match = re.fullmatch(r"\s*([0-9.]+)\s*([smhd]?)\s*", str(text))
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 6m, 1h, 2d)")
-    value, unit = float(match.group(1)), match.group(2) or "s"
-    return timedelta(seconds=value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
+    text = str(text).strip()
+    if re.fullmatch(r"[0-9.]+", text):
+        return timedelta(seconds=float(text))
+    if not re.fullmatch(r"(\s*[0-9.]+\s*[smhd])+\s*", text):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 6m, 1h, 2d, 1d12h)")
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return timedelta(seconds=sum(float(v) * seconds[u]
+                                 for v, u in re.findall(r"([0-9.]+)\s*([smhd])", text)))
 
 
 def times_at_cadence(start, end, cadence) -> list[datetime]:

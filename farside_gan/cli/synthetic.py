@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import timedelta
 from pathlib import Path
 
 
-def parse_duration(text: str) -> timedelta:
-    """'12h', '30m', '1d', '45s' (or combinations like '1d12h') -> timedelta."""
-    parts = re.fullmatch(r"\s*((\d+(\.\d+)?)\s*([dhms])\s*)+", text)
-    if not parts:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 12h, 30m, 1d)")
-    units = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-    total = timedelta()
-    for number, _, unit in re.findall(r"(\d+(\.\d+)?)\s*([dhms])", text):
-        total += timedelta(**{units[unit]: float(number)})
-    if total <= timedelta(0):
+def parse_cadence(text: str) -> timedelta:
+    """'12h', '30m', '1d12h' -> a positive timedelta (argparse type)."""
+    from farside_gan.download import parse_duration
+    try:
+        cadence = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    if cadence <= timedelta(0):
         raise argparse.ArgumentTypeError("cadence must be positive")
-    return total
+    return cadence
 
 
 def parse_fault(text: str) -> tuple[str, str, int]:
@@ -34,20 +31,11 @@ def parse_fault(text: str) -> tuple[str, str, int]:
     raise argparse.ArgumentTypeError(f"not a fault: {text!r} (use GLOB:KIND[:COUNT], KIND in {FAULT_KINDS})")
 
 
-def time_range(start, end, cadence: timedelta):
-    from farside_gan.synthetic.archive import as_datetime
-    t, stop = as_datetime(start), as_datetime(end)
-    times = []
-    while t <= stop:
-        times.append(t)
-        t += cadence
-    return times
-
-
 def _synth_archive(args) -> int:
+    from farside_gan.download import times_at_cadence
     from farside_gan.synthetic import SyntheticSun, build_archive
     instruments = tuple(i.strip() for i in args.instruments.split(",") if i.strip())
-    times = time_range(args.start, args.end, args.cadence)
+    times = times_at_cadence(args.start, args.end, args.cadence)
     rows = build_archive(args.root, times, instruments=instruments, size=args.size,
                          euvi_size=args.euvi_size, seed=args.seed, progress=True,
                          sun=SyntheticSun(seed=args.seed, grid_deg=args.grid_deg))
@@ -80,7 +68,7 @@ def register(subparsers) -> None:
     p.add_argument("root", type=Path, help="archive root directory")
     p.add_argument("--start", required=True, help="first nominal time (ISO, UTC)")
     p.add_argument("--end", required=True, help="last nominal time (ISO, UTC, inclusive)")
-    p.add_argument("--cadence", type=parse_duration, default=parse_duration("12h"), help="e.g. 12h")
+    p.add_argument("--cadence", type=parse_cadence, default=timedelta(hours=12), help="e.g. 12h")
     p.add_argument("--instruments", default="aia,hmi,euvi_a,euvi_b", help="comma-separated")
     p.add_argument("--size", type=int, default=256, help="AIA/HMI image size in pixels (real: 4096)")
     p.add_argument("--euvi-size", type=int, default=None, help="EUVI image size (default: --size; real: 2048)")
