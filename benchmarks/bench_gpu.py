@@ -47,7 +47,7 @@ SEED = dict(batch_size=1, mixed_precision="fp32", channels_last=False, fused_ada
 # pass) at a larger batch.
 OURS = dict(batch_size=8)
 SPEED_KEYS = ("mixed_precision", "channels_last", "fused_adam", "compile", "cudnn_benchmark",
-              "single_d_pass")
+              "single_d_pass", "gemm_convs")
 
 
 #: Architecture overrides of TrainConfig: none for the published model, a tiny one for the CPU.
@@ -163,10 +163,10 @@ def profile_table(fn, device, rows=25) -> str:
 
 
 def bench_infer(batch, precision, channels_last, shape, size, device, iters, warmup,
-                compile=False, seed=0, profile=False) -> dict:
+                compile=False, gemm_convs=False, seed=0, profile=False) -> dict:
     """Time the generator through :class:`GeneratorRunner` (what ``predict`` uses)."""
     run = GeneratorRunner(build_generator(shape, device, seed), device, precision,
-                          channels_last=channels_last, compile=compile)
+                          channels_last=channels_last, compile=compile, gemm_convs=gemm_convs)
     xs = [x for x, _ in random_batches(3, batch, size, device, seed)]
     reset_peak(device)
     counter = iter(range(10**9))
@@ -178,7 +178,7 @@ def bench_infer(batch, precision, channels_last, shape, size, device, iters, war
     ms = timed_ms(lambda: run(xs[next(counter) % 3]), device, iters)
     bf16 = "bf16" if run.bf16 else "fp32"
     out = {"variant": f"b{batch} {bf16}" + (" channels_last" if channels_last else "")
-           + (" compile" if compile else ""), "batch": batch, "ms_per_batch": ms,
+           + (" compile" if compile else "") + (" gemm_convs" if gemm_convs else ""), "batch": batch, "ms_per_batch": ms,
            "ms_per_map": ms / batch, "peak_gib": peak_gib(device), "warmup_s": warm_s}
     if profile and device.type == "cuda":
         out["profile"] = profile_table(lambda: run(xs[0]), device)
@@ -451,6 +451,7 @@ def main(argv=None) -> int:
     p.add_argument("--infer-batch", type=int, default=8)
     p.add_argument("--infer-compile", action="store_true", help="torch.compile the generator")
     p.add_argument("--infer-channels-last", action="store_true")
+    p.add_argument("--infer-gemm-convs", action="store_true", help="few-channel convs as GEMMs")
     p.add_argument("--iters", type=int, default=None)
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--loader-workers", type=int, default=None)
@@ -528,7 +529,7 @@ def main(argv=None) -> int:
         r["infer_seed"] = infer(1, "fp32", False)
         torch.backends.cudnn.benchmark = True
         r["infer_ours"] = infer(ib, "auto", a.infer_channels_last, compile=a.infer_compile,
-                                profile="profile" in parts)
+                                gemm_convs=a.infer_gemm_convs, profile="profile" in parts)
         r["infer_speedup"] = r["infer_seed"]["ms_per_map"] / r["infer_ours"]["ms_per_map"]
         x = random_batches(1, 2, size, device, seed=3)[0][0]
         r["bf16_rel_diff"] = bf16_vs_fp32_maps(build_generator(shape, device), x)
@@ -537,9 +538,9 @@ def main(argv=None) -> int:
     sweep = r.setdefault("sweep", [])
     if "sweep" in parts:  # eager variants, each option added in turn
         eager = dict(compile=False)
-        for settings in (dict(SEED, mixed_precision="bf16", align_channels=False),
-                         dict(eager, batch_size=8, align_channels=False),
-                         dict(eager, batch_size=8)):
+        for settings in (dict(SEED, mixed_precision="bf16"),
+                         dict(eager, batch_size=8, gemm_convs=False),
+                         dict(eager, batch_size=8, gemm_convs=True)):
             if tiny:
                 settings = dict(settings, batch_size=min(settings["batch_size"], 2))
             sweep.append(train(config_for(shape, **settings)))

@@ -33,7 +33,7 @@ from farside_gan import __version__
 from farside_gan import distributed as dist
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output
-from farside_gan.model.accel import align_conv_channels
+from farside_gan.model.accel import use_gemm_convs
 from farside_gan.model.data import (Augmentation, PairedFitsDataset, disk_radius_px,
                                     manifest_pairs)
 from farside_gan.model.losses import discriminator_loss, generator_loss
@@ -95,7 +95,7 @@ class TrainConfig:
     cudnn_benchmark: bool = True    # cuDNN times its algorithms for each layer shape
     single_d_pass: bool = True      # D sees fake and real pairs as one batch; D frozen in G's loss
     prefetch_factor: int = 4        # batches each loader worker keeps ready (num_workers > 0)
-    align_channels: bool = False    # pad 3/4/1-channel convs to 8 channels (same math; measured no gain)
+    gemm_convs: bool = False        # few-channel convs (G's first/last, D's first/score) as GEMMs
     loader: str = "threads"         # threads: num_workers reader threads | workers: DataLoader processes
 
     MODEL_FIELDS = ("in_channels", "out_channels", "ngf", "ndf", "n_downsample", "n_residual",
@@ -260,9 +260,9 @@ class Trainer:
                               else torch.contiguous_format)
         self.G.to(self.device, memory_format=self.memory_format)
         self.D.to(self.device, memory_format=self.memory_format)
-        if cuda and config.align_channels:
-            align_conv_channels(self.G)
-            align_conv_channels(self.D)
+        if cuda and config.gemm_convs:
+            use_gemm_convs(self.G)
+            use_gemm_convs(self.D)
         betas = (config.beta1, config.beta2)
         fused = {"fused": True} if cuda and config.fused_adam else {}
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas, **fused)

@@ -14,47 +14,96 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-CHANNEL_ALIGNMENT = 8  # cuDNN's bf16 tensor-core kernels want channel counts divisible by 8
+#: im2col is used for convs whose patch (in_channels x kh x kw) has at most this many values.
+IM2COL_MAX_PATCH = 256
 
 
-class AlignedConv2d(nn.Conv2d):
-    """A Conv2d that, on CUDA, zero-pads its channel counts to a multiple of 8.
+def _autocast_input(x: torch.Tensor) -> torch.Tensor:
+    # unfold/pad are not on autocast's cast lists: cast first so the patches are bf16, as the
+    # conv's operands would be.
+    if torch.is_autocast_enabled(x.device.type):
+        return x.to(torch.get_autocast_dtype(x.device.type))
+    return x
 
-    Same parameters (the state dict does not change) and the same function: the extra input
-    channels are zeros times zero weights and the extra outputs are dropped. It turns the
-    3-channel 7x7 input conv, the 1-channel 7x7 output conv and the discriminators' 4-channel
-    input and 1-channel score convs from cuDNN's slow "indexed"/non-tensor-core kernels
-    into its tensor-core ones. On the CPU it is a plain Conv2d. Measured on an H100 it did
-    not pay (the slow "indexed" kernels stayed; benchmarks/README.md), so it is off by default.
+
+def conv2d_im2col(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    """``F.conv2d`` as patches (``F.unfold``) times the weight matrix: one GEMM per batch.
+
+    For convs with few input channels (the generator's 3-channel 7x7 input conv, the
+    discriminators' 4-channel 4x4 input convs) cuDNN picks slow non-tensor-core kernels; a
+    GEMM over a patch dimension of 64-147 runs at memory speed.
+    """
+    x = _autocast_input(x)
+    n, _, h, w = x.shape
+    cout, _, kh, kw = weight.shape
+    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
+    out = torch.matmul(weight.reshape(cout, -1), cols).view(n, cout, ho, wo)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def conv2d_taps(x, weight, bias=None, padding=(0, 0)):
+    """Stride-1 ``F.conv2d`` with few output channels as per-tap 1x1 products, shifted and summed.
+
+    One GEMM maps the input channels to ``cout * kh * kw`` tap planes; the output is the sum of
+    each plane shifted by its tap offset (accumulated in float32, one fused kernel under
+    torch.compile). For the generator's 32->1 channel 7x7 output conv this replaces a slow
+    GEMM with a single output column.
+    """
+    if padding[0] or padding[1]:
+        x = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
+    n, cin, h, w = x.shape
+    cout, _, kh, kw = weight.shape
+    ho, wo = h - kh + 1, w - kw + 1
+    taps = torch.matmul(weight.permute(0, 2, 3, 1).reshape(cout * kh * kw, cin),
+                        x.reshape(n, cin, h * w)).view(n, cout, kh, kw, h, w)
+    out = taps[:, :, 0, 0, :ho, :wo].float()
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                out = out + taps[:, :, i, j, i:i + ho, j:j + wo]
+    out = out.to(taps.dtype)
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+def gemm_route(conv: nn.Conv2d) -> str | None:
+    """Which GEMM form suits ``conv`` ("taps", "im2col") or None for cuDNN's own kernels."""
+    if conv.groups != 1 or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        return None
+    kh, kw = conv.kernel_size
+    if conv.out_channels == 1 and conv.stride == (1, 1) and conv.dilation == (1, 1) and kh * kw > 1:
+        return "taps"
+    if conv.in_channels * kh * kw <= IM2COL_MAX_PATCH:
+        return "im2col"
+    return None
+
+
+class GemmConv2d(nn.Conv2d):
+    """A Conv2d that, on CUDA, runs as :func:`conv2d_im2col` or :func:`conv2d_taps`.
+
+    Same parameters and state dict, the same function up to float rounding; on the CPU it is
+    a plain Conv2d (so CPU results stay bit-identical). See :func:`use_gemm_convs`.
     """
 
-    def pads(self, input: torch.Tensor) -> bool:
-        return input.is_cuda and self.groups == 1 and self.padding_mode == "zeros"
-
     def _conv_forward(self, input, weight, bias):
-        if not self.pads(input):
-            return super()._conv_forward(input, weight, bias)
-        cout, cin = weight.shape[:2]
-        pad_in, pad_out = -cin % CHANNEL_ALIGNMENT, -cout % CHANNEL_ALIGNMENT
-        if pad_in:
-            input = F.pad(input, (0, 0, 0, 0, 0, pad_in))
-        weight = F.pad(weight, (0, 0, 0, 0, 0, pad_in, 0, pad_out))
-        if bias is not None and pad_out:
-            bias = F.pad(bias, (0, pad_out))
-        out = super()._conv_forward(input, weight, bias)
-        return out[:, :cout] if pad_out else out
+        route = gemm_route(self) if input.is_cuda else None
+        if route == "taps":
+            return conv2d_taps(input, weight, bias, self.padding)
+        if route == "im2col":
+            return conv2d_im2col(input, weight, bias, self.stride, self.padding, self.dilation)
+        return super()._conv_forward(input, weight, bias)
 
 
-def align_conv_channels(module: nn.Module) -> int:
-    """Make every Conv2d of ``module`` with unaligned channels an :class:`AlignedConv2d`.
+def use_gemm_convs(module: nn.Module) -> int:
+    """Make every Conv2d of ``module`` that :func:`gemm_route` routes a :class:`GemmConv2d`.
 
     Changes only the class (parameters and state dict stay); returns how many convs changed.
     """
     changed = 0
     for m in module.modules():
-        if type(m) is nn.Conv2d and m.groups == 1 and (m.in_channels % CHANNEL_ALIGNMENT or
-                                                       m.out_channels % CHANNEL_ALIGNMENT):
-            m.__class__ = AlignedConv2d
+        if type(m) is nn.Conv2d and gemm_route(m):
+            m.__class__ = GemmConv2d
             changed += 1
     return changed
 
@@ -63,15 +112,15 @@ class GeneratorRunner:
     """Call with a (B, C, N, N) float32 batch on the runner's device; returns float32 (B, 1, N, N)."""
 
     def __init__(self, G: torch.nn.Module, device: torch.device, precision: str = "auto",
-                 channels_last: bool = False, compile: bool = False, align_channels: bool = False):
+                 channels_last: bool = False, compile: bool = False, gemm_convs: bool = False):
         if precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
         cuda = device.type == "cuda"
         self.bf16 = precision == "bf16" or (precision == "auto" and cuda)
         self.memory_format = torch.channels_last if cuda and channels_last else torch.contiguous_format
         self.G = G.to(device, memory_format=self.memory_format).eval()
-        if cuda and align_channels:
-            align_conv_channels(self.G)
+        if cuda and gemm_convs:
+            use_gemm_convs(self.G)
         self.run = torch.compile(self.G) if cuda and compile else self.G
 
     @torch.inference_mode()
