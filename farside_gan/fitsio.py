@@ -58,29 +58,59 @@ def read_fits(path: str | os.PathLike, hdu: int | None = None) -> tuple[np.ndarr
 
     With ``hdu=None`` the first HDU holding an image is used (compressed files keep it in HDU 1).
     """
+    with open_image(path, hdu) as (data, header):
+        return np.array(data), header.copy()
+
+
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike, hdu: int | None = None, memmap: bool = False):
+    """Yield ``(data, header)`` of an image HDU while the file is open, checked as :func:`read_fits`.
+
+    With ``memmap=True`` an uncompressed, unscaled HDU's data is a view of the file (FITS
+    byte order), valid inside the ``with`` block; copying it out is the read. A file truncated
+    inside its data unit fails here either way (astropy maps or reads the whole data unit).
+    """
     path = Path(path)
     if not path.exists():
         raise InputDataError(path, "file does not exist", reason="missing_file")
     if path.stat().st_size == 0:
         raise InputDataError(path, "file is empty (0 bytes)", reason="corrupt_fits")
-    try:
-        with fits.open(path, memmap=False) as hdul:
+    hdul, at = None, hdu
+    with contextlib.ExitStack() as stack:
+        try:
+            hdul = stack.enter_context(fits.open(path, memmap=memmap))
             if hdu is None:
-                hdu = next((i for i, h in enumerate(hdul) if h.is_image and h.data is not None
-                            and h.data.ndim >= 2), None)
-                if hdu is None:
+                for at, h in enumerate(hdul):
+                    if h.is_image and h.data is not None and h.data.ndim >= 2:
+                        hdu = at
+                        break
+                else:
                     raise InputDataError(path, "no image HDU in file", reason="corrupt_fits")
-            header = hdul[hdu].header.copy()
-            data = hdul[hdu].data
+            header = hdul[hdu].header
+            data = hdul[hdu].data  # read or mapped whole: a truncated data unit fails here
             if data is None:
                 raise InputDataError(path, f"HDU {hdu} holds no data", reason="corrupt_fits")
-            data = np.array(data)  # forces the read: a truncated file fails here, not later
-    except InputDataError:
-        raise
-    except (OSError, ValueError, TypeError, IndexError) as exc:
-        raise InputDataError(path, f"not a readable FITS file ({exc})", reason="corrupt_fits") from exc
-    expected = tuple(header.get(f"NAXIS{i}") for i in range(header.get("NAXIS", 0), 0, -1))
-    if data.shape != expected:
-        raise InputDataError(path, f"data shape {data.shape} does not match header NAXIS {expected}",
-                             reason="corrupt_fits")
-    return data, header
+        except InputDataError:
+            raise
+        except (OSError, ValueError, TypeError, IndexError) as exc:
+            why = _truncation(path, hdul, at) or exc
+            raise InputDataError(path, f"not a readable FITS file ({why})",
+                                 reason="corrupt_fits") from exc
+        expected = tuple(header.get(f"NAXIS{i}") for i in range(header.get("NAXIS", 0), 0, -1))
+        if data.shape != expected:
+            raise InputDataError(path, f"data shape {data.shape} does not match header NAXIS "
+                                 f"{expected}", reason="corrupt_fits")
+        yield data, header
+
+
+def _truncation(path: Path, hdul, index) -> str | None:
+    """Why reading image HDU ``index`` failed if the file ends inside its data (the same words
+    with and without memmap, whose own errors differ), else None."""
+    try:
+        h = hdul[index]
+        if not isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)):
+            return None
+        end, size = hdul.fileinfo(index)["datLoc"] + h.size, path.stat().st_size
+    except Exception:  # noqa: BLE001 - only a better message was at stake
+        return None
+    return f"truncated: {size} bytes, HDU {index}'s data ends at byte {end}" if size < end else None
