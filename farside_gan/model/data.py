@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits
+from farside_gan.fitsio import open_image, read_fits
 from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX
 
 MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "detail")
@@ -34,22 +34,36 @@ FITS_SUFFIXES = (".fits", ".fts", ".fit", ".fits.gz")
 def read_stack(path: str | os.PathLike, in_channels: int | None = None):
     """Read an EUV stack: (C, N, N) float32 in [-1, 1] and its header; errors name the file."""
     data, header = read_fits(path)
-    if data.ndim != 3 or data.shape[1] != data.shape[2]:
-        raise InputDataError(path, f"expected a (channels, N, N) stack, got shape {data.shape}",
-                             reason="bad_shape")
-    if in_channels is not None and data.shape[0] != in_channels:
-        raise InputDataError(path, f"stack has {data.shape[0]} channels, the model expects "
-                             f"{in_channels}", reason="wrong_channel")
+    _check_stack_shape(path, data.shape, in_channels)
     return _checked_values(path, data), header
 
 
 def read_target(path: str | os.PathLike):
     """Read a normalized HMI target: (N, N) float32 in [-1, 1] and its header."""
     data, header = read_fits(path)
-    if data.ndim != 2 or data.shape[0] != data.shape[1]:
-        raise InputDataError(path, f"expected a square (N, N) target, got shape {data.shape}",
-                             reason="bad_shape")
+    _check_target_shape(path, data.shape)
     return _checked_values(path, data), header
+
+
+def _check_stack_shape(path, shape: tuple, in_channels: int | None) -> None:
+    if len(shape) != 3 or shape[1] != shape[2]:
+        raise InputDataError(path, f"expected a (channels, N, N) stack, got shape {shape}",
+                             reason="bad_shape")
+    if in_channels is not None and shape[0] != in_channels:
+        raise InputDataError(path, f"stack has {shape[0]} channels, the model expects "
+                             f"{in_channels}", reason="wrong_channel")
+
+
+def _check_target_shape(path, shape: tuple) -> None:
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise InputDataError(path, f"expected a square (N, N) target, got shape {shape}",
+                             reason="bad_shape")
+
+
+def _check_pair_shapes(input_path, target_path, stack_shape: tuple, target_shape: tuple) -> None:
+    if tuple(target_shape) != tuple(stack_shape[1:]):
+        raise InputDataError(target_path, f"target shape {tuple(target_shape)} differs from its "
+                             f"input {input_path} ({tuple(stack_shape[1:])})", reason="bad_shape")
 
 
 def _checked_values(path, data: np.ndarray) -> np.ndarray:
@@ -64,6 +78,13 @@ def _checked_values(path, data: np.ndarray) -> np.ndarray:
         raise InputDataError(path, f"values reach {max(-lo, hi):.3g}; normalized data must "
                              "lie in [-1, 1]", reason="not_normalized")
     return data
+
+
+def _copy_checked(path, out: np.ndarray, data: np.ndarray) -> None:
+    """``out[...] = data`` as float32 (one pass that also swaps FITS' byte order), then the
+    value check of :func:`_checked_values` on ``out``."""
+    np.copyto(out, data, casting="unsafe")
+    _checked_values(path, out)
 
 
 def disk_radius_px(header, image_size: int) -> float:
@@ -134,15 +155,45 @@ class PairedFitsDataset(Dataset):
         input_path, target_path = self.pairs[index]
         stack, _ = read_stack(input_path, self.in_channels)
         target, _ = read_target(target_path)
-        if target.shape != stack.shape[1:]:
-            raise InputDataError(target_path, f"target shape {target.shape} differs from its input "
-                                 f"{input_path} ({stack.shape[1:]})", reason="bad_shape")
+        _check_pair_shapes(input_path, target_path, stack.shape, target.shape)
         image, label = torch.from_numpy(stack), torch.from_numpy(target)[None]
         if self.augmentation.active:
             state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0]
             g = torch.Generator().manual_seed(int(state))
             image, label = self.augmentation.apply(image, label, g)
         return {"input": image, "target": label, "index": index}
+
+    @property
+    def reads_into(self) -> bool:
+        """Whether :meth:`read_into` gives the items (no augmentation to apply)."""
+        return not self.augmentation.active
+
+    def read_into(self, index: int, outputs) -> None:
+        """Read pair ``index`` straight into caller-owned float32 arrays (the batch's rows).
+
+        ``outputs(stack_shape)`` returns ``(input_out, target_out)``, (C, N, N) and (1, N, N)
+        float32; it is called once the stack's shape is checked. Files are memory-mapped and
+        each is copied once (swapping FITS' byte order on the way) and checked in place, with
+        exactly the checks, order and errors of ``self[index]``; the arrays then hold
+        ``self[index]["input"]`` and ``["target"]``. Only without augmentation (:attr:`reads_into`).
+        """
+        if not self.reads_into:
+            raise ValueError("read_into gives unaugmented items; use dataset[index]")
+        input_path, target_path = self.pairs[index]
+        with open_image(input_path, memmap=True) as (stack, _):
+            shape = stack.shape
+            _check_stack_shape(input_path, shape, self.in_channels)
+            input_out, target_out = outputs(shape)
+            if tuple(input_out.shape) != shape:
+                raise InputDataError(input_path, f"stack shape {shape} differs from the others "
+                                     f"of its batch ({tuple(input_out.shape)})", reason="bad_shape")
+            _copy_checked(input_path, input_out, stack)
+        with open_image(target_path, memmap=True) as (target, _):
+            _check_target_shape(target_path, target.shape)
+            if target.shape != shape[1:]:
+                _checked_values(target_path, target)  # self[index] checks the values first
+                _check_pair_shapes(input_path, target_path, shape, target.shape)
+            _copy_checked(target_path, target_out[0], target)
 
     @classmethod
     def from_manifest(cls, manifest: str | os.PathLike, split: str = "train", **kwargs):
