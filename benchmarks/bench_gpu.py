@@ -252,8 +252,9 @@ def loader_rate(loader, device) -> float:
 
 
 def bench_loader(size, device, trainer: Trainer, workers, n_files, seconds=8.0, where=None):
-    """The real loader on FITS pairs: DataLoader worker processes vs reader threads, alone,
-    and training steps (``trainer``) fed by the threaded one."""
+    """The real loader on FITS pairs: DataLoader worker processes vs reader threads (the direct
+    path that reads into pinned batch rows, and the __getitem__ + collate one), alone, and
+    training steps (``trainer``) fed by the direct one."""
     from farside_gan.model.data import PairedFitsDataset
     from farside_gan.model.loader import ThreadedLoader
     cfg, pin = trainer.config, device.type == "cuda"
@@ -263,10 +264,16 @@ def bench_loader(size, device, trainer: Trainer, workers, n_files, seconds=8.0, 
         write_pairs(Path(tmp), n_files, size)
         out["write_s"] = time.perf_counter() - t0
         ds = PairedFitsDataset.from_directory(tmp)
+        reads = min(8, n_files)
         t0 = time.perf_counter()
-        for i in range(min(8, n_files)):
+        for i in range(reads):
             ds[i]
-        out["item_ms"] = (time.perf_counter() - t0) * 1e3 / min(8, n_files)
+        out["item_ms"] = (time.perf_counter() - t0) * 1e3 / reads
+        rows = (np.empty((3, size, size), np.float32), np.empty((1, size, size), np.float32))
+        t0 = time.perf_counter()
+        for i in range(reads):
+            ds.read_into(i, lambda shape: rows)
+        out["read_into_ms"] = (time.perf_counter() - t0) * 1e3 / reads
         order = list(range(n_files))
         kw = dict(num_workers=workers, pin_memory=pin, persistent_workers=workers > 0)
         if workers:
@@ -274,8 +281,12 @@ def bench_loader(size, device, trainer: Trainer, workers, n_files, seconds=8.0, 
         out["processes_samples_per_s"] = loader_rate(
             torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, sampler=order, **kw), device)
         threads = max(workers, 1)
+        collate = ThreadedLoader(ds, cfg.batch_size, order, threads=threads,
+                                 prefetch=cfg.prefetch_factor, pin_memory=pin, direct=False)
+        out["threads_collate_samples_per_s"] = loader_rate(collate, device)
         threaded = ThreadedLoader(ds, cfg.batch_size, order, threads=threads,
                                   prefetch=cfg.prefetch_factor, pin_memory=pin)
+        out["threads_path"] = "direct" if threaded.direct else "collate"
         out["threads_samples_per_s"] = loader_rate(threaded, device)
         print("loader alone", out, flush=True)
         seen, t0 = 0, None
@@ -289,7 +300,7 @@ def bench_loader(size, device, trainer: Trainer, workers, n_files, seconds=8.0, 
                 seen += item["input"].shape[0]
         sync(device)
         out["fed_train_samples_per_s"] = seen / (time.perf_counter() - t0)
-        out["fed_variant"] = label(cfg) + f" + {threads} reader threads"
+        out["fed_variant"] = label(cfg) + f" + {threads} reader threads ({out['threads_path']})"
         return out
 
 
@@ -413,9 +424,11 @@ def print_table(r: dict) -> None:
     if r.get("loader"):
         ld = r["loader"]
         lines.append(f"data loader on {ld['loader_files']} FITS pairs in {ld['loader_dir']} ({ld['item_ms']:.1f} ms to "
-                     f"read one): alone {ld['processes_samples_per_s']:.1f} samples/s with "
+                     f"read one, {ld['read_into_ms']:.1f} ms into batch rows): alone "
+                     f"{ld['processes_samples_per_s']:.1f} samples/s with "
                      f"{ld['loader_workers']} DataLoader workers, {ld['threads_samples_per_s']:.1f} "
-                     f"with reader threads")
+                     f"with reader threads ({ld['threads_path']}), "
+                     f"{ld['threads_collate_samples_per_s']:.1f} with reader threads + collate")
         lines.append(f"training fed by the loader ({ld['fed_variant']}): "
                      f"{ld['fed_train_samples_per_s']:.2f} samples/s")
     for s in r.get("sweep", []):
