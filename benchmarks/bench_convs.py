@@ -89,6 +89,7 @@ def main(argv=None) -> int:
     p.add_argument("--autotune", action="store_true",
                    help='add torch.compile(mode="max-autotune-no-cudagraphs") of the cuDNN conv')
     p.add_argument("--iters", type=int, default=None)
+    p.add_argument("--only", default="", help="time only layers whose name contains this")
     p.add_argument("--json", default=None)
     a = p.parse_args(argv)
     device = torch.device("cuda" if torch.cuda.is_available() and not a.tiny else "cpu")
@@ -102,6 +103,8 @@ def main(argv=None) -> int:
     print(f"device={torch.cuda.get_device_name() if cuda else 'cpu'} torch={torch.__version__} "
           f"size={size} batch={batch} bf16={cuda}", flush=True)
     for name, shape, conv, needs_grad in layers(size, batch):
+        if a.only not in name:
+            continue
         conv = conv.to(device)
         gemm = GemmConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                           conv.padding).to(device)

@@ -153,13 +153,19 @@ def bench_train(cfg: TrainConfig, size, device, iters, warmup, workdir, profile=
 
 
 def profile_table(fn, device, rows=25) -> str:
-    """The kernels that took the most GPU time over two calls."""
+    """The kernels that took the most GPU time over two calls, then the operators (with their
+    input shapes) that launched the most GPU time, to tell which layer a kernel belongs to."""
     from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA], record_shapes=True) as prof:
         fn()
         fn()
         sync(device)
-    return prof.key_averages().table(sort_by="cuda_time_total", row_limit=rows, max_name_column_width=70)
+    kernels = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=rows,
+                                        max_name_column_width=70)
+    ops = prof.key_averages(group_by_input_shape=True).table(
+        sort_by="self_cuda_time_total", row_limit=rows, max_name_column_width=40,
+        max_shapes_column_width=110)
+    return kernels + "\n" + ops
 
 
 def bench_infer(batch, precision, channels_last, shape, size, device, iters, warmup,

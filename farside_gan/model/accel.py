@@ -18,12 +18,12 @@ from torch import nn
 IM2COL_MAX_PATCH = 256
 
 
-def _autocast_input(x: torch.Tensor) -> torch.Tensor:
-    # unfold/pad are not on autocast's cast lists: cast first so the patches are bf16, as the
-    # conv's operands would be.
+def _compute_dtype(x: torch.Tensor) -> torch.dtype:
+    """The dtype F.conv2d would compute in: autocast's, else the input's. (unfold, pad and
+    custom Functions are not on autocast's cast lists, so the GEMM forms cast themselves.)"""
     if torch.is_autocast_enabled(x.device.type):
-        return x.to(torch.get_autocast_dtype(x.device.type))
-    return x
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
 
 
 def conv2d_im2col(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
@@ -33,7 +33,7 @@ def conv2d_im2col(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=
     discriminators' 4-channel 4x4 input convs) cuDNN picks slow non-tensor-core kernels; a
     GEMM over a patch dimension of 64-147 runs at memory speed.
     """
-    x = _autocast_input(x)
+    x = x.to(_compute_dtype(x))
     n, _, h, w = x.shape
     cout, _, kh, kw = weight.shape
     ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
@@ -43,27 +43,65 @@ def conv2d_im2col(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
+class _TapConv(torch.autograd.Function):
+    """Unpadded stride-1 conv as per-tap products, shifted and summed; gradients as GEMMs.
+
+    Forward: one GEMM maps the C input channels to K = cout * kh * kw tap planes; the output
+    is the sum of each plane shifted by its tap offset, accumulated in float32. Backward: the
+    gradient of every tap plane is the output gradient shifted back, i.e. the im2col patches of
+    the zero-padded output gradient (a cout-channel image: cheap), so both the input and the
+    weight gradients are single GEMMs against those patches (with the taps flipped). Autograd
+    through the 49 shifted slices instead makes torch.compile emit one masked 49-term sum per
+    tap-plane element, ~4.6 ms per backward at 1024 px, batch 8 (benchmarks/README.md).
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, dtype):
+        n, cin, h, w = x.shape
+        cout, _, kh, kw = weight.shape
+        ho, wo = h - kh + 1, w - kw + 1
+        xm = x.to(dtype)
+        wm = weight.to(dtype).permute(0, 2, 3, 1).reshape(cout * kh * kw, cin)
+        taps = torch.matmul(wm, xm.reshape(n, cin, h * w)).view(n, cout, kh, kw, h, w)
+        out = taps[:, :, 0, 0, :ho, :wo].float()
+        for i in range(kh):
+            for j in range(kw):
+                if i or j:
+                    out = out + taps[:, :, i, j, i:i + ho, j:j + wo]
+        ctx.save_for_backward(xm, weight)
+        ctx.dtype, ctx.x_dtype = dtype, x.dtype
+        return out.to(dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        xm, weight = ctx.saved_tensors
+        n, cin, h, w = xm.shape
+        cout, _, kh, kw = weight.shape
+        g = F.pad(grad_out.to(ctx.dtype), (kw - 1, kw - 1, kh - 1, kh - 1))
+        # cols[(co, i', j'), (y, x)] = grad_out[co, y + i' - kh + 1, x + j' - kw + 1]: tap
+        # (kh-1-i', kw-1-j')'s plane gradient, hence the flipped weight.
+        cols = F.unfold(g, (kh, kw))
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            flipped = weight.to(ctx.dtype).flip(2, 3).permute(1, 0, 2, 3).reshape(cin, -1)
+            grad_x = torch.matmul(flipped, cols).view(n, cin, h, w).to(ctx.x_dtype)
+        if ctx.needs_input_grad[1]:
+            per_tap = torch.matmul(cols, xm.reshape(n, cin, h * w).transpose(1, 2)).sum(0)
+            grad_w = (per_tap.view(cout, kh, kw, cin).permute(0, 3, 1, 2).flip(2, 3)
+                      .to(weight.dtype))
+        return grad_x, grad_w, None
+
+
 def conv2d_taps(x, weight, bias=None, padding=(0, 0)):
     """Stride-1 ``F.conv2d`` with few output channels as per-tap 1x1 products, shifted and summed.
 
-    One GEMM maps the input channels to ``cout * kh * kw`` tap planes; the output is the sum of
-    each plane shifted by its tap offset (accumulated in float32, one fused kernel under
-    torch.compile). For the generator's 32->1 channel 7x7 output conv this replaces a slow
-    GEMM with a single output column.
+    For the generator's 32->1 channel 7x7 output conv this replaces cuDNN's GEMM with a single
+    output column (slow, non-tensor-core kernels) by GEMMs over 49 tap planes; see
+    :class:`_TapConv`. Under autocast it computes in the autocast dtype, like ``F.conv2d``.
     """
     if padding[0] or padding[1]:
         x = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
-    n, cin, h, w = x.shape
-    cout, _, kh, kw = weight.shape
-    ho, wo = h - kh + 1, w - kw + 1
-    taps = torch.matmul(weight.permute(0, 2, 3, 1).reshape(cout * kh * kw, cin),
-                        x.reshape(n, cin, h * w)).view(n, cout, kh, kw, h, w)
-    out = taps[:, :, 0, 0, :ho, :wo].float()
-    for i in range(kh):
-        for j in range(kw):
-            if i or j:
-                out = out + taps[:, :, i, j, i:i + ho, j:j + wo]
-    out = out.to(taps.dtype)
+    out = _TapConv.apply(x, weight, _compute_dtype(x))
     return out if bias is None else out + bias.view(1, -1, 1, 1)
 
 
