@@ -19,6 +19,7 @@ rotated among several buffers (never zeros). Under torchrun it measures data-par
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import statistics
@@ -169,7 +170,7 @@ def profile_table(fn, device, rows=25) -> str:
 
 
 def bench_infer(batch, precision, channels_last, shape, size, device, iters, warmup,
-                compile=False, gemm_convs=False, seed=0, profile=False) -> dict:
+                compile=False, gemm_convs=None, seed=0, profile=False) -> dict:
     """Time the generator through :class:`GeneratorRunner` (what ``predict`` uses)."""
     run = GeneratorRunner(build_generator(shape, device, seed), device, precision,
                           channels_last=channels_last, compile=compile, gemm_convs=gemm_convs)
@@ -184,18 +185,19 @@ def bench_infer(batch, precision, channels_last, shape, size, device, iters, war
     ms = timed_ms(lambda: run(xs[next(counter) % 3]), device, iters)
     bf16 = "bf16" if run.bf16 else "fp32"
     out = {"variant": f"b{batch} {bf16}" + (" channels_last" if channels_last else "")
-           + (" compile" if compile else "") + (" gemm_convs" if gemm_convs else ""), "batch": batch, "ms_per_batch": ms,
+           + (" compile" if compile else "") + (" gemm_convs" if run.gemm_convs else ""), "batch": batch, "ms_per_batch": ms,
            "ms_per_map": ms / batch, "peak_gib": peak_gib(device), "warmup_s": warm_s}
     if profile and device.type == "cuda":
         out["profile"] = profile_table(lambda: run(xs[0]), device)
     return out
 
 
-def bf16_vs_fp32_maps(G, x) -> float:
-    """‖G_bf16(x) − G_fp32(x)‖ / ‖G_fp32(x)‖ on the same weights and inputs."""
+def bf16_vs_fp32_maps(G, x, compile=False) -> float:
+    """‖G_bf16(x) − G_fp32(x)‖ / ‖G_fp32(x)‖ on the same weights and inputs; ``compile``:
+    the bf16 side as ``predict --compile`` runs it (compiled, few-channel convs as GEMMs)."""
     device = x.device
     ref = GeneratorRunner(G, device, "fp32")(x)
-    low = GeneratorRunner(G, device, "bf16")(x)
+    low = GeneratorRunner(copy.deepcopy(G), device, "bf16", compile=compile)(x)
     return float((low - ref).norm() / ref.norm())
 
 
@@ -426,7 +428,9 @@ def print_table(r: dict) -> None:
             lines.append(fmt_row((f"{key[6:]:4s} {t['variant']}", f"{t['ms_per_batch']:.2f}",
                                   f"{t['ms_per_map']:.3f}", "", f"{t['peak_gib']:.2f}"), w))
         lines.append(f"inference speed-up ours/seed: {r['infer_speedup']:.2f}x; bf16 vs fp32 "
-                     f"maps (init weights): rel diff {r['bf16_rel_diff']:.2e}")
+                     f"maps (init weights): rel diff {r['bf16_rel_diff']:.2e}"
+                     + (f" eager, {r['gemm_compiled_rel_diff']:.2e} compiled with GEMM convs"
+                        if "gemm_compiled_rel_diff" in r else ""))
     if r.get("loader"):
         ld = r["loader"]
         lines.append(f"data loader on {ld['loader_files']} FITS pairs in {ld['loader_dir']} ({ld['item_ms']:.1f} ms to "
@@ -470,7 +474,6 @@ def main(argv=None) -> int:
     p.add_argument("--infer-batch", type=int, default=8)
     p.add_argument("--infer-compile", action="store_true", help="torch.compile the generator")
     p.add_argument("--infer-channels-last", action="store_true")
-    p.add_argument("--infer-gemm-convs", action="store_true", help="few-channel convs as GEMMs")
     p.add_argument("--iters", type=int, default=None)
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--loader-workers", type=int, default=None)
@@ -548,18 +551,20 @@ def main(argv=None) -> int:
         r["infer_seed"] = infer(1, "fp32", False)
         torch.backends.cudnn.benchmark = True
         r["infer_ours"] = infer(ib, "auto", a.infer_channels_last, compile=a.infer_compile,
-                                gemm_convs=a.infer_gemm_convs, profile="profile" in parts)
+                                profile="profile" in parts)
         r["infer_speedup"] = r["infer_seed"]["ms_per_map"] / r["infer_ours"]["ms_per_map"]
         x = random_batches(1, 2, size, device, seed=3)[0][0]
         r["bf16_rel_diff"] = bf16_vs_fp32_maps(build_generator(shape, device), x)
+        if a.infer_compile and device.type == "cuda":
+            r["gemm_compiled_rel_diff"] = bf16_vs_fp32_maps(build_generator(shape, device), x,
+                                                            compile=True)
         save()
 
     sweep = r.setdefault("sweep", [])
     if "sweep" in parts:  # eager variants, each option added in turn
         eager = dict(compile=False)
         for settings in (dict(SEED, mixed_precision="bf16"),
-                         dict(eager, batch_size=8, gemm_convs=False),
-                         dict(eager, batch_size=8, gemm_convs=True)):
+                         dict(eager, batch_size=8)):
             if tiny:
                 settings = dict(settings, batch_size=min(settings["batch_size"], 2))
             sweep.append(train(config_for(shape, **settings)))
@@ -569,12 +574,13 @@ def main(argv=None) -> int:
         save()
     if "compile" in parts:  # compiled variants not already measured as ours
         t0 = time.perf_counter()
-        for cl in (False, True):
-            if (cl, True) != (a.infer_channels_last, a.infer_compile):
-                sweep.append(infer(ib, "auto", cl, compile=True))
+        for cl, gemm in ((False, True), (True, True), (False, False)):
+            if (cl, True, gemm) != (a.infer_channels_last, a.infer_compile, True):
+                sweep.append(infer(ib, "auto", cl, compile=True, gemm_convs=gemm))
                 save()
         other = "false" if ours.channels_last else "true"
         sweep.append(train(ours.with_overrides([f"channels_last={other}"])))
+        sweep.append(train(ours.with_overrides([f"gemm_convs={not ours.gemm_convs}"])))
         print(f"compile part {time.perf_counter() - t0:.0f} s", flush=True)
         save()
 

@@ -95,7 +95,7 @@ class TrainConfig:
     cudnn_benchmark: bool = True    # cuDNN times its algorithms for each layer shape
     single_d_pass: bool = True      # D sees fake and real pairs as one batch; D frozen in G's loss
     prefetch_factor: int = 4        # batches each loader worker keeps ready (num_workers > 0)
-    gemm_convs: bool = False        # few-channel convs (G's first/last, D's first/score) as GEMMs
+    gemm_convs: bool = True         # with compile: few-channel convs (G's first/last, D's first/score) as GEMMs
     loader: str = "threads"         # threads: num_workers reader threads | workers: DataLoader processes
 
     MODEL_FIELDS = ("in_channels", "out_channels", "ngf", "ndf", "n_downsample", "n_residual",
@@ -260,7 +260,7 @@ class Trainer:
                               else torch.contiguous_format)
         self.G.to(self.device, memory_format=self.memory_format)
         self.D.to(self.device, memory_format=self.memory_format)
-        if cuda and config.gemm_convs:
+        if cuda and config.compile and config.gemm_convs:  # eager, their backward is slower
             use_gemm_convs(self.G)
             use_gemm_convs(self.D)
         betas = (config.beta1, config.beta2)

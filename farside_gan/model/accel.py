@@ -150,14 +150,16 @@ class GeneratorRunner:
     """Call with a (B, C, N, N) float32 batch on the runner's device; returns float32 (B, 1, N, N)."""
 
     def __init__(self, G: torch.nn.Module, device: torch.device, precision: str = "auto",
-                 channels_last: bool = False, compile: bool = False, gemm_convs: bool = False):
+                 channels_last: bool = False, compile: bool = False, gemm_convs: bool | None = None):
         if precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
         cuda = device.type == "cuda"
         self.bf16 = precision == "bf16" or (precision == "auto" and cuda)
         self.memory_format = torch.channels_last if cuda and channels_last else torch.contiguous_format
         self.G = G.to(device, memory_format=self.memory_format).eval()
-        if cuda and gemm_convs:
+        # The GEMM forms pay only when compiled (eager, the unfold is a separate slow pass).
+        self.gemm_convs = cuda and (compile if gemm_convs is None else gemm_convs)
+        if self.gemm_convs:
             use_gemm_convs(self.G)
         self.run = torch.compile(self.G) if cuda and compile else self.G
 
