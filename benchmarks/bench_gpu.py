@@ -65,7 +65,7 @@ def label(cfg: TrainConfig) -> str:
     """Short description of a config's speed settings (on CUDA; the CPU runs plain fp32)."""
     if not torch.cuda.is_available():
         return f"b{cfg.batch_size} fp32 (cpu)"
-    on = [k for k in SPEED_KEYS[1:] if getattr(cfg, k)]
+    on = [k for k in SPEED_KEYS[1:] if getattr(cfg, k) and (k != "gemm_convs" or cfg.compile)]
     precision = "bf16" if cfg.mixed_precision == "auto" else cfg.mixed_precision
     return f"b{cfg.batch_size} {precision} " + "+".join(on)
 
@@ -259,7 +259,8 @@ def loader_rate(loader, device) -> float:
     return seen / (time.perf_counter() - t0)
 
 
-def bench_loader(size, device, trainer: Trainer, workers, n_files, seconds=8.0, where=None):
+def bench_loader(size, device, trainer: Trainer, workers, n_files, seconds=8.0, where=None,
+                 fed_threads=()):
     """The real loader on FITS pairs: DataLoader worker processes vs reader threads (the direct
     path that reads into pinned batch rows, and the __getitem__ + collate one), alone, and
     training steps (``trainer``) fed by the direct one."""
@@ -297,19 +298,28 @@ def bench_loader(size, device, trainer: Trainer, workers, n_files, seconds=8.0, 
         out["threads_path"] = "direct" if threaded.direct else "collate"
         out["threads_samples_per_s"] = loader_rate(threaded, device)
         print("loader alone", out, flush=True)
-        seen, t0 = 0, None
-        while t0 is None or time.perf_counter() - t0 < seconds:
-            for item in threaded:
-                trainer.train_step(item, sync=False)
-                if t0 is None:  # the first step (compilation, autotuning) is not timed
-                    sync(device)
-                    t0 = time.perf_counter()
-                    continue
-                seen += item["input"].shape[0]
-        sync(device)
-        out["fed_train_samples_per_s"] = seen / (time.perf_counter() - t0)
+        out["fed_train_samples_per_s"] = fed_rate(trainer, threaded, device, seconds)
         out["fed_variant"] = label(cfg) + f" + {threads} reader threads ({out['threads_path']})"
+        # Reader threads share the GIL with the thread that launches the training step.
+        out["fed_by_threads"] = {n: fed_rate(trainer, ThreadedLoader(
+            ds, cfg.batch_size, order, threads=n, prefetch=cfg.prefetch_factor, pin_memory=pin),
+            device, seconds) for n in fed_threads}
         return out
+
+
+def fed_rate(trainer: Trainer, loader, device, seconds: float) -> float:
+    """Samples/s of training steps fed by ``loader`` (epochs repeated for ``seconds``)."""
+    seen, t0 = 0, None
+    while t0 is None or time.perf_counter() - t0 < seconds:
+        for item in loader:
+            trainer.train_step(item, sync=False)
+            if t0 is None:  # the first step (compilation, autotuning, pipeline fill) is not timed
+                sync(device)
+                t0 = time.perf_counter()
+                continue
+            seen += item["input"].shape[0]
+    sync(device)
+    return seen / (time.perf_counter() - t0)
 
 
 # ----------------------------------------------------------------------------- learning checks
@@ -440,7 +450,8 @@ def print_table(r: dict) -> None:
                      f"with reader threads ({ld['threads_path']}), "
                      f"{ld['threads_collate_samples_per_s']:.1f} with reader threads + collate")
         lines.append(f"training fed by the loader ({ld['fed_variant']}): "
-                     f"{ld['fed_train_samples_per_s']:.2f} samples/s")
+                     f"{ld['fed_train_samples_per_s']:.2f} samples/s"
+                     + "".join(f"; {n} threads {v:.2f}" for n, v in ld.get("fed_by_threads", {}).items()))
     for s in r.get("sweep", []):
         if "ms_per_map" in s:
             lines.append(fmt_row((f"sweep infer {s['variant']}", f"{s['ms_per_batch']:.2f}",
@@ -478,6 +489,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=None)
     p.add_argument("--loader-workers", type=int, default=None)
     p.add_argument("--loader-files", type=int, default=None)
+    p.add_argument("--loader-fed-threads", default="", help="comma list: also time training fed "
+                   "by this many reader threads")
     p.add_argument("--loader-dir", default=None, help="where to write the FITS pairs (default: TMPDIR)")
     p.add_argument("--learning-size", type=int, default=128)
     p.add_argument("--learning-samples", type=int, default=1600)
@@ -588,8 +601,9 @@ def main(argv=None) -> int:
         workers = a.loader_workers if a.loader_workers is not None else (0 if tiny else 8)
         n_files = a.loader_files or (4 if tiny else 48)
         trainer = kept[0] if kept else make_trainer(ours, device, workdir)
+        fed = [int(n) for n in a.loader_fed_threads.split(",") if n]
         r["loader"] = bench_loader(size, device, trainer, workers, n_files,
-                                   seconds=1.0 if tiny else 8.0, where=a.loader_dir)
+                                   seconds=1.0 if tiny else 8.0, where=a.loader_dir, fed_threads=fed)
         print("loader", r["loader"], flush=True)
         save()
 
