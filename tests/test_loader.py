@@ -176,3 +176,44 @@ def test_threads_end_with_the_iteration(tmp_path):
         assert loader_threads()
         batches.close()  # as when training breaks out of an epoch
         assert not loader_threads()
+
+
+def test_headers_are_parsed_once_per_unchanged_file(tmp_path, monkeypatch):
+    """Later epochs map the remembered data range; a changed file is parsed and checked again."""
+    import os
+
+    from astropy.io import fits
+
+    import farside_gan.fitsio as fitsio
+    ds = PairedFitsDataset(pair_files(tmp_path, 2))
+    rows = (np.empty((3, N, N), np.float32), np.empty((1, N, N), np.float32))
+    ds.read_into(0, lambda shape: rows)
+    first = [r.copy() for r in rows]
+    parses = []
+    real_open_image = fitsio.open_image
+    monkeypatch.setattr(fitsio, "open_image", lambda *a, **k: parses.append(a[0]) or real_open_image(*a, **k))
+    rows[0][:] = rows[1][:] = 7
+    ds.read_into(0, lambda shape: rows)
+    assert parses == [] and all(np.array_equal(r, f) for r, f in zip(rows, first))
+    # Rewritten with other values (new mtime): parsed again, new values.
+    input_path, target_path = ds.pairs[0]
+    write_fits(input_path, -first[0])
+    os.utime(input_path, ns=(1, 1))  # a different modification time whatever the clock's resolution
+    ds.read_into(0, lambda shape: rows)
+    assert parses == [input_path] and np.array_equal(rows[0], -first[0])
+    # Truncated afterwards: the size differs, so the error names the file as without the cache.
+    data = target_path.read_bytes()
+    target_path.write_bytes(data[:4000])  # inside the data unit (the header is 2880 bytes)
+    with pytest.raises(InputDataError, match="truncated") as err:
+        ds.read_into(0, lambda shape: rows)
+    assert err.value.path == str(target_path)
+    # Scaled data (BZERO) is never mapped raw: astropy applies the scaling each time.
+    scaled = tmp_path / "scaled.fits"
+    hdu = fits.PrimaryHDU(np.round((first[1][0] - 0.5) / 1e-4).astype(np.int16))
+    hdu.header.update(BSCALE=1e-4, BZERO=0.5)
+    hdu.writeto(scaled)
+    images = fitsio.MappedImages()
+    for _ in range(2):
+        with images.open(scaled) as data:
+            np.testing.assert_allclose(np.asarray(data, np.float32), first[1][0], atol=1e-4)
+    assert images._layouts == {}

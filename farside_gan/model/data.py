@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from farside_gan.errors import InputDataError
-from farside_gan.fitsio import open_image, read_fits
+from farside_gan.fitsio import MappedImages, read_fits
 from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX
 
 MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "detail")
@@ -143,6 +143,7 @@ class PairedFitsDataset(Dataset):
         self.augmentation = augmentation or Augmentation()
         self.seed = seed
         self.epoch = 0
+        self._images = MappedImages()  # read_into parses each file's header once
 
     def set_epoch(self, epoch: int) -> None:
         """Select the augmentation random stream of an epoch (call before iterating)."""
@@ -180,7 +181,7 @@ class PairedFitsDataset(Dataset):
         if not self.reads_into:
             raise ValueError("read_into gives unaugmented items; use dataset[index]")
         input_path, target_path = self.pairs[index]
-        with open_image(input_path, memmap=True) as (stack, _):
+        with self._images.open(input_path) as stack:
             shape = stack.shape
             _check_stack_shape(input_path, shape, self.in_channels)
             input_out, target_out = outputs(shape)
@@ -188,7 +189,7 @@ class PairedFitsDataset(Dataset):
                 raise InputDataError(input_path, f"stack shape {shape} differs from the others "
                                      f"of its batch ({tuple(input_out.shape)})", reason="bad_shape")
             _copy_checked(input_path, input_out, stack)
-        with open_image(target_path, memmap=True) as (target, _):
+        with self._images.open(target_path) as target:
             _check_target_shape(target_path, target.shape)
             if target.shape != shape[1:]:
                 _checked_values(target_path, target)  # self[index] checks the values first
