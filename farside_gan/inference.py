@@ -130,14 +130,15 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
 
     Outputs go to ``out_dir`` named by :func:`output_name`, or to the explicit ``outputs`` paths
     (one per stack). On CUDA the generator runs in bf16 (``precision="auto"``) and, with
-    ``compile``, through torch.compile with channels-last tensors (pays over thousands of
+    ``compile``, through torch.compile with its few-channel convs as GEMMs (1.7 ms per 1024 px
+    map on an H100 against 4.4 eager; compiling takes ~20 s, so it pays over thousands of
     maps); on the CPU it runs in plain fp32. Off-disk pixels are masked beyond ``mask_radius``
     solar radii: by default the input's own ``MASKRAD`` (as align masked it), else 0.98.
     """
     from farside_gan.model.accel import GeneratorRunner
     dev = resolve_device(device)
     G, config = load_generator(checkpoint, dev)
-    run = GeneratorRunner(G, dev, precision, channels_last=compile, compile=compile)
+    run = GeneratorRunner(G, dev, precision, compile=compile)
     sha = sha256_of(checkpoint)
     stacks = [Path(s) for s in stacks]
     if (out_dir is None) == (outputs is None):
