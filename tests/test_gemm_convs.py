@@ -102,3 +102,30 @@ def test_gemm_forms_under_bf16_autocast_keep_the_parameter_dtypes():
         F.conv2d(xr, wr).sum().backward()
         for got, want in ((ws.grad, wr.grad), (xs.grad, xr.grad)):
             assert float((got - want).norm() / want.norm()) < 1e-2  # bf16: ~3e-3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("compiled", [False, True])
+def test_gemm_convs_on_cuda_match_cudnn_in_bf16(compiled):
+    """On CUDA (where GemmConv2d takes the GEMM forms) outputs and gradients match cuDNN's
+    conv to bf16 accuracy, eager and under torch.compile (the training and predict path)."""
+    torch.manual_seed(0)
+    for conv, shape in ((torch.nn.Conv2d(3, 32, 7), (2, 3, 70, 70)),
+                        (torch.nn.Conv2d(32, 1, 7), (2, 32, 70, 70)),
+                        (torch.nn.Conv2d(4, 64, 4, 2, 1), (4, 4, 64, 64)),
+                        (torch.nn.Conv2d(512, 1, 4, 1, 1), (4, 512, 15, 15))):
+        conv = conv.cuda()
+        gemm = copy.deepcopy(conv)
+        assert use_gemm_convs(gemm) == 1
+        x = torch.randn(shape, device="cuda")
+        results = []
+        for module in (conv, torch.compile(gemm) if compiled else gemm):
+            module.zero_grad()
+            xs = x.clone().requires_grad_()
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = module(xs)
+            out.float().square().mean().backward()
+            results.append((out.float(), xs.grad, module.weight.grad))
+        for got, want in zip(results[1], results[0]):
+            assert float((got - want).norm() / want.norm()) < 2e-2
