@@ -88,18 +88,18 @@ def test_gemm_forms_under_bf16_autocast_keep_the_parameter_dtypes():
     """Under autocast they compute in bf16 like F.conv2d; gradients come back in fp32 for the
     fp32 weight (what the optimizer needs) and match F.conv2d's to bf16 accuracy."""
     torch.manual_seed(0)
-    x, w = torch.randn(2, 8, 20, 20), torch.randn(1, 8, 7, 7)
-    for fn in (lambda x, w: conv2d_taps(x, w), lambda x, w: conv2d_im2col(x, w)):
+    x, w, b = torch.randn(2, 8, 20, 20), torch.randn(1, 8, 7, 7), torch.randn(1)
+    for fn in (lambda x, w: conv2d_taps(x, w, b), lambda x, w: conv2d_im2col(x, w, b)):
         xs, ws = x.clone().requires_grad_(), w.clone().requires_grad_()
         with torch.autocast("cpu", dtype=torch.bfloat16):
             out = fn(xs, ws)
-            ref = F.conv2d(x, w)
-        assert out.dtype == torch.bfloat16
+            ref = F.conv2d(x, w, b)
+        assert out.dtype == ref.dtype == torch.bfloat16  # the fp32 bias is added in bf16 too
         torch.testing.assert_close(out.float(), ref.float(), rtol=2e-2, atol=0.15)
         out.float().sum().backward()
         assert xs.grad.dtype == ws.grad.dtype == torch.float32
         xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
-        F.conv2d(xr, wr).sum().backward()
+        F.conv2d(xr, wr, b).sum().backward()
         for got, want in ((ws.grad, wr.grad), (xs.grad, xr.grad)):
             assert float((got - want).norm() / want.norm()) < 1e-2  # bf16: ~3e-3
 

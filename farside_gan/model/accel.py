@@ -43,7 +43,7 @@ def conv2d_im2col(x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=
     wo = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
     cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)
     out = torch.matmul(weight.reshape(cout, -1), cols).view(n, cout, ho, wo)
-    return out if bias is None else out + bias.view(1, -1, 1, 1)
+    return out if bias is None else out + bias.to(out.dtype).view(1, -1, 1, 1)
 
 
 class _TapConv(torch.autograd.Function):
@@ -105,7 +105,7 @@ def conv2d_taps(x, weight, bias=None, padding=(0, 0)):
     if padding[0] or padding[1]:
         x = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
     out = _TapConv.apply(x, weight, _compute_dtype(x))
-    return out if bias is None else out + bias.view(1, -1, 1, 1)
+    return out if bias is None else out + bias.to(out.dtype).view(1, -1, 1, 1)
 
 
 def gemm_route(conv: nn.Conv2d) -> str | None:
