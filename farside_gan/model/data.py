@@ -173,8 +173,9 @@ class PairedFitsDataset(Dataset):
         """Read pair ``index`` straight into caller-owned float32 arrays (the batch's rows).
 
         ``outputs(stack_shape)`` returns ``(input_out, target_out)``, (C, N, N) and (1, N, N)
-        float32; it is called once the stack's shape is checked. Files are memory-mapped and
-        each is copied once (swapping FITS' byte order on the way) and checked in place, with
+        float32; it is called once the stack's shape is checked. After a file's first, fully
+        checked read its data is memory-mapped (:class:`~farside_gan.fitsio.MappedImages`) and
+        copied once (swapping FITS' byte order on the way), then checked in place, with
         exactly the checks, order and errors of ``self[index]``; the arrays then hold
         ``self[index]["input"]`` and ``["target"]``. Only without augmentation (:attr:`reads_into`).
         """
