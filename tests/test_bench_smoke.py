@@ -44,3 +44,19 @@ def test_bench_gpu_tiny_cpu_run_reports_the_table(tmp_path):
                  "inference speed-up ours/seed", "bf16 vs fp32 maps", "data loader on 4 FITS pairs",
                  "training fed by the loader"):
         assert text in table, text
+
+
+def test_bench_convs_tiny_cpu_run_times_each_layer_both_ways(tmp_path):
+    out = tmp_path / "convs.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH.with_name("bench_convs.py")), "--tiny", "--iters", "1",
+         "--only", "G ", "--json", str(out)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())
+    # The generator's two few-channel convs, each as cuDNN's conv and in its GEMM form.
+    assert [(r["layer"], r["kind"]) for r in rows] == [
+        ("G in 3->32 k7", "cudnn"), ("G in 3->32 k7", "gemm:im2col"),
+        ("G out 32->1 k7", "cudnn"), ("G out 32->1 k7", "gemm:taps")]
+    assert rows[0]["shape"] == [2, 3, 70, 70] and rows[2]["shape"] == [2, 32, 70, 70]
+    assert all(r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0 for r in rows)
