@@ -21,23 +21,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
-
-
-def hale_rule_oracle(field: np.ndarray, leading_north: int = -1, threshold: float = 60.0) -> np.ndarray:
-    """|B| signed by Hale's law: per connected region of smoothed |B| > threshold (G), the part west
-    (right, north up) of the |B|-weighted centroid takes the hemisphere's leading polarity."""
-    n = field.shape[0]
-    y, x = np.indices(field.shape) - (n - 1) / 2
-    labels, count = ndimage.label(ndimage.gaussian_filter(np.abs(field), 1.0) > threshold)
-    out = np.zeros_like(field)
-    for i in range(1, count + 1):
-        m = labels == i
-        w = np.abs(field[m])
-        cx, cy = (w * x[m]).sum() / w.sum(), (w * y[m]).sum() / w.sum()
-        lead = leading_north if cy > 0 else -leading_north
-        out[m] = w * np.where(x[m] > cx, lead, -lead)
-    return out
 
 
 def main() -> None:
@@ -52,6 +35,7 @@ def main() -> None:
     from farside_gan.geometry import IMAGE_SIZE, RSUN_PX
     from farside_gan.metrics import bin_image, bin_mask, pearson_cc
     from farside_gan.synthetic import SyntheticSun
+    from farside_gan.synthetic.oracle import hale_rule_oracle
 
     times = [datetime(2012, 1, 1) + timedelta(days=9 * i) for i in range(args.times)]
     sun = SyntheticSun(seed=0)
@@ -70,7 +54,7 @@ def main() -> None:
                 disk = np.hypot(x, y) < 0.98 * n * RSUN_PX / IMAGE_SIZE
                 field = np.where(disk, field, 0.0)
                 values.append(np.abs(field[disk]))
-                for pred, ccs in ((np.abs(field), cc_abs), (hale_rule_oracle(field), cc_hale)):
+                for pred, ccs in ((np.abs(field), cc_abs), (hale_rule_oracle(field, t), cc_hale)):
                     ccs.append(pearson_cc(bin_image(pred, f), bin_image(field, f), bin_mask(disk, f)))
             a = np.concatenate(values)
             p50, p90, p99, p999 = np.percentile(a, [50, 90, 99, 99.9])

@@ -1,10 +1,24 @@
-"""Evaluation of generated magnetograms against real ones: a CSV table and PNG plots.
+"""Evaluation of generated magnetograms against the truth: one table and plots per comparison.
 
-``evaluate`` pairs each prediction with the target of the closest DATE-OBS (within a tolerance),
-converts targets to Gauss (normalized HMI frames carry ``NORMCLIP``; Gauss frames ``BUNIT``),
-and writes ``metrics.csv`` (one row per pair), ``summary.csv`` (mean and median of every
-metric), ``scatter.png`` (binned on-disk pixels, all pairs), ``flux.png`` (unsigned and net flux
-time series) and ``maps/<prediction>.png`` (real / generated / difference, side by side).
+A *comparison* is one kind of score, named ``side/observer/truth`` (the report says which kind
+of truth a number used):
+
+* ``side``: ``nearside`` (AIA input) or ``farside`` (EUVI input);
+* ``observer``: ``sdo``, ``stereo_a`` or ``stereo_b``;
+* ``truth``: ``hmi`` (the observed magnetogram: the only truth real data has, near side only)
+  or ``synthetic`` (the synthetic Sun's noiseless field on the map's own grid, near and far).
+
+Each prediction is paired with the truth of the same time: in directories by file name (the
+grid time), or for plain file lists by the nearest DATE-OBS within a tolerance. Metrics
+(``farside_gan.metrics``) are computed on the prediction's disk (its ``MASKRAD`` and ``R_SUN``)
+with the binning that covers the published 8x8-at-1024-px area. Every pair is read and scored
+before anything is written, so a bad file fails the command with its name and leaves no partial
+table or plot.
+
+Outputs in ``out_dir``: ``metrics.csv`` (one row per map and comparison), ``summary.csv`` (per
+comparison: mean and median of every metric, pooled flux ratios, the fraction of active regions
+whose leading polarity is right), ``scatter.png`` (binned on-disk pixels, a panel per
+comparison), ``flux.png`` (unsigned flux series) and ``maps/<side>_<observer>_<truth>_<time>.png``.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ import csv
 import logging
 import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -24,18 +39,45 @@ from matplotlib.figure import Figure  # noqa: E402
 from farside_gan import metrics  # noqa: E402
 from farside_gan.errors import InputDataError  # noqa: E402
 from farside_gan.fitsio import atomic_output, read_fits  # noqa: E402
-from farside_gan.geometry import MASK_RADIUS  # noqa: E402
-from farside_gan.inference import observation_time  # noqa: E402
-from farside_gan.model.data import disk_mask_for  # noqa: E402
 from farside_gan.normalize import denormalize_hmi  # noqa: E402
 
 log = logging.getLogger(__name__)
 
+SIDES = ("nearside", "farside")
+OBSERVERS = ("sdo", "stereo_a", "stereo_b")
+TRUTHS = ("hmi", "synthetic")
 METRIC_COLUMNS = ("cc", "cc_binned", "cc_ar", "cc_qs", "n_binned", "n_ar", "n_qs", "rmse",
-                  "rmse_binned", "unsigned_flux_real", "unsigned_flux_generated", "net_flux_real",
-                  "net_flux_generated")
+                  "rmse_binned", "unsigned_flux_real", "unsigned_flux_generated",
+                  "unsigned_flux_ratio", "net_flux_real", "net_flux_generated", "net_flux_ratio",
+                  "n_leading", "n_leading_right", "oracle_cc_binned")
 GAUSS_UNITS = ("gauss", "g", "mx/cm^2", "mx/cm2", "mxcm^-2", "mxcm-2")
-TABLE_COLUMNS = ("time", "prediction", "target", "flux_unit") + METRIC_COLUMNS
+TABLE_COLUMNS = ("side", "observer", "truth", "time", "prediction", "target", "bin",
+                 "flux_unit") + METRIC_COLUMNS
+SUMMARY_COLUMNS = ("side", "observer", "truth", "statistic", "n_maps") + METRIC_COLUMNS + (
+    "leading_right_fraction",)
+
+
+@dataclass
+class Comparison:
+    """Predictions and their truths of one kind (``side/observer/truth``)."""
+    side: str
+    observer: str
+    truth: str
+    pairs: list[tuple[Path, Path, str]] = field(default_factory=list)  # (prediction, target, time)
+    unscored: list[Path] = field(default_factory=list)                 # predictions without truth
+
+    @property
+    def label(self) -> str:
+        return f"{self.side}/{self.observer}/{self.truth}"
+
+    @classmethod
+    def from_label(cls, label: str) -> "Comparison":
+        parts = label.split("/")
+        if len(parts) != 3 or parts[0] not in SIDES or parts[1] not in OBSERVERS \
+                or parts[2] not in TRUTHS:
+            raise ValueError(f"comparison {label!r}: expected SIDE/OBSERVER/TRUTH with SIDE in "
+                             f"{SIDES}, OBSERVER in {OBSERVERS}, TRUTH in {TRUTHS}")
+        return cls(*parts)
 
 
 def read_gauss(path: str | os.PathLike):
@@ -54,8 +96,21 @@ def read_gauss(path: str | os.PathLike):
                          "cannot tell the values' units", reason="missing_keyword")
 
 
+def pair_directories(comparison: Comparison, prediction_dirs, target_dirs) -> Comparison:
+    """Add the pairs of ``<time>.fits`` files present in both kinds of directory."""
+    targets = {p.stem: p for d in target_dirs for p in sorted(Path(d).glob("*.fits"))}
+    for d in prediction_dirs:
+        for p in sorted(Path(d).glob("*.fits")):
+            if p.stem in targets:
+                comparison.pairs.append((p, targets[p.stem], p.stem))
+            else:
+                comparison.unscored.append(p)
+    return comparison
+
+
 def pair_by_time(predictions, targets, tolerance_s: float = 3600.0):
     """[(prediction, target, time)] matching each prediction to the nearest target in time."""
+    from farside_gan.inference import observation_time
     target_times = [(t, observation_time(read_fits(t)[1], t)) for t in targets]
     pairs = []
     for p in predictions:
@@ -64,43 +119,126 @@ def pair_by_time(predictions, targets, tolerance_s: float = 3600.0):
         if best is None or abs((best[1] - tp).sec) > tolerance_s:
             raise InputDataError(p, f"no target within {tolerance_s:g} s of {tp.isot}",
                                  reason="no_partner")
-        pairs.append((Path(p), Path(best[0]), tp))
+        pairs.append((Path(p), Path(best[0]), tp.isot))
     return pairs
 
 
-def evaluate(predictions, targets, out_dir: str | os.PathLike, bin_factor: int = 8,
+def disk_of(header, path, size: int) -> tuple[np.ndarray, float]:
+    """The on-disk mask of a prediction (its MASKRAD x its disk radius) and the radius (px)."""
+    from farside_gan.geometry import disk_mask
+    from farside_gan.model.data import disk_radius_px
+    if "MASKRAD" not in header:
+        raise InputDataError(path, "no MASKRAD: cannot tell which pixels were scored on the disk",
+                             reason="missing_keyword")
+    radius = disk_radius_px(header, size)
+    return disk_mask(size, radius, float(header["MASKRAD"])), radius
+
+
+def score_pair(prediction: Path, target: Path, comparison: Comparison, bin_factor: int | None,
+               ar_threshold: float, qs_threshold: float | None) -> tuple[dict, tuple]:
+    """One table row and the binned on-disk (real, generated) pixels for the scatter plot."""
+    gen, header = read_gauss(prediction)
+    real, target_header = read_gauss(target)
+    if gen.shape != real.shape:
+        raise InputDataError(target, f"shape {real.shape} differs from prediction "
+                             f"{prediction} {gen.shape}", reason="bad_shape")
+    disk, radius = disk_of(header, prediction, gen.shape[0])
+    if not np.any(real[disk]):
+        raise InputDataError(target, "is zero everywhere on the disk: nothing to score against",
+                             reason="degenerate_data")
+    factor = bin_factor or metrics.bin_factor_for(radius)
+    area = metrics.pixel_area_cm2(header)
+    row = metrics.compare(gen, real, disk, factor, ar_threshold, qs_threshold,
+                          pixel_area=area or 1.0)
+    row["n_leading"], row["n_leading_right"] = metrics.leading_polarity(
+        gen, real, disk, header, ar_threshold, smooth_px=float(factor),
+        min_flux=metrics.MIN_AR_FLUX_MX if area else 0.0, pixel_area=area or 1.0)
+    row["oracle_cc_binned"] = math.nan
+    if comparison.truth == "synthetic":
+        from farside_gan.inference import observation_time
+        from farside_gan.synthetic.oracle import hale_rule_oracle
+        oracle = hale_rule_oracle(real, observation_time(target_header, target).to_datetime())
+        disk_b = metrics.bin_mask(disk, factor)
+        row["oracle_cc_binned"] = metrics.pearson_cc(metrics.bin_image(oracle, factor),
+                                                     metrics.bin_image(real, factor), disk_b)
+    if not np.isfinite(row["cc"]):
+        log.warning("%s: CC undefined (the prediction is constant on the disk)", prediction)
+    disk_b = metrics.bin_mask(disk, factor)
+    scatter = (metrics.bin_image(real, factor)[disk_b], metrics.bin_image(gen, factor)[disk_b])
+    return ({"side": comparison.side, "observer": comparison.observer, "truth": comparison.truth,
+             "prediction": prediction.name, "target": target.name, "bin": factor,
+             "flux_unit": "Mx" if area else "G px", **row}, scatter), (real, gen)
+
+
+def evaluate_comparisons(comparisons: list[Comparison], out_dir: str | os.PathLike,
+                         bin_factor: int | None = None, ar_threshold: float = 100.0,
+                         qs_threshold: float | None = None, max_maps: int = 20) -> Path:
+    """Score every comparison, then write the table, the summary and the plots."""
+    from farside_gan.plots import flux_figure, maps_figure, save, scatter_figure
+    out_dir = Path(out_dir)
+    rows, scatters, figures = [], {}, []
+    for comparison in comparisons:
+        if comparison.unscored:
+            log.warning("%s: %d prediction(s) without a truth of the same time, e.g. %s",
+                        comparison.label, len(comparison.unscored), comparison.unscored[0])
+        for k, (prediction, target, time) in enumerate(sorted(comparison.pairs,
+                                                              key=lambda p: p[2])):
+            (row, scatter), (real, gen) = score_pair(prediction, target, comparison, bin_factor,
+                                                     ar_threshold, qs_threshold)
+            rows.append({"time": time, **row})
+            scatters.setdefault(comparison.label, []).append(scatter)
+            if k < max_maps:
+                name = f"{comparison.side}_{comparison.observer}_{comparison.truth}_{Path(time).stem}"
+                figures.append((name.replace(":", ""), maps_figure(
+                    real, gen, f"{comparison.label}  {time}", truth_name=comparison.truth)))
+    if not rows:
+        raise InputDataError(out_dir, "no prediction has a truth to be scored against",
+                             reason="no_partner")
+    rows.sort(key=lambda r: (SIDES.index(r["side"]), r["observer"], r["truth"], r["time"]))
+    summary = summarize(rows)
+    _write_csv(out_dir / "metrics.csv", TABLE_COLUMNS, rows)
+    _write_csv(out_dir / "summary.csv", SUMMARY_COLUMNS, summary)
+    save(scatter_figure({label: (np.concatenate([s[0] for s in parts]),
+                                 np.concatenate([s[1] for s in parts]))
+                         for label, parts in scatters.items()}, summary), out_dir / "scatter.png")
+    save(flux_figure(rows), out_dir / "flux.png")
+    for name, fig in figures:
+        save(fig, out_dir / "maps" / f"{name}.png")
+    return out_dir / "metrics.csv"
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Per comparison: mean and median of every metric; fluxes and leading polarity pooled."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["side"], r["observer"], r["truth"]), []).append(r)
+    out = []
+    for (side, observer, truth), group in groups.items():
+        regions = sum(int(r["n_leading"]) for r in group)
+        right = sum(int(r["n_leading_right"]) for r in group)
+        for stat, fn in (("mean", _nanmean), ("median", _nanmedian)):
+            row = {"side": side, "observer": observer, "truth": truth, "statistic": stat,
+                   "n_maps": len(group), **{c: fn([r[c] for r in group]) for c in METRIC_COLUMNS}}
+            # pooled over the maps: a ratio of sums, not a mean of ratios near 0
+            for kind in ("unsigned", "net"):
+                row[f"{kind}_flux_ratio"] = metrics.ratio(
+                    sum(r[f"{kind}_flux_generated"] for r in group),
+                    sum(r[f"{kind}_flux_real"] for r in group))
+            row["n_leading"], row["n_leading_right"] = regions, right
+            row["leading_right_fraction"] = right / regions if regions else math.nan
+            out.append(row)
+    return out
+
+
+def evaluate(predictions, targets, out_dir: str | os.PathLike, bin_factor: int | None = None,
              ar_threshold: float = 100.0, qs_threshold: float | None = None,
              tolerance_s: float = 3600.0, max_maps: int = 20,
-             mask_radius: float = MASK_RADIUS) -> Path:
-    """Write the table and plots described in the module docstring; returns metrics.csv."""
-    out_dir = Path(out_dir)
-    rows, scatter = [], ([], [])
-    for k, (pred_path, target_path, t) in enumerate(pair_by_time(predictions, targets, tolerance_s)):
-        gen, header = read_gauss(pred_path)
-        real, _ = read_gauss(target_path)
-        if gen.shape != real.shape:
-            raise InputDataError(target_path, f"shape {real.shape} differs from prediction "
-                                 f"{pred_path} {gen.shape}", reason="bad_shape")
-        disk = disk_mask_for(header, gen.shape[0], mask_radius)
-        area = metrics.pixel_area_cm2(header)
-        row = metrics.compare(gen, real, disk, bin_factor, ar_threshold, qs_threshold,
-                              pixel_area=area or 1.0)
-        rows.append({"time": t.isot, "prediction": pred_path.name, "target": target_path.name,
-                     "flux_unit": "Mx" if area else "G px", **row})
-        disk_b = metrics.bin_mask(disk, bin_factor)
-        scatter[0].append(metrics.bin_image(real, bin_factor)[disk_b])
-        scatter[1].append(metrics.bin_image(gen, bin_factor)[disk_b])
-        if k < max_maps:
-            _save(maps_figure(real, gen, t.isot), out_dir / "maps" / f"{pred_path.stem}.png")
-    rows.sort(key=lambda r: r["time"])
-    _write_csv(out_dir / "metrics.csv", TABLE_COLUMNS, rows)
-    summary = [{"statistic": stat, **{c: fn([r[c] for r in rows]) for c in METRIC_COLUMNS}}
-               for stat, fn in (("mean", _nanmean), ("median", _nanmedian))]
-    _write_csv(out_dir / "summary.csv", ("statistic",) + METRIC_COLUMNS, summary)
-    _save(scatter_figure(np.concatenate(scatter[0]), np.concatenate(scatter[1]),
-                         rows, bin_factor), out_dir / "scatter.png")
-    _save(flux_figure(rows), out_dir / "flux.png")
-    return out_dir / "metrics.csv"
+             label: str = "nearside/sdo/hmi") -> Path:
+    """Score prediction files against target files paired by DATE-OBS, as one comparison."""
+    comparison = Comparison.from_label(label)
+    comparison.pairs = pair_by_time(predictions, targets, tolerance_s)
+    return evaluate_comparisons([comparison], out_dir, bin_factor, ar_threshold, qs_threshold,
+                                max_maps)
 
 
 def _nanmean(values):
@@ -117,78 +255,4 @@ def _write_csv(path: Path, columns, rows) -> None:
     with atomic_output(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
-
-
-def _save(fig: Figure, path: Path, dpi: int = 90) -> None:
-    with atomic_output(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi)
-
-
-# ---------------------------------------------------------------- figures (Agg, no pyplot state)
-
-def _show(ax, image, title, vmax, cmap="gray"):
-    im = ax.imshow(image, origin="lower", cmap=cmap, vmin=-vmax, vmax=vmax)
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    return im
-
-
-def preview_figure(stack: np.ndarray, real: np.ndarray, generated: np.ndarray,
-                   title: str = "") -> Figure:
-    """Training preview: each input channel, the real and the generated target ([-1, 1])."""
-    n = stack.shape[0] + 2
-    fig = Figure(figsize=(2.4 * n, 2.6))
-    axes = fig.subplots(1, n)
-    for i, channel in enumerate(stack):
-        _show(axes[i], channel, f"input {i + 1}", 1.0, "gray")
-    # fields are small in units of the clip (3000 G): scale both maps to the real one's range
-    vmax = max(float(np.percentile(np.abs(real), 99.5)), 0.01)
-    _show(axes[-2], real, f"real (+-{vmax:.2g})", vmax)
-    _show(axes[-1], generated, "generated", vmax)
-    fig.suptitle(title, fontsize=9)
-    return fig
-
-
-def maps_figure(real: np.ndarray, generated: np.ndarray, title: str, vmax: float = 1000.0) -> Figure:
-    fig = Figure(figsize=(10, 3.6))
-    axes = fig.subplots(1, 3)
-    for ax, image, name in zip(axes, (real, generated, generated - real),
-                               ("real (G)", "generated (G)", "generated - real (G)")):
-        im = _show(ax, image, name, vmax)
-    fig.colorbar(im, ax=list(axes), shrink=0.8)
-    fig.suptitle(title, fontsize=10)
-    return fig
-
-
-def scatter_figure(real: np.ndarray, generated: np.ndarray, rows, bin_factor: int) -> Figure:
-    fig = Figure(figsize=(4.8, 4.6))
-    ax = fig.subplots()
-    ax.scatter(real, generated, s=2, alpha=0.3, color="k", rasterized=True)
-    lim = max(float(np.abs(real).max(initial=1)), float(np.abs(generated).max(initial=1)))
-    ax.plot([-lim, lim], [-lim, lim], "r-", lw=0.8)
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_xlabel(f"real B ({bin_factor}x{bin_factor} binned, G)")
-    ax.set_ylabel("generated B (G)")
-    ax.set_title(f"CC = {metrics.pearson_cc(real, generated):.3f} "
-                 f"({len(rows)} maps)", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def flux_figure(rows) -> Figure:
-    from astropy.time import Time
-    times = Time([r["time"] for r in rows]).to_datetime()
-    unit = rows[0]["flux_unit"] if rows else ""
-    fig = Figure(figsize=(8, 5))
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    for ax, kind in ((top, "unsigned"), (bottom, "net")):
-        ax.plot(times, [r[f"{kind}_flux_real"] for r in rows], "o-", label="real")
-        ax.plot(times, [r[f"{kind}_flux_generated"] for r in rows], "s--", label="generated")
-        ax.set_ylabel(f"{kind} flux ({unit})")
-        ax.legend(fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    return fig
+        writer.writerows({c: r.get(c, "") for c in columns} for r in rows)

@@ -4,7 +4,14 @@ Pixel-to-pixel Pearson CC at full resolution and after ``bin`` x ``bin`` binning
 2022 report 8x8), the binned CC split into active-region and quiet-Sun pixels, RMSE, and total
 unsigned and net flux of both maps. Binned pixels are block means; a block counts as on the disk
 only when all its pixels are (partial blocks would mix in the off-disk fill). Active-region
-pixels: binned |B_real| >= ``ar_threshold``; quiet Sun: binned |B_real| < ``qs_threshold``.
+pixels: binned |B_real| >= ``ar_threshold``; quiet Sun: binned |B_real| < ``qs_threshold``. A
+region CC over fewer than ``MIN_REGION_PIXELS`` binned pixels is NaN: with two or three points a
+correlation is +-1 by construction, whatever the model does.
+
+"Binned" means the same solar area at every image size: 8 x 8 pixels of the published 1024-px
+frame with a 450-px disk radius (:func:`bin_factor_for`). :func:`leading_polarity` scores the
+physics the model must infer from EUV morphology: for each bipolar active region of the real
+map, whether the generated map gives its leading (westward) polarity the right sign.
 """
 
 from __future__ import annotations
@@ -14,6 +21,19 @@ import math
 import numpy as np
 
 ARCSEC = math.pi / (180 * 3600)
+#: The binning of the published figures (Jeong et al. 2022): 8 x 8 at a 450-px disk radius.
+REFERENCE_BIN, REFERENCE_RSUN_PX = 8, 450.0
+#: Fewest binned pixels a region CC (active region, quiet Sun) is computed over.
+MIN_REGION_PIXELS = 20
+#: Leading-polarity score: active regions with at least this unsigned LOS flux (Mx) count...
+MIN_AR_FLUX_MX = 5e21
+#: ...and only bipolar ones: each polarity holds at least this fraction of the region's flux.
+MIN_POLARITY_FRACTION = 0.2
+
+
+def bin_factor_for(rsun_px: float) -> int:
+    """Binning factor covering the solar area of 8x8 pixels at a 450-px radius (1 at 128 px)."""
+    return max(1, int(round(REFERENCE_BIN * float(rsun_px) / REFERENCE_RSUN_PX)))
 
 
 def pearson_cc(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -74,25 +94,95 @@ def pixel_area_cm2(header) -> float | None:
     return dx * dy
 
 
+def region_cc(a: np.ndarray, b: np.ndarray, mask: np.ndarray,
+              min_pixels: int = MIN_REGION_PIXELS) -> float:
+    """Pearson CC over ``mask``, NaN when it holds fewer than ``min_pixels`` pixels."""
+    return pearson_cc(a, b, mask) if int(np.count_nonzero(mask)) >= min_pixels else math.nan
+
+
+def ratio(a: float, b: float) -> float:
+    """a / b, NaN when b is 0."""
+    return a / b if b else math.nan
+
+
 def compare(generated: np.ndarray, real: np.ndarray, disk: np.ndarray, bin_factor: int = 8,
             ar_threshold: float = 100.0, qs_threshold: float | None = None,
-            pixel_area: float = 1.0) -> dict[str, float]:
+            pixel_area: float = 1.0, min_region_pixels: int = MIN_REGION_PIXELS) -> dict[str, float]:
     """All metrics of one generated/real pair (Gauss), ``disk`` the boolean on-disk mask."""
     qs_threshold = ar_threshold if qs_threshold is None else qs_threshold
     gen_b, real_b = bin_image(generated, bin_factor), bin_image(real, bin_factor)
     disk_b = bin_mask(disk, bin_factor)
     ar = disk_b & (np.abs(real_b) >= ar_threshold)
     qs = disk_b & (np.abs(real_b) < qs_threshold)
+    unsigned = (unsigned_flux(real, disk, pixel_area), unsigned_flux(generated, disk, pixel_area))
+    net = (net_flux(real, disk, pixel_area), net_flux(generated, disk, pixel_area))
     return {
         "cc": pearson_cc(generated, real, disk),
         "cc_binned": pearson_cc(gen_b, real_b, disk_b),
-        "cc_ar": pearson_cc(gen_b, real_b, ar),
-        "cc_qs": pearson_cc(gen_b, real_b, qs),
+        "cc_ar": region_cc(gen_b, real_b, ar, min_region_pixels),
+        "cc_qs": region_cc(gen_b, real_b, qs, min_region_pixels),
         "n_binned": int(disk_b.sum()), "n_ar": int(ar.sum()), "n_qs": int(qs.sum()),
         "rmse": rmse(generated, real, disk),
         "rmse_binned": rmse(gen_b, real_b, disk_b),
-        "unsigned_flux_real": unsigned_flux(real, disk, pixel_area),
-        "unsigned_flux_generated": unsigned_flux(generated, disk, pixel_area),
-        "net_flux_real": net_flux(real, disk, pixel_area),
-        "net_flux_generated": net_flux(generated, disk, pixel_area),
+        "unsigned_flux_real": unsigned[0], "unsigned_flux_generated": unsigned[1],
+        "unsigned_flux_ratio": ratio(unsigned[1], unsigned[0]),
+        "net_flux_real": net[0], "net_flux_generated": net[1],
+        "net_flux_ratio": ratio(net[1], net[0]),
     }
+
+
+def leading_polarity(generated: np.ndarray, real: np.ndarray, disk: np.ndarray, header,
+                     ar_threshold: float = 100.0, smooth_px: float = 1.0,
+                     min_flux: float = MIN_AR_FLUX_MX, pixel_area: float = 1.0,
+                     min_fraction: float = MIN_POLARITY_FRACTION) -> tuple[int, int]:
+    """(active regions scored, of which the generated map gives the leading polarity its sign).
+
+    Active regions are the connected on-disk areas where the real |B|, smoothed by
+    ``smooth_px`` pixels, reaches ``ar_threshold``, with at least ``min_flux`` unsigned flux
+    (in the units of ``pixel_area`` x G) and each polarity at least ``min_fraction`` of it. The
+    leading polarity is the one whose flux-weighted centroid lies further west (larger
+    Stonyhurst longitude, through the map's WCS and observer); the generated map has it right
+    when its net field over the real leading polarity's pixels has the real one's sign.
+    """
+    from scipy import ndimage
+
+    strong = ndimage.gaussian_filter(np.abs(np.asarray(real, np.float64)), smooth_px) >= ar_threshold
+    labels, count = ndimage.label(strong & disk)
+    centroids, regions = [], []
+    for index in range(1, count + 1):
+        region = labels == index
+        values = real[region]
+        flux = np.abs(values).sum() * pixel_area
+        pos, neg = values[values > 0].sum() * pixel_area, -values[values < 0].sum() * pixel_area
+        if flux < min_flux or min(pos, neg) < min_fraction * flux:
+            continue
+        ys, xs = np.nonzero(region)
+        for sign in (1, -1):
+            w = np.clip(sign * values, 0, None)
+            centroids.append(((w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()))
+        regions.append(region)
+    if not regions:
+        return 0, 0
+    longitudes = _stonyhurst_longitudes(header, np.array(centroids))
+    right = 0
+    for k, region in enumerate(regions):
+        leading_sign = 1 if longitudes[2 * k] > longitudes[2 * k + 1] else -1
+        leading = region & (leading_sign * real > 0)
+        right += int(np.sign(np.asarray(generated, np.float64)[leading].sum()) == leading_sign)
+    return len(regions), right
+
+
+def _stonyhurst_longitudes(header, pixels: np.ndarray) -> np.ndarray:
+    """Stonyhurst longitudes (deg) of 0-based (x, y) pixel positions of a map header (its WCS,
+    observer and date; sunpy's frames through astropy's WCS)."""
+    import warnings
+
+    import astropy.units as u
+    from astropy.wcs import WCS
+    from sunpy.coordinates import HeliographicStonyhurst
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wcs = WCS(header).celestial
+        coords = wcs.pixel_to_world(pixels[:, 0], pixels[:, 1])
+        return coords.transform_to(HeliographicStonyhurst(obstime=coords.obstime)).lon.to_value(u.deg)

@@ -5,7 +5,7 @@ Layout of an output directory::
     checkpoints/latest.pt          every ``checkpoint_every`` steps and at the end
     checkpoints/epoch_NNNN.pt      every ``keep_every_epochs`` epochs
     generator.pt                   the final generator (what ``predict`` needs)
-    losses.csv                     step, epoch, lr, loss_D, loss_G, loss_G_gan, loss_G_fm, seconds
+    losses.csv                     step, epoch, lr, loss_D, loss_G, loss_G_gan, loss_G_fm, loss_G_cc, seconds
     validation.csv                 epoch, step, n, cc, cc_binned, rmse (Gauss) on the eval split
     previews/step_NNNNNNN.png      input channels / real / generated
 
@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "farside-gan-checkpoint"
 GENERATOR_FORMAT = "farside-gan-generator"
-LOSS_COLUMNS = ("step", "epoch", "lr", "loss_D", "loss_G", "loss_G_gan", "loss_G_fm", "seconds")
+LOSS_COLUMNS = ("step", "epoch", "lr", "loss_D", "loss_G", "loss_G_gan", "loss_G_fm", "loss_G_cc",
+               "seconds")
 VALIDATION_COLUMNS = ("epoch", "step", "n", "cc", "cc_binned", "rmse")
 
 
@@ -70,6 +71,8 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     lambda_fm: float = 10.0
+    lambda_cc: float = 0.0          # correlation-coefficient loss weight (Pix2PixCC); 0 = off
+    n_cc: int = 4                   # scales of the correlation loss (3x3/2 average pooling between)
     init_std: float = 0.02
     seed: int = 0
     augment_rotation_deg: float = 0.0
@@ -322,7 +325,8 @@ class Trainer:
                 pred_fake_detached = self.D(torch.cat([x, fake.detach()], dim=1))
                 pred_fake = self.D(torch.cat([x, fake], dim=1))
         loss_D = discriminator_loss(pred_fake_detached, pred_real)
-        loss_G = generator_loss(pred_fake, pred_real, self.config.lambda_fm)
+        loss_G = generator_loss(pred_fake, pred_real, self.config.lambda_fm, generated=fake,
+                                target=y, lambda_cc=self.config.lambda_cc, n_cc=self.config.n_cc)
 
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.total.backward()
@@ -335,6 +339,8 @@ class Trainer:
         self._last = (x, y, fake)
         losses = {"loss_D": loss_D.detach(), "loss_G": loss_G.total.detach(),
                   "loss_G_gan": loss_G.gan.detach(), "loss_G_fm": loss_G.feature_matching.detach()}
+        if loss_G.correlation is not None:
+            losses["loss_G_cc"] = loss_G.correlation.detach()
         if not sync:
             return losses
         return {k: dist.all_reduce_mean(v, self.dist).item() for k, v in losses.items()}
@@ -515,7 +521,7 @@ class Trainer:
 
     def write_preview(self) -> Path:
         """PNG of the first sample of the last batch: input channels, real, generated."""
-        from farside_gan.evaluate import preview_figure
+        from farside_gan.plots import preview_figure
         x, y, fake = (t[0].detach().float().cpu().numpy() for t in self._last)
         path = self.out_dir / "previews" / f"step_{self.step:07d}.png"
         fig = preview_figure(x, y[0], fake[0], title=f"step {self.step}, epoch {self.epoch}")

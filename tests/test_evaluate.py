@@ -23,6 +23,7 @@ def pairs(tmp_path_factory):
         _, target, field = write_pair(d, i, 64)
         header = celestial_header(64, f"2011-01-{1 + i // 2:02d}T{12 * (i % 2):02d}:00:05")
         header["BUNIT"] = "Gauss"
+        header["MASKRAD"] = 0.98
         predictions.append(write_fits(d / f"pred_{i}.fits", (scale * field).astype(np.float32),
                                       header))
         targets.append(target)
@@ -38,7 +39,7 @@ def _rows(path):
 def test_evaluate_writes_table_and_plots_with_expected_values(pairs, tmp_path):
     predictions, targets, truths = pairs
     # targets given in another order: pairing goes by DATE-OBS (5 s apart here)
-    evaluate(predictions, targets[::-1], tmp_path, bin_factor=4, ar_threshold=100.0, max_maps=2)
+    evaluate(predictions, targets[::-1], tmp_path, bin_factor=2, ar_threshold=100.0, max_maps=2)
     rows = _rows(tmp_path / "metrics.csv")
     assert [r["prediction"] for r in rows] == ["pred_0.fits", "pred_1.fits", "pred_2.fits"]
     assert [r["target"] for r in rows] == ["target_000.fits", "target_001.fits", "target_002.fits"]
@@ -57,11 +58,19 @@ def test_evaluate_writes_table_and_plots_with_expected_values(pairs, tmp_path):
     assert float(flipped["net_flux_generated"]) == pytest.approx(-float(flipped["net_flux_real"]),
                                                                  rel=1e-4, abs=1e10)
     summary = {r["statistic"]: r for r in _rows(tmp_path / "summary.csv")}
+    assert {(r["side"], r["observer"], r["truth"]) for r in summary.values()} == {
+        ("nearside", "sdo", "hmi")}
     assert float(summary["mean"]["cc_binned"]) == pytest.approx(1 / 3)
     assert float(summary["median"]["cc_binned"]) == pytest.approx(1.0)
-    for name in ("scatter.png", "flux.png", "maps/pred_0.png", "maps/pred_1.png"):
-        assert (tmp_path / name).read_bytes()[:8] == PNG, name
-    assert not (tmp_path / "maps/pred_2.png").exists()  # max_maps=2
+    # pooled over the maps: a ratio of sums
+    pooled = (sum(float(r["unsigned_flux_generated"]) for r in rows)
+              / sum(float(r["unsigned_flux_real"]) for r in rows))
+    assert 0.5 < pooled < 1.0
+    assert float(summary["mean"]["unsigned_flux_ratio"]) == pytest.approx(pooled, rel=1e-6)
+    maps = sorted((tmp_path / "maps").glob("*.png"))
+    assert len(maps) == 2 and all(m.name.startswith("nearside_sdo_hmi_") for m in maps)  # max_maps
+    for path in [tmp_path / "scatter.png", tmp_path / "flux.png", *maps]:
+        assert path.read_bytes()[:8] == PNG, path
 
 
 def test_evaluate_cli_and_unpaired_prediction(pairs, tmp_path):
@@ -72,6 +81,7 @@ def test_evaluate_cli_and_unpaired_prediction(pairs, tmp_path):
     assert len(_rows(tmp_path / "metrics.csv")) == 3
     with pytest.raises(InputDataError, match="pred_2.fits: no target within 60 s"):
         evaluate(predictions, targets[:2], tmp_path / "x", tolerance_s=60)
+    assert not (tmp_path / "x").exists()  # nothing partial
 
 
 def test_evaluate_needs_to_know_the_target_units(pairs, tmp_path):

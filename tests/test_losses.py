@@ -46,3 +46,45 @@ def test_feature_matching_excludes_score_maps_and_does_not_train_the_real_branch
 def test_feature_matching_of_identical_features_is_zero():
     fake, _ = _features()
     assert feature_matching_loss(fake, fake).item() == 0.0
+
+
+def test_correlation_loss_is_zero_for_the_pattern_whatever_its_amplitude():
+    from farside_gan.model.losses import correlation_loss
+    torch.manual_seed(0)
+    target = torch.randn(2, 1, 32, 32)
+    # 1 - CC: 0 for any positive scaling and offset, 2 for the negated map, ~1 for noise
+    assert correlation_loss(3.0 * target + 0.5, target).item() == pytest.approx(0.0, abs=1e-5)
+    assert correlation_loss(-target, target).item() == pytest.approx(2.0, abs=1e-5)
+    assert correlation_loss(torch.randn(2, 1, 32, 32), target, n_scales=1).item() == pytest.approx(1.0, abs=0.1)
+
+
+def test_correlation_loss_averages_scales_and_gives_gradients():
+    import torch.nn.functional as F
+    from farside_gan.model.losses import correlation_loss, pearson_per_sample
+    torch.manual_seed(1)
+    target = torch.randn(1, 1, 16, 16)
+    generated = torch.randn(1, 1, 16, 16, requires_grad=True)
+    expected = 0.0
+    g, t = generated.detach(), target
+    for k in range(3):
+        if k:
+            g = F.avg_pool2d(g, 3, 2, 1, count_include_pad=False)
+            t = F.avg_pool2d(t, 3, 2, 1, count_include_pad=False)
+        expected += (1 - pearson_per_sample(g, t)).item() / 3
+    loss = correlation_loss(generated, target, n_scales=3)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+    loss.backward()
+    assert generated.grad is not None and torch.isfinite(generated.grad).all()
+    assert generated.grad.abs().sum() > 0
+
+
+def test_generator_loss_adds_the_weighted_correlation_term():
+    fake, real = _features()
+    generated, target = torch.randn(1, 1, 8, 8), torch.randn(1, 1, 8, 8)
+    plain = generator_loss(fake, real, lambda_fm=10.0)
+    with_cc = generator_loss(fake, real, lambda_fm=10.0, generated=generated, target=target,
+                             lambda_cc=5.0, n_cc=2)
+    assert plain.correlation is None
+    assert with_cc.total.item() == pytest.approx(plain.total.item() + 5.0 * with_cc.correlation.item())
+    with pytest.raises(ValueError, match="lambda_cc"):
+        generator_loss(fake, real, lambda_cc=1.0)

@@ -57,7 +57,8 @@ def test_compare_splits_active_region_and_quiet_sun():
     generated = np.where(ar, 2 * real, -real)  # AR: perfectly correlated; QS: anti-correlated
     disk = np.ones((16, 16), bool)
     disk[:, 12:] = False  # the last block column is off the disk
-    m = metrics.compare(generated, real, disk, bin_factor=4, ar_threshold=100.0)
+    m = metrics.compare(generated, real, disk, bin_factor=4, ar_threshold=100.0,
+                        min_region_pixels=4)
     assert (m["n_binned"], m["n_ar"], m["n_qs"]) == (12, 4, 8)
     assert m["cc_ar"] == pytest.approx(1.0)
     assert m["cc_qs"] == pytest.approx(-1.0)
@@ -69,3 +70,34 @@ def test_compare_splits_active_region_and_quiet_sun():
     assert m["net_flux_real"] == pytest.approx(16 * on.sum())
     assert m["rmse_binned"] == pytest.approx(np.sqrt(np.mean((gen_on - on) ** 2)))
     assert m["rmse"] == pytest.approx(m["rmse_binned"])  # constant blocks
+
+
+def test_region_cc_over_too_few_pixels_is_nan_not_plus_or_minus_one():
+    """Two or three binned pixels correlate perfectly by construction (issue 10: the demo's
+    cc_ar was 0.999 for a model whose full-disk CC was 0.02): below the minimum it is NaN."""
+    rng = np.random.default_rng(0)
+    real = rng.normal(0, 20, (16, 16))
+    real[0, :3] = [500.0, -400.0, 300.0]          # three strong pixels: the "active region"
+    generated = rng.normal(0, 20, (16, 16))
+    generated[0, :3] = [10.0, -5.0, 8.0]          # ordered like the real ones, but tiny
+    disk = np.ones((16, 16), bool)
+    m = metrics.compare(generated, real, disk, bin_factor=1, ar_threshold=100.0)
+    assert m["n_ar"] == 3
+    assert math.isnan(m["cc_ar"])
+    assert metrics.pearson_cc(generated[0, :3], real[0, :3]) > 0.99   # what it used to report
+    assert np.isfinite(m["cc_qs"]) and m["n_qs"] >= metrics.MIN_REGION_PIXELS
+
+
+def test_bin_factor_covers_the_published_solar_area():
+    assert metrics.bin_factor_for(450.0) == 8       # 1024 px
+    assert metrics.bin_factor_for(225.0) == 4       # 512 px
+    assert metrics.bin_factor_for(112.5) == 2       # 256 px
+    assert metrics.bin_factor_for(56.25) == 1       # 128 px: no binning
+
+
+def test_flux_ratios():
+    real = np.array([[100.0, -50.0]])
+    m = metrics.compare(2 * real, real, np.ones_like(real, bool), bin_factor=1)
+    assert m["unsigned_flux_ratio"] == pytest.approx(2.0)
+    assert m["net_flux_ratio"] == pytest.approx(2.0)
+    assert math.isnan(metrics.compare(real, 0 * real, np.ones_like(real, bool), 1)["net_flux_ratio"])

@@ -58,6 +58,17 @@ def test_one_step_updates_both_networks(manifest, tmp_path):
     assert trainer.step == 1
 
 
+def test_step_with_the_correlation_loss_logs_it(manifest, tmp_path):
+    config = TrainConfig(**{**TINY, "lambda_cc": 5.0, "n_cc": 2})
+    train, _ = _datasets(manifest, config)
+    trainer = Trainer(config, train, tmp_path, device="cpu")
+    batch = {k: v[None] for k, v in train[0].items() if k != "index"}
+    losses = trainer.train_step(batch)
+    assert 0.0 <= losses["loss_G_cc"] <= 2.0
+    assert losses["loss_G"] == pytest.approx(losses["loss_G_gan"] + 10.0 * losses["loss_G_fm"]
+                                             + 5.0 * losses["loss_G_cc"], rel=1e-4)
+
+
 def test_resumed_training_equals_uninterrupted(manifest, tmp_path, monkeypatch):
     """Crash in the 8th step (checkpoint at step 6, mid-epoch), resume: same weights and log."""
     config = TrainConfig(**TINY, epochs=2, epoch_decay=1, checkpoint_every=3, seed=3,

@@ -41,24 +41,39 @@ def register(subparsers) -> None:
                    help="auto: bf16 on CUDA, fp32 on the CPU")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the generator on CUDA (pays over thousands of maps)")
-    p.add_argument("stacks", nargs="+", metavar="STACK.fits")
+    p.add_argument("--prepared", metavar="DIR",
+                   help="a prepared period directory (`prepare`): every usable stack in it, "
+                   "written as OUT_DIR/<time>.fits")
+    p.add_argument("stacks", nargs="*", metavar="STACK.fits")
     p.set_defaults(func=_predict)
 
-    p = subparsers.add_parser("evaluate", help="compare generated with real magnetograms",
-                              description="Writes OUT_DIR/metrics.csv, summary.csv, scatter.png, "
-                              "flux.png and maps/*.png.")
-    p.add_argument("--predictions", nargs="+", required=True, metavar="P.fits")
-    p.add_argument("--targets", nargs="+", required=True, metavar="T.fits",
-                   help="real magnetograms: normalized HMI targets or Gauss maps")
+    p = subparsers.add_parser("evaluate", help="score generated magnetograms against the truth",
+                              description="Writes OUT_DIR/metrics.csv (a row per map and "
+                              "comparison), summary.csv, scatter.png, flux.png and maps/*.png. A "
+                              "comparison SIDE/OBSERVER/TRUTH (e.g. farside/stereo_a/synthetic) "
+                              "pairs PRED_DIR/<time>.fits with TARGET_DIR/<time>.fits; plain file "
+                              "lists (--predictions/--targets) pair by DATE-OBS.",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--comparison", nargs=3, action="append", default=[],
+                   metavar=("LABEL", "PRED_DIR", "TARGET_DIR"),
+                   help="score the maps of PRED_DIR against those of TARGET_DIR with the same "
+                   "name, as comparison LABEL (repeatable; the same LABEL adds directories)")
+    p.add_argument("--predictions", nargs="+", metavar="P.fits", help="generated maps (Gauss)")
+    p.add_argument("--targets", nargs="+", metavar="T.fits",
+                   help="their truths: normalized HMI targets or Gauss maps")
+    p.add_argument("--label", default="nearside/sdo/hmi",
+                   help="comparison name of --predictions/--targets")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--ar-threshold", type=float, default=100.0,
                    help="|B| (G, binned) at or above which a pixel is active region")
     p.add_argument("--qs-threshold", type=float, default=None,
                    help="|B| (G, binned) below which a pixel is quiet Sun (default: AR threshold)")
-    p.add_argument("--bin", type=int, default=8, help="binning factor for the binned metrics")
+    p.add_argument("--bin", type=int, default=None,
+                   help="binning factor (default: the solar area of 8x8 px at a 450-px radius)")
     p.add_argument("--time-tolerance", type=float, default=3600.0,
-                   help="seconds between prediction and target DATE-OBS for a pair")
-    p.add_argument("--max-maps", type=int, default=20, help="side-by-side map PNGs to draw")
+                   help="seconds between prediction and target DATE-OBS (file lists)")
+    p.add_argument("--max-maps", type=int, default=20,
+                   help="side-by-side map PNGs to draw per comparison")
     p.set_defaults(func=_evaluate)
 
 
@@ -76,7 +91,18 @@ def _train(args) -> int:
 
 
 def _predict(args) -> int:
-    from farside_gan.inference import predict
+    from farside_gan.inference import predict, predict_prepared
+    options = dict(batch_size=args.batch_size, device=args.device, precision=args.precision,
+                   compile=args.compile)
+    if args.prepared:
+        if args.stacks or not args.out_dir:
+            raise SystemExit("farside-gan predict: error: --prepared takes --out-dir and no "
+                             "STACK.fits arguments")
+        for path in predict_prepared(args.checkpoint, args.prepared, args.out_dir, **options):
+            print(path)
+        return 0
+    if not args.stacks:
+        raise SystemExit("farside-gan predict: error: give STACK.fits files or --prepared DIR")
     if args.output and len(args.output) != len(args.stacks):
         raise SystemExit(f"farside-gan predict: error: {len(args.output)} --output for "
                          f"{len(args.stacks)} stacks")
@@ -88,8 +114,24 @@ def _predict(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from farside_gan.evaluate import evaluate
-    print(evaluate(args.predictions, args.targets, args.out_dir, bin_factor=args.bin,
-                   ar_threshold=args.ar_threshold, qs_threshold=args.qs_threshold,
-                   tolerance_s=args.time_tolerance, max_maps=args.max_maps))
+    from farside_gan.evaluate import (Comparison, evaluate_comparisons, pair_by_time,
+                                      pair_directories)
+    comparisons: dict[str, Comparison] = {}
+    try:
+        for label, predictions, targets in args.comparison:
+            if label not in comparisons:
+                comparisons[label] = Comparison.from_label(label)
+            pair_directories(comparisons[label], [predictions], [targets])
+        if bool(args.predictions) != bool(args.targets):
+            raise ValueError("--predictions and --targets go together")
+        if args.predictions:
+            comparison = comparisons.setdefault(args.label, Comparison.from_label(args.label))
+            comparison.pairs += pair_by_time(args.predictions, args.targets, args.time_tolerance)
+    except ValueError as exc:
+        raise SystemExit(f"farside-gan evaluate: error: {exc}")
+    if not comparisons:
+        raise SystemExit("farside-gan evaluate: error: give --comparison or --predictions/--targets")
+    print(evaluate_comparisons(list(comparisons.values()), args.out_dir, bin_factor=args.bin,
+                               ar_threshold=args.ar_threshold, qs_threshold=args.qs_threshold,
+                               max_maps=args.max_maps))
     return 0

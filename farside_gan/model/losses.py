@@ -9,6 +9,12 @@ With ``n_D`` scales, ``D(x)[k]`` the list of block outputs of scale k (last = pa
   code accumulated this term wrongly across scales; this is the formula, not the bug). For the
   default 3-layer PatchGAN this equals Pix2PixHD's weighting 4 / (n_layers + 1) = 1.
 
+Optional correlation-coefficient term (Pix2PixCC, Jeong et al. 2022): ``lambda_cc`` x the mean
+over ``n_cc`` scales (the maps average-pooled 3x3 / stride 2 between scales, as the
+discriminator's inputs are) of ``1 - CC(target, generated)``, CC the Pearson coefficient of each
+sample's pixels (Pix2PixCC pools the batch; per sample keeps the term independent of the batch
+size). It rewards getting the field's pattern right, whatever its amplitude.
+
 All terms are computed in float32 even when the networks run under bf16 autocast.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 Features = list[list[torch.Tensor]]
 
@@ -36,18 +43,50 @@ def feature_matching_loss(fake: Features, real: Features) -> torch.Tensor:
     return sum(per_scale) / len(per_scale)
 
 
+def pearson_per_sample(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Pearson CC of each sample's values (all dimensions but the first), float32."""
+    a, b = a.float().flatten(1), b.float().flatten(1)
+    da, db = a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True)
+    return (da * db).sum(dim=1) / (torch.sqrt((da * da).sum(dim=1) * (db * db).sum(dim=1)) + eps)
+
+
+def correlation_loss(generated: torch.Tensor, target: torch.Tensor, n_scales: int = 4) -> torch.Tensor:
+    """Mean over scales and samples of 1 - CC(target, generated) (Pix2PixCC's Inspector)."""
+    losses = []
+    for k in range(n_scales):
+        if k:
+            generated = F.avg_pool2d(generated, 3, stride=2, padding=1, count_include_pad=False)
+            target = F.avg_pool2d(target, 3, stride=2, padding=1, count_include_pad=False)
+        losses.append((1.0 - pearson_per_sample(generated, target)).mean())
+    return sum(losses) / len(losses)
+
+
 @dataclass
 class GeneratorLoss:
     total: torch.Tensor
     gan: torch.Tensor
     feature_matching: torch.Tensor
+    correlation: torch.Tensor | None = None
 
 
-def generator_loss(fake: Features, real: Features, lambda_fm: float = 10.0) -> GeneratorLoss:
-    """``fake`` = D(input, G(input)) with gradients to G; ``real`` = D(input, target)."""
+def generator_loss(fake: Features, real: Features, lambda_fm: float = 10.0,
+                   generated: torch.Tensor | None = None, target: torch.Tensor | None = None,
+                   lambda_cc: float = 0.0, n_cc: int = 4) -> GeneratorLoss:
+    """``fake`` = D(input, G(input)) with gradients to G; ``real`` = D(input, target).
+
+    With ``lambda_cc`` > 0 the correlation term of ``generated`` (G(input)) against ``target``
+    is added.
+    """
     gan = lsgan_loss(fake, True)
     fm = feature_matching_loss(fake, real)
-    return GeneratorLoss(total=gan + lambda_fm * fm, gan=gan, feature_matching=fm)
+    total = gan + lambda_fm * fm
+    cc = None
+    if lambda_cc:
+        if generated is None or target is None:
+            raise ValueError("lambda_cc > 0 needs the generated and target maps")
+        cc = correlation_loss(generated, target, n_cc)
+        total = total + lambda_cc * cc
+    return GeneratorLoss(total=total, gan=gan, feature_matching=fm, correlation=cc)
 
 
 def discriminator_loss(fake: Features, real: Features) -> torch.Tensor:

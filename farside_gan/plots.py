@@ -1,0 +1,123 @@
+"""Figures of training and evaluation (matplotlib's object API on Agg: no pyplot state).
+
+Magnetograms use sunpy's ``hmimag`` colormap with symmetric limits in Gauss, as the field shows
+them; figures are saved atomically with :func:`save`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from farside_gan.fitsio import atomic_output  # noqa: E402
+
+TRUTH_NAMES = {"hmi": "HMI", "synthetic": "true (synthetic Sun)"}
+
+
+def magnetogram_cmap():
+    """sunpy's HMI magnetogram colormap (registered when sunpy.visualization is imported)."""
+    import sunpy.visualization.colormaps  # noqa: F401  (registers 'hmimag')
+    import matplotlib as mpl
+    return mpl.colormaps["hmimag"]
+
+
+def save(fig: Figure, path: str | Path, dpi: int = 90) -> Path:
+    with atomic_output(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return Path(path)
+
+
+def _show(ax, image, title, vmax, cmap="gray"):
+    im = ax.imshow(image, origin="lower", cmap=cmap, vmin=-vmax, vmax=vmax)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return im
+
+
+def preview_figure(stack: np.ndarray, real: np.ndarray, generated: np.ndarray,
+                   title: str = "") -> Figure:
+    """Training preview: each input channel, the real and the generated target ([-1, 1])."""
+    n = stack.shape[0] + 2
+    fig = Figure(figsize=(2.4 * n, 2.6))
+    axes = fig.subplots(1, n)
+    for i, channel in enumerate(stack):
+        _show(axes[i], channel, f"input {i + 1}", 1.0, "gray")
+    # fields are small in units of the clip (3000 G): scale both maps to the real one's range
+    vmax = max(float(np.percentile(np.abs(real), 99.5)), 0.01)
+    _show(axes[-2], real, f"real (+-{vmax:.2g})", vmax, magnetogram_cmap())
+    _show(axes[-1], generated, "generated", vmax, magnetogram_cmap())
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def maps_figure(real: np.ndarray, generated: np.ndarray, title: str, vmax: float = 1000.0,
+                truth_name: str = "hmi") -> Figure:
+    """Truth, generated and their difference side by side (Gauss)."""
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 3)
+    name = TRUTH_NAMES.get(truth_name, truth_name)
+    for ax, image, label in zip(axes, (real, generated, generated - real),
+                                (f"{name} (G)", "generated (G)", f"generated - {name} (G)")):
+        im = _show(ax, image, label, vmax, magnetogram_cmap())
+    fig.colorbar(im, ax=list(axes), shrink=0.8, label="B (G)")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def scatter_figure(points: dict[str, tuple[np.ndarray, np.ndarray]], summary: list[dict]) -> Figure:
+    """Generated against true binned field, one panel per comparison (``side/observer/truth``)."""
+    from farside_gan.metrics import pearson_cc
+    labels = list(points)
+    fig = Figure(figsize=(4.2 * max(len(labels), 1), 4.4))
+    axes = np.atleast_1d(fig.subplots(1, max(len(labels), 1)))
+    for ax, label in zip(axes, labels):
+        real, generated = points[label]
+        side, observer, truth = label.split("/")
+        ax.scatter(real, generated, s=2, alpha=0.3, color="k", rasterized=True)
+        lim = max(float(np.abs(real).max(initial=1)), float(np.abs(generated).max(initial=1)))
+        ax.plot([-lim, lim], [-lim, lim], "r-", lw=0.8)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_xlabel(f"{TRUTH_NAMES.get(truth, truth)} B (binned, G)")
+        ax.set_ylabel("generated B (binned, G)")
+        n = next((r["n_maps"] for r in summary if (r["side"], r["observer"], r["truth"])
+                  == (side, observer, truth)), 0)
+        ax.set_title(f"{side}, {observer}: CC = {pearson_cc(real, generated):.3f} ({n} maps)",
+                     fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def flux_figure(rows: list[dict]) -> Figure:
+    """Total unsigned flux of the truth and the prediction, per comparison, against time."""
+    from astropy.time import Time
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(f"{r['side']}/{r['observer']}/{r['truth']}", []).append(r)
+    fig = Figure(figsize=(8, 2.6 * max(len(groups), 1) + 0.6))
+    axes = np.atleast_1d(fig.subplots(max(len(groups), 1), 1))
+    for ax, (label, group) in zip(axes, groups.items()):
+        times = Time([_iso(r["time"]) for r in group]).to_datetime()
+        unit = group[0]["flux_unit"]
+        truth = TRUTH_NAMES.get(group[0]["truth"], group[0]["truth"])
+        ax.plot(times, [r["unsigned_flux_real"] for r in group], "o-", label=truth)
+        ax.plot(times, [r["unsigned_flux_generated"] for r in group], "s--", label="generated")
+        ax.set_ylabel(f"unsigned flux ({unit})")
+        ax.set_title(label, fontsize=9)
+        ax.legend(fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def _iso(time: str) -> str:
+    """A table row's time (ISO, or a YYYYMMDDTHHMM key) as ISO."""
+    if len(time) == 13 and time[8] == "T":
+        return f"{time[:4]}-{time[4:6]}-{time[6:8]}T{time[9:11]}:{time[11:13]}"
+    return time
