@@ -131,6 +131,32 @@ def load_records(paths) -> list[dict]:
     return records
 
 
+def prepared_inputs(prepared_dirs) -> tuple[list[str], list[str], list[dict]]:
+    """(AIA stacks, HMI targets, records) of prepared period directories (``prepare``).
+
+    The records, one per instrument and time in the fetch records' form, carry the drops of
+    every stage (fetch included) and key each stack to the grid time it was fetched for.
+    """
+    from farside_gan.layout import parse_time_key
+    from farside_gan.prepare import read_prepared
+
+    stacks, targets, records = [], [], []
+    for d in prepared_dirs:
+        instrument = json.loads((Path(d) / "records.json").read_text())["instrument"]
+        if instrument not in ("aia", "hmi"):
+            raise InputDataError(d, f"holds {instrument} data; the manifest pairs AIA with HMI",
+                                 reason="wrong_channel")
+        for e in read_prepared(d):
+            records.append({"instrument": instrument, "channel": "",
+                            "requested_time": parse_time_key(e["time"]).isoformat(),
+                            "status": e["status"], "reason": e["reason"],
+                            "detail": f"{e['stage']}: {e['detail']}" if e["stage"] else e["detail"],
+                            "obs_time": e.get("obs_time")})
+            if e["status"] == "ok":
+                (stacks if instrument == "aia" else targets).append(e.get("stack") or e["target"])
+    return stacks, targets, records
+
+
 def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed: int = 0,
                    eval_months: int = 2) -> list[dict]:
     """Rows (dicts with ``MANIFEST_COLUMNS``), one per observation time, sorted by time.

@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 CATALOG_NAME = "catalog.csv"
+
+#: Observation-time keys in workflow paths and file names (``20110101T0000``): compact, sortable,
+#: and the grid time the user asked for (a frame's own DATE-OBS is in its header).
+TIME_KEY_FORMAT = "%Y%m%dT%H%M"
 CATALOG_COLUMNS = ("instrument", "channel", "time", "path", "size", "sha256")
 
 #: Channel order is fixed (DESIGN.md): 195 on EUVI plays the role of 193 on AIA.
@@ -30,6 +34,8 @@ CHANNELS = {
     "euvi_b": (304, 195, 171),
 }
 EUV_INSTRUMENTS = ("aia", "euvi_a", "euvi_b")
+#: The observer of each EUV instrument, as workflow paths name it (results/farside/<observer>/).
+OBSERVERS = {"aia": "sdo", "euvi_a": "stereo_a", "euvi_b": "stereo_b"}
 SPACECRAFT = {"aia": "SDO", "hmi": "SDO", "euvi_a": "STEREO_A", "euvi_b": "STEREO_B"}
 
 
@@ -64,3 +70,12 @@ def check_channel(instrument: str, channel) -> int | str:
         if str(c) == str(channel):
             return c
     raise ValueError(f"{instrument} has no channel {channel!r}; expected one of {CHANNELS[instrument]}")
+
+
+def time_key(time: datetime) -> str:
+    """A naive UTC datetime as a time key (``TIME_KEY_FORMAT``)."""
+    return time.strftime(TIME_KEY_FORMAT)
+
+
+def parse_time_key(key: str) -> datetime:
+    return datetime.strptime(key, TIME_KEY_FORMAT)

@@ -1,14 +1,12 @@
 """The execution profiles: the local default and the SLURM one (snakemake-executor-plugin-slurm).
 
-The SLURM profile is loaded by Snakemake itself in a dry run of a small workspace whose fetches
-are already done (record.json files in place), so that the GPU rules are planned and their
-resources can be read; the plugin's own code turns them into sbatch arguments.
+The SLURM profile is loaded by Snakemake itself in a dry run of a small workspace (the whole DAG
+is planned up front, GPU rules included), so that the rules' resources can be read; the
+plugin's own code turns them into sbatch arguments.
 """
 
 from __future__ import annotations
 
-import json
-import os
 
 import pytest
 import yaml
@@ -17,8 +15,6 @@ from test_workflow_helpers import REPO, dry_run_resources, run_snakemake, write_
 
 SLURM_PROFILE = REPO / "workflow/profiles/slurm"
 DEFAULT_PROFILE = REPO / "workflow/profiles/default"
-T = "20110101T0000"
-CHANNELS = {"aia": ("304", "193", "171"), "hmi": ("magnetogram",), "euvi_a": ("304", "195", "171")}
 
 
 def test_slurm_profile_settings():
@@ -38,25 +34,11 @@ def test_default_profile_is_local():
 
 @pytest.fixture
 def fetched_workspace(tmp_path):
-    """A real-style config (fido, 1 day) whose fetch batches and manifest already exist."""
+    """A real-style config (fido, 1 day): the whole DAG is planned up front, GPU rules included."""
     config = {"start": "2011-01-01T00:00", "end": "2011-01-01T00:00",
               "fetch": {"source": "fido"},
               "farside": {"spacecraft": {"euvi_a": {"start": "2011-01-01T00:00",
                                                     "end": "2011-01-01T00:00"}}}}
-    # oldest first, as a run would have made them: calibration tables, fetches, manifest
-    calibration = tmp_path / "data/calibration"
-    calibration.mkdir(parents=True)
-    os.utime(calibration, (1e9, 1e9))
-    for inst, chans in CHANNELS.items():
-        for ch in chans:
-            d = tmp_path / f"data/raw/{inst}/201101/{ch}/{T}"
-            d.mkdir(parents=True)
-            (d / "record.json").write_text(json.dumps({"status": "ok"}))
-        os.utime(tmp_path / f"data/raw/{inst}/201101", (1e9 + 1, 1e9 + 1))
-    (tmp_path / "data/manifest.csv").write_text(
-        "time,split,input,target,status,reason,detail\n"
-        f"2011-01-01T00:00:00,eval,data/stacks/aia/{T}.fits,"
-        f"data/normalized/hmi/magnetogram/{T}.fits,ok,,\n")
     return tmp_path, write_config(tmp_path / "config.yaml", config)
 
 
@@ -71,13 +53,12 @@ def test_slurm_profile_gives_gpu_rules_their_gpus(fetched_workspace):
     workdir, config = fetched_workspace
     output = slurm_dry_run(workdir, [config])
     resources = dry_run_resources(output)
-    assert {"train", "predict_nearside", "predict_farside", "calibrate", "stack"} <= set(resources)
+    assert {"train", "predict_farside", "fetch", "prepare"} <= set(resources)
     train = resources["train"]
     assert (train["gpu"], train["cpus_per_gpu"], train["mem_mb"], train["runtime"]) == \
         ("1", "8", "64000", "2880")
-    for rule in ("predict_nearside", "predict_farside"):
-        assert (resources[rule]["gpu"], resources[rule]["cpus_per_gpu"]) == ("1", "4")
-    for rule in ("calibrate", "align", "normalize", "stack"):
+    assert (resources["predict_farside"]["gpu"], resources["predict_farside"]["cpus_per_gpu"]) == ("1", "4")
+    for rule in ("fetch", "prepare"):
         assert resources[rule].get("gpu", "0") == "0"
         assert resources[rule]["mem_mb"] != "" and int(resources[rule]["runtime"]) > 0
 

@@ -65,17 +65,22 @@ def test_lint_passes(tmp_path):
     assert "Congratulations, your workflow is in a good condition!" in proc.stdout + proc.stderr
 
 
-def test_real_config_dry_run_plans_2011_to_2017_in_seconds(tmp_path):
+def test_real_config_dry_run_plans_the_whole_2011_to_2017_dag_in_seconds(tmp_path):
+    """Every job is planned up front (no checkpoints): one per instrument and month for fetch
+    and prepare (AIA and HMI for the 84 months of 2011-2017, EUVI-A for 84 and EUVI-B for 45, to
+    2014-09), farside inference and quicklooks per spacecraft and month, near-side inference for
+    the evaluation months (2 a year)."""
     start = time.perf_counter()
     proc = run_snakemake(tmp_path, "-n", "--quiet", "all", configfiles=[REAL_CONFIG])
     seconds = time.perf_counter() - start
     counts = job_counts(proc.stdout + proc.stderr)
-    # Until the fetch checkpoints have run, the DAG is one fetch job per instrument and month:
-    # AIA and HMI for the 84 months of 2011-2017, EUVI-A for 84 and EUVI-B for 45 (to 2014-09).
-    assert counts["fetch"] == 84 + 84 + 84 + 45
+    assert counts["fetch"] == counts["prepare"] == 84 + 84 + 84 + 45
+    assert counts["predict_farside"] == counts["quicklook"] == 84 + 45
+    assert counts["predict_nearside"] == 7 * 2
     assert counts["manifest"] == counts["train"] == counts["evaluate"] == counts["all"] == 1
-    # The AIA tables are planned with the calibrate jobs, after the fetches (fetch needs none).
-    assert "calibration_tables" not in counts and "synth_archive" not in counts
+    assert counts["calibration_tables"] == 1
+    assert "synth_archive" not in counts and "truth" not in counts  # real data: no truth
+    assert counts["total"] == 297 * 2 + 129 * 2 + 14 + 5
     assert seconds < 60, f"dry run took {seconds:.1f} s"
 
 
@@ -98,21 +103,27 @@ def test_demo_runs_offline_to_farside_maps(demo):
 
     workdir, seconds, _ = demo
     config = yaml.safe_load(DEMO_CONFIG.read_text())
+    run = workdir / config["workdir"]  # the demo writes under its own run directory
+    assert sorted(p.name for p in workdir.iterdir() if not p.name.startswith(".")) == ["runs"]
     for sc, instrument in (("stereo_a", "euvi_a"), ("stereo_b", "euvi_b")):
-        maps = sorted((workdir / "results/farside" / sc).glob("*.fits"))
+        maps = sorted((run / "results/farside" / sc / "20110131").glob("*.fits"))
         assert [p.stem for p in maps] == ["20110131T0000"]
         for path in maps:
             m = sunpy.map.Map(path)
-            stack = fits.getheader(workdir / "data/stacks" / instrument / path.name)
+            stack = fits.getheader(run / "data/prepared" / instrument / "20110131/stacks" / path.name)
             assert m.data.shape == (config["image"]["size"],) * 2
             assert fits.getheader(path)["BUNIT"] == "Gauss"
             assert m.observer_coordinate.lon.to_value("deg") == pytest.approx(stack["HGLN_OBS"])
             assert np.all(np.isfinite(m.data))
-    with open(workdir / "data/manifest.csv", newline="") as f:
+    with open(run / "data/manifest.csv", newline="") as f:
         splits = [r["split"] for r in csv.DictReader(f) if r["status"] == "ok"]
     assert splits.count("train") == 4 and splits.count("eval") == 2
-    with open(workdir / "results/evaluation/metrics.csv", newline="") as f:
-        assert len(list(csv.DictReader(f))) == 2
+    with open(run / "results/evaluation/metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    # the 2 evaluation times against HMI and the truth; each farside map against the truth
+    assert sorted((r["side"], r["observer"], r["truth"]) for r in rows) == sorted(
+        [("nearside", "sdo", "hmi")] * 2 + [("nearside", "sdo", "synthetic")] * 2
+        + [("farside", "stereo_a", "synthetic"), ("farside", "stereo_b", "synthetic")])
     assert seconds < 15 * 60, f"demo took {seconds / 60:.1f} min"
     print(f"demo wall time: {seconds:.0f} s")
 
@@ -123,33 +134,35 @@ def test_demo_report_holds_the_evaluation_plots(demo):
     run_snakemake(workdir, "--report", "report.html", configfiles=[DEMO_CONFIG])
     html = (workdir / "report.html").read_text(errors="replace")
     assert len(html) > 10_000
-    for name in ("scatter.png", "flux.png", "metrics.csv", "20110131T0000.png"):
+    for name in ("scatter.png", "flux.png", "metrics.csv", "20110131T0000.png",
+                 "farside_stereo_a_synthetic_20110131T0000.png"):
         assert name in html
 
 
 @pytest.mark.slow
 def test_forcerun_redoes_only_dependents(demo):
     workdir, _, _ = demo
+    run = workdir / "runs/demo"
     outputs = {p: p.stat().st_mtime_ns for p in
-               [*(workdir / "data/stacks").rglob("*.fits"), *(workdir / "data/normalized").rglob("*.fits"),
-                workdir / "data/manifest.csv", workdir / "results/model/generator.pt",
-                *(workdir / "results/nearside").glob("*.fits"),
-                *(workdir / "results/farside").rglob("*.fits"),
-                workdir / "results/evaluation/metrics.csv"]}
+               [*(run / "data/prepared").rglob("*.fits"), run / "data/manifest.csv",
+                run / "results/model/generator.pt", *(run / "results/nearside").rglob("*.fits"),
+                *(run / "results/truth").rglob("*.fits"), *(run / "results/farside").rglob("*.fits"),
+                run / "results/evaluation/metrics.csv"]}
     # nothing to do on a finished run
     proc = run_snakemake(workdir, "-n", "--quiet", "all", configfiles=[DEMO_CONFIG])
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    # forcing the farside inference reruns those 2 jobs, their quicklooks and the final target
+    # forcing the farside inference reruns those 2 jobs, their quicklooks, their evaluation and
+    # the final target
     proc = run_snakemake(workdir, "--cores", "2", "-R", "predict_farside",
                          configfiles=[DEMO_CONFIG])
     assert job_counts(proc.stdout + proc.stderr) == {
-        "predict_farside": 2, "quicklook": 2, "all": 1, "total": 5}
+        "predict_farside": 2, "quicklook": 2, "evaluate": 1, "all": 1, "total": 6}
     for path, mtime in outputs.items():
         changed = path.stat().st_mtime_ns != mtime
-        assert changed == ("results/farside" in str(path)), path
+        assert changed == ("results/farside" in str(path) or "results/evaluation" in str(path)), path
     # forcing the manifest plans the model and everything after it, but no data preparation
     proc = run_snakemake(workdir, "-n", "--quiet", "rules", "-R", "manifest",
                          configfiles=[DEMO_CONFIG])
     counts = job_counts(proc.stdout + proc.stderr)
     assert counts["manifest"] == 1 and counts["train"] == 1 and counts["evaluate"] == 1
-    assert not {"fetch", "calibrate", "align", "normalize", "stack", "synth_archive"} & set(counts)
+    assert not {"fetch", "prepare", "synth_archive", "truth"} & set(counts)

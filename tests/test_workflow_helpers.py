@@ -32,9 +32,9 @@ def run_snakemake(workdir: Path, *args, configfiles=(), check: bool = True,
     """`snakemake --snakefile workflow/Snakefile --directory WORKDIR --configfile ... ARGS`."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
            "--directory", str(workdir)]
-    if configfiles:
-        cmd += ["--configfile", *map(str, configfiles)]
     cmd += [str(a) for a in args]
+    if configfiles:  # last: --configfile takes every word after it
+        cmd += ["--configfile", *map(str, configfiles)]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=snakemake_env(),
                           timeout=timeout)
     if check and proc.returncode != 0:

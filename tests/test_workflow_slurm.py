@@ -1,8 +1,8 @@
 """Submit workflow jobs to a real Slurm through the SLURM profile (skipped without Slurm).
 
 `.ci/start-slurm` starts a single-node Slurm (Debian's slurm-wlm 22.05) on localhost. The test
-runs the first stages of a tiny config (synthetic archive, calibration tables, one fetch batch,
-one calibration) as sbatch jobs and checks their outputs and what Slurm was asked for.
+runs the first stages of a tiny config (synthetic archive, one HMI fetch batch, its preparation)
+as sbatch jobs and checks their outputs and what Slurm was asked for.
 """
 
 from __future__ import annotations
@@ -45,18 +45,19 @@ def test_slurm_profile_runs_jobs_through_sbatch(tmp_path):
                          "--slurm-no-account", "--slurm-status-command", "squeue",
                          "--slurm-init-seconds-before-status-checks", "1",
                          "--seconds-between-status-checks", "2", "--latency-wait", "5",
-                         f"data/calibrated/hmi/magnetogram/{T}.fits", "--notemp",
-                         configfiles=[config], timeout=600)
+                         "data/prepared/hmi/20110131", configfiles=[config], timeout=600)
     output = proc.stdout + proc.stderr
     # log paths: slurm_logs/rule_<rule>/... or, for the profile's job groups, group_<group>_<rules>/
     job_ids = {name: jid for jid, name in re.findall(
         r"has been submitted with SLURM jobid (\d+) \(log: \S+/slurm_logs/(?:rule|group)_(\w+)/",
         output)}
-    assert set(job_ids) == {"synth_archive", "calibration_tables", "fetch", "prepare_calibrate"}
+    assert set(job_ids) == {"synth_archive", "fetch", "prepare"}
 
     record = json.loads((tmp_path / f"data/raw/hmi/20110131/magnetogram/{T}/record.json").read_text())
     assert record["status"] == "ok"
-    assert (tmp_path / f"data/calibrated/hmi/magnetogram/{T}.fits").stat().st_size > 64 * 64 * 4
+    prepared = json.loads((tmp_path / "data/prepared/hmi/20110131/records.json").read_text())
+    assert [e["status"] for e in prepared["times"]] == ["ok", "ok"]
+    assert (tmp_path / f"data/prepared/hmi/20110131/targets/{T}.fits").stat().st_size > 64 * 64 * 4
 
     # what Slurm ran: completed jobs with the profile's and the rules' resources
     for rule, jid in job_ids.items():

@@ -5,6 +5,7 @@ Long argument lists (manifest inputs) may be given in a file as ``@list.txt`` (o
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -62,12 +63,32 @@ def _stack(args):
     return 0
 
 
-def _manifest(args):
-    from farside_gan.dataset import build_manifest, load_records, write_manifest
+def _fetch_index(args):
+    from farside_gan.prepare import write_fetch_index
 
-    rows = build_manifest(load_records(args.records), args.stacks, args.targets,
-                          pair_tolerance=args.pair_tolerance, seed=args.seed,
-                          eval_months=args.eval_months)
+    print(write_fetch_index(args.out, args.records))
+    return 0
+
+
+def _prepare(args):
+    from farside_gan.prepare import PrepareSettings, prepare_period
+
+    settings = PrepareSettings(size=args.size, rsun_px=args.rsun_px, mask_radius=args.mask_radius,
+                               fill=args.fill, euv_median=args.euv_median,
+                               euv_clip=tuple(args.euv_clip), hmi_clip=args.hmi_clip)
+    print(prepare_period(args.instrument, args.fetch_index, args.out_dir, settings,
+                         calibration_dir=args.calibration_dir, workers=args.workers,
+                         times=args.time or None))
+    return 0
+
+
+def _manifest(args):
+    from farside_gan.dataset import build_manifest, load_records, prepared_inputs, write_manifest
+
+    stacks, targets, prepare_drops = prepared_inputs(args.prepared)
+    rows = build_manifest(load_records(args.records) + prepare_drops, args.stacks + stacks,
+                          args.targets + targets, pair_tolerance=args.pair_tolerance,
+                          seed=args.seed, eval_months=args.eval_months)
     write_manifest(args.out, rows)
     counts = {}
     for r in rows:
@@ -133,10 +154,43 @@ def register(subparsers) -> None:
     p.add_argument("inputs", metavar="IN", nargs=3, help="the channels in order: 304 193|195 171")
     p.set_defaults(func=_stack)
 
+    p = subparsers.add_parser("fetch-index", help="gather a period's record.json files into one index",
+                              description="Writes OUT: a JSON list of the frame records, each "
+                              "naming its frame relative to OUT (what `prepare` reads).")
+    p.add_argument("--out", required=True, help="index file to write (records.json)")
+    p.add_argument("records", nargs="+", metavar="RECORD.json", help="per-frame fetch records")
+    p.set_defaults(func=_fetch_index)
+
+    p = subparsers.add_parser("prepare", help="calibrate, align, normalize and stack a fetched period",
+                              description="One instrument's frames of one fetch period through "
+                              "calibrate -> align -> normalize (-> stack), in one process. Writes "
+                              "OUT_DIR/records.json (each time ok or dropped, with the stage and "
+                              "reason), aligned/<channel>/<time>.fits, stacks/<time>.fits (EUV) or "
+                              "targets/<time>.fits (HMI).",
+                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--instrument", required=True, choices=["aia", "hmi", "euvi_a", "euvi_b"])
+    p.add_argument("--fetch-index", required=True, help="the period's fetch index (records.json)")
+    p.add_argument("--out-dir", required=True, help="the period's prepared directory")
+    p.add_argument("--calibration-dir", default=None, help="AIA tables (from calibration-tables)")
+    p.add_argument("--size", type=int, default=1024, help="co-aligned image size (pixels)")
+    p.add_argument("--rsun-px", type=float, default=450.0, help="solar radius in the image (pixels)")
+    p.add_argument("--mask-radius", type=float, default=0.98, help="mask beyond this many Rsun")
+    p.add_argument("--fill", type=float, default=0.0, help="value of masked pixels")
+    p.add_argument("--euv-median", type=float, default=100.0, help="on-disk EUV median scaled to this")
+    p.add_argument("--euv-clip", type=float, nargs=2, default=[1.0, 200.0], metavar=("LO", "HI"),
+                   help="EUV clip range before log10")
+    p.add_argument("--hmi-clip", type=float, default=3000.0, help="HMI clip (Gauss)")
+    p.add_argument("--workers", type=int, default=1, help="processes preparing times in parallel")
+    p.add_argument("--time", action="append", metavar="YYYYMMDDTHHMM",
+                   help="redo only this time (repeatable); the others' results are kept")
+    p.set_defaults(func=_prepare)
+
     p = subparsers.add_parser("manifest", fromfile_prefix_chars="@",
                               help="pair stacks with targets, split, record drops")
     p.add_argument("--out", required=True)
     p.add_argument("--records", nargs="*", default=[], help="fetch record.json files")
+    p.add_argument("--prepared", nargs="*", default=[],
+                   help="prepared AIA and HMI period directories (their stacks, targets and drops)")
     p.add_argument("--stacks", nargs="*", default=[], help="AIA stack FITS files")
     p.add_argument("--targets", nargs="*", default=[], help="normalized HMI FITS files")
     p.add_argument("--pair-tolerance", default="6m")

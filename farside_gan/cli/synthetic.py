@@ -38,8 +38,17 @@ def _synth_archive(args) -> int:
     times = times_at_cadence(args.start, args.end, args.cadence)
     rows = build_archive(args.root, times, instruments=instruments, size=args.size,
                          euvi_size=args.euvi_size, seed=args.seed, progress=True,
-                         sun=SyntheticSun(seed=args.seed, grid_deg=args.grid_deg))
+                         sun=SyntheticSun(seed=args.seed, grid_deg=args.grid_deg),
+                         workers=args.workers)
     print(f"{len(rows)} files in {Path(args.root) / 'catalog.csv'}")
+    return 0
+
+
+def _synth_truth(args) -> int:
+    from farside_gan.synthetic.archive import read_sun
+    from farside_gan.synthetic.truth import write_truth_maps
+    paths = write_truth_maps(read_sun(args.sun), args.prepared, args.out_dir)
+    print(f"{len(paths)} truth maps in {args.out_dir}")
     return 0
 
 
@@ -75,7 +84,21 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--grid-deg", type=float, default=0.2,
                    help="resolution of the synthetic Sun's surface grid in degrees (0.1 for >= 2048 px)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes rendering times in parallel (the files do not depend on it)")
     p.set_defaults(func=_synth_archive)
+
+    p = subparsers.add_parser("synth-truth", help="the synthetic Sun's true LOS field on each "
+                              "map's grid (the truth predictions are scored against)",
+                              description="For every usable stack of a prepared period directory, "
+                              "write OUT_DIR/<time>.fits: the noiseless line-of-sight field (Gauss) "
+                              "of the synthetic Sun the archive was made of, on the stack's grid, "
+                              "seen by its observer, masked as predictions are.")
+    p.add_argument("--sun", required=True, type=Path,
+                   help="synthetic archive root (or its synthetic_sun.json)")
+    p.add_argument("--prepared", required=True, type=Path, help="prepared period directory")
+    p.add_argument("--out-dir", required=True, type=Path)
+    p.set_defaults(func=_synth_truth)
 
     p = subparsers.add_parser("serve-archive", help="serve an archive over HTTP until interrupted")
     p.add_argument("root", type=Path)

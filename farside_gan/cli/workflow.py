@@ -31,15 +31,34 @@ def quicklook(in_path, out_path, vmax: float = 1000.0):
     return out_path
 
 
+def quicklook_files(inputs, out_dir, vmax: float = 1000.0) -> list:
+    """A PNG per FITS map: ``inputs`` are files or directories of ``*.fits``; PNGs in
+    ``out_dir`` named after the maps (the directory is made even when there are none)."""
+    from pathlib import Path
+    files = [f for i in map(Path, inputs)
+             for f in (sorted(i.glob("*.fits")) if i.is_dir() else [i])]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return [quicklook(f, Path(out_dir) / f"{f.stem}.png", vmax=vmax) for f in files]
+
+
 def _quicklook(args) -> int:
-    print(quicklook(args.input, args.output, vmax=args.vmax))
+    if args.out_dir:
+        for path in quicklook_files([args.input, *args.more], args.out_dir, vmax=args.vmax):
+            print(path)
+        return 0
+    if len(args.more) != 1:
+        raise SystemExit("farside-gan quicklook: error: give IN.fits OUT.png, or --out-dir DIR "
+                         "and maps or directories of maps")
+    print(quicklook(args.input, args.more[0], vmax=args.vmax))
     return 0
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("quicklook", help="PNG of a magnetogram map (sunpy plot, grid)",
                               description="Plot a FITS map with its WCS and a heliographic grid.")
-    p.add_argument("input", metavar="IN.fits")
-    p.add_argument("output", metavar="OUT.png")
+    p.add_argument("input", metavar="IN.fits", help="a FITS map (or, with --out-dir, a directory)")
+    p.add_argument("more", nargs="*", metavar="OUT.png",
+                   help="the PNG to write; with --out-dir, more maps or directories")
+    p.add_argument("--out-dir", help="write <map name>.png here for every map given")
     p.add_argument("--vmax", type=float, default=1000.0, help="colour range +-vmax (map units)")
     p.set_defaults(func=_quicklook)

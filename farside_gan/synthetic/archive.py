@@ -9,6 +9,7 @@ comments derive from the observation time).
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import zlib
 from dataclasses import dataclass
@@ -184,37 +185,48 @@ def catalog_row(root, plan: Plan) -> dict:
 
 
 def build_archive(root, times, instruments=INSTRUMENTS, size: int = 256, euvi_size: int | None = None,
-                  seed: int = 0, sun=None, progress: bool = False) -> list[dict]:
+                  seed: int = 0, sun=None, progress: bool = False, workers: int = 1) -> list[dict]:
     """Write every channel of ``instruments`` at each nominal time under ``root`` and the catalog.
 
     ``euvi_size`` defaults to ``size``. Like the real archives, there is nothing outside an
     instrument's data period (``instruments.MISSION_SPANS``: no STEREO-B after 2014-10-01).
     Rows already in an existing catalog are kept (the archive can grow); returns all catalog rows.
+    ``workers`` > 1 renders times in parallel processes (the files do not depend on it).
     """
     from farside_gan.synthetic.field import SyntheticSun
     root = Path(root)
     sun = sun or SyntheticSun(seed=seed)
-    jobs = [(as_datetime(t), i, c) for t in times for i in instruments for c in inst_channels(i)]
+    write_sun_parameters(root, sun)  # first: refuses to mix two Suns in one archive
+    times = [as_datetime(t) for t in times]
+    for i in instruments:
+        inst_channels(i)  # unknown instruments fail before any work
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(jobs), unit="file", desc="synthetic archive")
+        bar = tqdm(total=len(times), unit="time", desc="synthetic archive", mininterval=5)
     rows = {}
     if (root / CATALOG_NAME).exists():
         rows = {r["path"]: r for r in read_catalog(root)}
     skipped = set()
-    for time, instrument, channel in jobs:
-        if not inst.has_data(instrument, time):
-            skipped.add((instrument, time))
+    jobs = [(root, t, tuple(instruments), size, euvi_size, seed) for t in times]
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_init_worker,
+                                 initargs=(sun.parameters(),)) as pool:
+            # contiguous chunks: a worker reuses its Sun's cached surface and network of a day
+            results = pool.map(_write_time_job, jobs, chunksize=max(1, len(jobs) // (4 * workers)))
+            for new_rows, new_skipped in results:
+                rows.update(new_rows)
+                skipped |= new_skipped
+                if bar is not None:
+                    bar.update()
+    else:
+        for job in jobs:
+            new_rows, new_skipped = write_time(*job, sun=sun)
+            rows.update(new_rows)
+            skipped |= new_skipped
             if bar is not None:
                 bar.update()
-            continue
-        s = (euvi_size or size) if instrument.startswith("euvi") else size
-        plan = plan_observation(instrument, channel, time, size=s, seed=seed)
-        write_plan(root / plan.relpath, plan, sun, seed=seed)
-        rows[plan.relpath] = catalog_row(root, plan)
-        if bar is not None:
-            bar.update()
     if bar is not None:
         bar.close()
     for instrument, time in sorted(skipped):
@@ -222,6 +234,66 @@ def build_archive(root, times, instruments=INSTRUMENTS, size: int = 256, euvi_si
                  inst.MISSION_SPANS[instrument])
     write_catalog(root, list(rows.values()))
     return read_catalog(root)
+
+
+def write_time(root: Path, time: datetime, instruments, size: int, euvi_size: int | None,
+               seed: int, sun) -> tuple[dict, set]:
+    """Every channel of ``instruments`` at one time: ({relpath: catalog row}, {skipped})."""
+    rows, skipped = {}, set()
+    for instrument in instruments:
+        if not inst.has_data(instrument, time):
+            skipped.add((instrument, time))
+            continue
+        s = (euvi_size or size) if instrument.startswith("euvi") else size
+        for channel in inst_channels(instrument):
+            plan = plan_observation(instrument, channel, time, size=s, seed=seed)
+            write_plan(root / plan.relpath, plan, sun, seed=seed)
+            rows[plan.relpath] = catalog_row(root, plan)
+    return rows, skipped
+
+
+_WORKER_SUN = None
+
+
+def _init_worker(parameters: dict) -> None:
+    global _WORKER_SUN
+    from farside_gan.synthetic.field import SyntheticSun
+    _WORKER_SUN = SyntheticSun(**parameters)
+
+
+def _write_time_job(job):
+    return write_time(*job, sun=_WORKER_SUN)
+
+
+SUN_PARAMETERS_NAME = "synthetic_sun.json"
+
+
+def write_sun_parameters(root, sun) -> Path:
+    """``root/synthetic_sun.json``: the Sun the archive shows, so its truth can be recomputed."""
+    path = Path(root) / SUN_PARAMETERS_NAME
+    if path.exists():
+        recorded = json.loads(path.read_text())
+        if recorded != sun.parameters():
+            raise ValueError(f"{path}: the archive shows a synthetic Sun with {recorded}; "
+                             f"not adding files of another ({sun.parameters()})")
+    with atomic_output(path, suffix=".json") as tmp:
+        tmp.write_text(json.dumps(sun.parameters(), indent=1) + "\n")
+    return path
+
+
+def read_sun(root_or_file):
+    """The :class:`SyntheticSun` an archive was made of (its ``synthetic_sun.json``)."""
+    from farside_gan.errors import InputDataError
+    from farside_gan.synthetic.field import SyntheticSun
+    path = Path(root_or_file)
+    if path.is_dir():
+        path = path / SUN_PARAMETERS_NAME
+    try:
+        parameters = json.loads(path.read_text())
+        return SyntheticSun(**parameters)
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputDataError(path, f"not a synthetic Sun's parameters ({exc})",
+                             reason="corrupt_index") from exc
 
 
 def inst_channels(instrument: str):

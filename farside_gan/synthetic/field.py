@@ -151,6 +151,14 @@ class SyntheticSun:
         self._emission_cache: dict = {}
         self._network = functools.lru_cache(maxsize=4)(self._network_realization)
 
+    #: What :meth:`parameters` records: everything the field at any time depends on.
+    PARAMETERS = ("seed", "grid_deg", "ar_rate_per_day", "anti_hale_fraction", "network_field",
+                  "polar_field", "field_cadence_minutes")
+
+    def parameters(self) -> dict:
+        """The constructor's arguments: ``SyntheticSun(**sun.parameters())`` is the same Sun."""
+        return {name: getattr(self, name) for name in self.PARAMETERS}
+
     # ------------------------------------------------------------------ feature catalogues
     def _rng(self, kind: int, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, kind, index + 1_000_000])

@@ -1,6 +1,11 @@
-# Shared helpers: the observation-time grids, file naming, and reading fetch records.
+# Shared helpers: the observation-time grids, the periods that batch them, and file naming.
+#
+# The unit of work is the *period* (fetch.batch: a month, a day or a single time): one fetch,
+# one prepare, one farside inference and one quicklook job per instrument and period. The DAG is
+# known up front (no checkpoints): a job that finds a frame unusable records why and goes on,
+# and the later jobs of its period read those records. The 2011-2017 run is ~1,000 jobs.
 
-import json
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -8,47 +13,40 @@ from pathlib import Path
 # same shell lines work in the project's virtualenv and in the conda envs of envs/ (which hold
 # the dependencies; the package itself is this checkout).
 REPO = Path(workflow.basedir).parent
+sys.path.insert(0, str(REPO))  # the library's conventions, read here and by every job
+from farside_gan.dataset import split_months  # noqa: E402
+from farside_gan.layout import CHANNELS, OBSERVERS, TIME_KEY_FORMAT  # noqa: E402
+
 FARSIDE_GAN = "python -m farside_gan"
 # (braces doubled: Snakemake formats the prefix like the shell line)
 shell.prefix(f'export PYTHONPATH="{REPO}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
 
-TIME_FORMAT = "%Y%m%dT%H%M"  # time wildcard: compact and sortable, e.g. 20110101T0000
-CHANNELS = {
-    "aia": ["304", "193", "171"],
-    "hmi": ["magnetogram"],
-    "euvi_a": ["304", "195", "171"],
-    "euvi_b": ["304", "195", "171"],
-}
-SPACECRAFT = {"stereo_a": "euvi_a", "stereo_b": "euvi_b"}  # results/farside/<spacecraft>/
+SPACECRAFT = {OBSERVERS[i]: i for i in ("euvi_a", "euvi_b")}  # results/farside/<spacecraft>/
+INSTRUMENT_OF_OBSERVER = {observer: i for i, observer in OBSERVERS.items()}
 
 
 wildcard_constraints:
     instrument="aia|hmi|euvi_a|euvi_b",
-    channel="[0-9]+|magnetogram",
-    time=r"\d{8}T\d{4}",
     spacecraft="stereo_a|stereo_b",
+    observer="sdo|stereo_a|stereo_b",
     period=r"\d{6}|\d{8}|\d{8}T\d{4}",
 
 
-def _parse_time(text):
-    return datetime.fromisoformat(text)
-
-
 def time_grid(start, end, hours):
-    """Observation times from start to end inclusive, every `hours`, as time wildcards."""
-    t, stop, step = _parse_time(start), _parse_time(end), timedelta(hours=hours)
+    """Observation times from start to end inclusive, every `hours`, as time keys."""
+    t, stop, step = datetime.fromisoformat(start), datetime.fromisoformat(end), timedelta(hours=hours)
     if stop < t:
         raise WorkflowError(f"config: end {end} is before start {start}")
     times = []
     while t <= stop:
-        times.append(t.strftime(TIME_FORMAT))
+        times.append(t.strftime(TIME_KEY_FORMAT))
         t += step
     return times
 
 
 def iso(time):
-    """Time wildcard -> ISO string for the command line."""
-    return datetime.strptime(time, TIME_FORMAT).strftime("%Y-%m-%dT%H:%M")
+    """Time key -> ISO string for the command line."""
+    return datetime.strptime(time, TIME_KEY_FORMAT).strftime("%Y-%m-%dT%H:%M")
 
 
 TRAIN_TIMES = time_grid(config["start"], config["end"], config["cadence_hours"])
@@ -58,13 +56,13 @@ FARSIDE_TIMES = {
                     for sc in SPACECRAFT)
     if rng
 }
+SYNTHETIC = config["synthetic"]["enabled"]
 # The GPU count that training asks for; 0 in CPU runs (the demo).
 GPUS = 0 if config["training"]["device"] == "cpu" else config["training"]["gpus"]
 
 
-# Downloads run in batches (one fetch job per instrument and period: a month, a day or a single
-# time), because Snakemake spends ~5 ms per job: 32,000 one-frame fetch jobs for 2011-2017 take
-# minutes to plan, ~300 monthly ones a few seconds. Later stages stay one job per observation.
+# Batches: Snakemake spends ~20 ms per job planning the DAG and every job pays ~3 s of imports,
+# so one job per instrument and period (~300 per stage for 2011-2017 by month), not per frame.
 PERIOD_LENGTH = {"month": 6, "day": 8, "time": 13}[config["fetch"]["batch"]]
 
 
@@ -75,8 +73,7 @@ def period_of(time):
 def instrument_times(instrument):
     if instrument in ("aia", "hmi"):
         return TRAIN_TIMES
-    sc = {v: k for k, v in SPACECRAFT.items()}[instrument]
-    return FARSIDE_TIMES.get(sc, [])
+    return FARSIDE_TIMES.get(OBSERVERS[instrument], [])
 
 
 def times_in(instrument, period):
@@ -87,98 +84,36 @@ def periods(instrument):
     return sorted({period_of(t) for t in instrument_times(instrument)})
 
 
-def fetch_dir(instrument, period):
-    return f"data/raw/{instrument}/{period}"
+# The evaluation split is by month (dataset.split_months: seeded per year), so the near-side
+# periods to predict are known before any data is: those in an evaluation month.
+_EVAL_MONTHS = split_months({int(t[:4]) for t in TRAIN_TIMES}, config["dataset"]["seed"],
+                            config["dataset"]["eval_months"])
+EVAL_PERIODS = [p for p in periods("aia") if int(p[4:6]) in _EVAL_MONTHS.get(int(p[:4]), ())]
 
 
-def frame_dir(instrument, channel, time):
-    """Where fetch puts one observation: record.json, and frame.fits when it is usable."""
-    return f"{fetch_dir(instrument, period_of(time))}/{channel}/{time}"
+def fetch_index(instrument, period):
+    return f"data/raw/{instrument}/{period}/records.json"
 
 
-def fetch_dirs(instruments):
-    return [fetch_dir(i, p) for i in instruments for p in periods(i)]
+def prepared_dir(instrument, period):
+    return f"data/prepared/{instrument}/{period}"
 
 
-def training_record_dirs():
-    return fetch_dirs(["aia", "hmi"])
+def prepared_dirs(instrument):
+    return [prepared_dir(instrument, p) for p in periods(instrument)]
 
 
-def farside_record_dirs():
-    return fetch_dirs([SPACECRAFT[sc] for sc in FARSIDE_TIMES])
+def farside_map_dirs():
+    return [f"results/farside/{sc}/{p}" for sc in FARSIDE_TIMES for p in periods(SPACECRAFT[sc])]
 
 
-def training_records():
-    """Every training frame's record.json (written by fetch whether the frame is usable or not)."""
-    return [f"{frame_dir(i, ch, t)}/record.json"
-            for i in ("aia", "hmi") for t in TRAIN_TIMES for ch in CHANNELS[i]]
-
-
-def fetched_ok(instrument, time):
-    """True when every channel of `instrument` at `time` was fetched and passed quality checks.
-
-    Reads the fetch checkpoint's record.json; raises IncompleteCheckpointException (Snakemake
-    re-evaluates the asking job once the fetch has run) while it has not.
-    """
-    checkpoints.fetch.get(instrument=instrument, period=period_of(time))
-    for channel in CHANNELS[instrument]:
-        with open(Path(frame_dir(instrument, channel, time)) / "record.json") as f:
-            if json.load(f).get("status") != "ok":
-                return False
-    return True
-
-
-def farside_maps(wildcards):
-    """Farside magnetograms for every farside time whose three EUVI channels are usable."""
-    return [
-        f"results/farside/{sc}/{t}.fits"
-        for sc, times in FARSIDE_TIMES.items()
-        for t in times
-        if fetched_ok(SPACECRAFT[sc], t)
-    ]
-
-
-def training_pairs(wildcards):
-    """AIA stacks and HMI targets of the times where all four frames are usable."""
-    ok = [t for t in TRAIN_TIMES if fetched_ok("aia", t) and fetched_ok("hmi", t)]
-    return {
-        "stacks": [f"data/stacks/aia/{t}.fits" for t in ok],
-        "targets": [f"data/normalized/hmi/magnetogram/{t}.fits" for t in ok],
-    }
-
-
-def eval_times(wildcards):
-    """Times of the manifest's evaluation split (rows with status ok and split eval)."""
-    import csv
-
-    manifest = checkpoints.manifest.get().output[0]
-    with open(manifest, newline="") as f:
-        # the stack's file name carries the grid time (the row's time is the observation's)
-        return sorted(
-            Path(row["input"]).stem for row in csv.DictReader(f)
-            if row["status"] == "ok" and row["split"] == "eval"
-        )
-
-
-WORKFLOW_ONLY_KEYS = {"device", "gpus"}  # read by the rules, not by farside-gan train
-
-
-def train_settings():
-    """`--set key=value` for every key of the config's model: and training: sections."""
-    args = []
-    for section in ("model", "training"):
-        for key, value in config[section].items():
-            if key in WORKFLOW_ONLY_KEYS:
-                continue
-            if isinstance(value, bool):
-                value = str(value).lower()
-            args.append(f"--set {key}={value}")
-    return " ".join(args)
+def quicklook_dirs():
+    return [d.replace("results/farside/", "results/quicklook/", 1) for d in farside_map_dirs()]
 
 
 def archive_input(wildcards):
     """The demo's synthetic archive must exist before anything is fetched from it."""
-    return rules.synth_archive.output if config["synthetic"]["enabled"] else []
+    return rules.synth_archive.output if SYNTHETIC else []
 
 
 def fetch_source(instrument):
@@ -201,16 +136,18 @@ def fetch_extra_args(instrument):
 
 
 def fetch_commands(wildcards, input, output):
-    """One `farside-gan fetch` per channel and time of the batch."""
+    """One `farside-gan fetch` per channel and time of the period, then the period's index."""
     inst = wildcards.instrument
+    period_dir = Path(output[0]).parent
+    frames = [(ch, t) for t in times_in(inst, wildcards.period) for ch in CHANNELS[inst]]
     return [
-        ["fetch", "--source", fetch_source(inst), "--instrument", inst, "--channel", ch,
+        ["fetch", "--source", fetch_source(inst), "--instrument", inst, "--channel", str(ch),
          "--time", iso(t), "--tolerance", config["fetch"]["tolerance"],
-         "--out-dir", f"{output[0]}/{ch}/{t}"]
+         "--out-dir", str(period_dir / str(ch) / t)]
         + fetch_extra_args(inst)
-        for t in times_in(inst, wildcards.period)
-        for ch in CHANNELS[inst]
-    ]
+        for ch, t in frames
+    ] + [["fetch-index", "--out", output[0]]
+         + [str(period_dir / str(ch) / t / "record.json") for ch, t in frames]]
 
 
 def synthetic_span():
@@ -229,14 +166,64 @@ if "jsoc" in (config["fetch"]["source"], config["fetch"]["euvi_source"]) \
 
 def manifest_commands(wildcards, input, output):
     return [
-        ["manifest", "--out", output[0]]
-        + ["--records"] + training_records()
-        + ["--stacks"] + list(getattr(input, "stacks", []))
-        + ["--targets"] + list(getattr(input, "targets", []))
-        + ["--pair-tolerance", config["dataset"]["pair_tolerance"],
-           "--seed", config["dataset"]["seed"],
-           "--eval-months", config["dataset"]["eval_months"]]
+        ["manifest", "--out", output[0], "--prepared", *input.prepared,
+         "--pair-tolerance", config["dataset"]["pair_tolerance"],
+         "--seed", config["dataset"]["seed"], "--eval-months", config["dataset"]["eval_months"]]
     ]
+
+
+# What evaluate scores: the near side against HMI (always) and, for a synthetic archive, near and
+# far side against the synthetic Sun's own field (real data has no farside truth).
+def comparisons():
+    """[(label, prediction dir, truth dir, the rule output holding the truth dir)]."""
+    out = []
+    for p in EVAL_PERIODS:
+        hmi = prepared_dir("hmi", p)
+        out.append(("nearside/sdo/hmi", f"results/nearside/{p}",
+                    str(Path(hmi, "aligned", "magnetogram")), hmi))
+    if SYNTHETIC:
+        out += [("nearside/sdo/synthetic", f"results/nearside/{p}", f"results/truth/sdo/{p}",
+                 f"results/truth/sdo/{p}") for p in EVAL_PERIODS]
+        for d in farside_map_dirs():
+            truth = d.replace("results/farside/", "results/truth/", 1)
+            out.append((f"farside/{d.split('/')[2]}/synthetic", d, truth, truth))
+    return out
+
+
+def evaluate_inputs(wildcards):
+    """Every prediction directory and truth holder evaluate reads."""
+    return sorted({path for _, predictions, _, holder in comparisons()
+                   for path in (predictions, holder)})
+
+
+def evaluate_commands(wildcards, input, output):
+    command = ["evaluate", "--out-dir", str(Path(output.metrics).parent)]
+    for label, predictions, truth, _ in comparisons():
+        command += ["--comparison", label, predictions, truth]
+    return [command]
+
+
+def prepare_inputs(wildcards):
+    inputs = {"index": fetch_index(wildcards.instrument, wildcards.period)}
+    if wildcards.instrument == "aia":  # pointing and degradation tables
+        inputs["calibration"] = "data/calibration"
+    return inputs
+
+
+WORKFLOW_ONLY_KEYS = {"device", "gpus"}  # read by the rules, not by farside-gan train
+
+
+def train_settings():
+    """`--set key=value` for every key of the config's model: and training: sections."""
+    args = []
+    for section in ("model", "training"):
+        for key, value in config[section].items():
+            if key in WORKFLOW_ONLY_KEYS:
+                continue
+            if isinstance(value, bool):
+                value = str(value).lower()
+            args.append(f"--set {key}={value}")
+    return " ".join(args)
 
 
 def train_launcher(wildcards, resources):

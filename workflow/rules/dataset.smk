@@ -1,35 +1,10 @@
-# Dataset: stack the three EUV channels of one time into a (3, N, N) sample, then the manifest:
-# every training time (ok or dropped, with the reason), AIA/HMI pairs and the seeded
-# train/eval split by month. The manifest is a checkpoint: evaluation reads its eval split.
+# Dataset: every training time (ok or dropped, with the stage and reason), AIA/HMI pairs, and
+# the seeded train/eval split by month, from the prepared AIA and HMI periods.
 
 
-rule stack:
+rule manifest:
     input:
-        lambda wildcards: [
-            f"data/normalized/{wildcards.instrument}/{ch}/{wildcards.time}.fits"
-            for ch in CHANNELS[wildcards.instrument]
-        ],
-    output:
-        "data/stacks/{instrument}/{time}.fits",
-    log:
-        "logs/stack/{instrument}/{time}.log",
-    wildcard_constraints:
-        instrument="aia|euvi_a|euvi_b",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/farside-gan.yaml"
-    shell:
-        # channel order (304, 193|195, 171) comes from CHANNELS
-        "python -m farside_gan stack {output} {input} > {log} 2>&1"
-
-
-checkpoint manifest:
-    input:
-        unpack(training_pairs),
-        records=training_record_dirs(),
+        prepared=prepared_dirs("aia") + prepared_dirs("hmi"),
     output:
         "data/manifest.csv",
     log:
@@ -43,5 +18,5 @@ checkpoint manifest:
     conda:
         "../../envs/farside-gan.yaml"
     script:
-        # in-process: the file lists are too long for a shell command line
+        # in-process: the directory lists are long
         "../scripts/farside_gan_cli.py"

@@ -1,7 +1,8 @@
-# Download: one checkpoint job per instrument and period (fetch.batch: month, day or time), which
-# fetches every channel and time of the period. The set of usable frames is known only after
-# each frame has been fetched and quality-checked, hence `checkpoint`; dropped frames keep a
-# record.json saying why.
+# Download: one job per instrument and period (fetch.batch: month, day or time) fetches every
+# channel and time of the period. Each frame gets <channel>/<time>/record.json (ok, or dropped
+# with the reason) and frame.fits when usable; the period's records.json gathers them for
+# `prepare`. Only the index is the job's output: the frames stay when a rerun (a changed time
+# grid) redoes the period.
 
 
 rule synth_archive:
@@ -16,16 +17,16 @@ rule synth_archive:
         size=config["synthetic"]["size"],
         euvi_size=config["synthetic"]["euvi_size"],
         seed=config["synthetic"]["seed"],
-    threads: 1
+    threads: workflow.cores
     resources:
         mem_mb=2000,
         runtime=30,
     conda:
         "../../envs/farside-gan.yaml"
     shell:
-        "python -m farside_gan synth-archive {output} --start {params.span[0]} --end {params.span[1]}"
-        " --cadence {params.cadence} --instruments {params.instruments} --size {params.size}"
-        " --euvi-size {params.euvi_size} --seed {params.seed} > {log} 2>&1"
+        "python -m farside_gan synth-archive {output} --start {params.span[0]:q} --end {params.span[1]:q}"
+        " --cadence {params.cadence:q} --instruments {params.instruments:q} --size {params.size}"
+        " --euvi-size {params.euvi_size} --seed {params.seed} --workers {threads} > {log} 2>&1"
 
 
 rule calibration_tables:
@@ -34,7 +35,7 @@ rule calibration_tables:
     log:
         "logs/calibration_tables.log",
     params:
-        offline="--offline-demo" if config["synthetic"]["enabled"] else "",
+        offline="--offline-demo" if SYNTHETIC else "",
     threads: 1
     resources:
         mem_mb=1000,
@@ -45,11 +46,11 @@ rule calibration_tables:
         "python -m farside_gan calibration-tables {output} {params.offline} > {log} 2>&1"
 
 
-checkpoint fetch:
+rule fetch:
     input:
         archive=archive_input,
     output:
-        directory("data/raw/{instrument}/{period}"),
+        "data/raw/{instrument}/{period}/records.json",
     log:
         "logs/fetch/{instrument}/{period}.log",
     benchmark:

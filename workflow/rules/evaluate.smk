@@ -1,12 +1,33 @@
-# Evaluate the near-side predictions against HMI (the aligned magnetograms, in Gauss): CC at
-# full resolution and after 8x8 binning, active-region/quiet-Sun split, flux, RMSE; a table and
-# plots that `snakemake --report` collects.
+# Evaluate: near-side predictions against HMI; with a synthetic archive also near and far side
+# against the synthetic Sun's own field on each map's grid (`truth`; real data has no farside
+# truth, so that rule is absent there). CC at full resolution and binned to the published
+# 8x8-at-1024-px area, active-region/quiet-Sun CC, flux ratios, leading polarity; tables and
+# plots that `snakemake --report` collects. Quicklooks: one PNG per farside map.
+
+
+rule truth:
+    input:
+        sun="data/archive",
+        prepared=lambda wildcards: prepared_dir(INSTRUMENT_OF_OBSERVER[wildcards.observer],
+                                                wildcards.period),
+    output:
+        directory("results/truth/{observer}/{period}"),
+    log:
+        "logs/truth/{observer}/{period}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/farside-gan.yaml"
+    shell:
+        "python -m farside_gan synth-truth --sun {input.sun} --prepared {input.prepared}"
+        " --out-dir {output} > {log} 2>&1"
 
 
 rule evaluate:
     input:
-        predictions=lambda wildcards: [f"results/nearside/{t}.fits" for t in eval_times(wildcards)],
-        targets=lambda wildcards: [f"data/aligned/hmi/magnetogram/{t}.fits" for t in eval_times(wildcards)],
+        evaluate_inputs,
     output:
         metrics=report("results/evaluation/metrics.csv", category="Evaluation",
                        caption="../report/metrics.rst"),
@@ -23,31 +44,30 @@ rule evaluate:
     benchmark:
         "benchmarks/out/evaluate.tsv"
     params:
-        out_dir=lambda wildcards, output: str(Path(output.metrics).parent),
+        commands=evaluate_commands,
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
     conda:
         "../../envs/farside-gan.yaml"
-    shell:
-        "python -m farside_gan evaluate --predictions {input.predictions} --targets {input.targets}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+    script:
+        "../scripts/farside_gan_cli.py"
 
 
 rule quicklook:
     input:
-        "results/farside/{spacecraft}/{time}.fits",
+        "results/farside/{spacecraft}/{period}",
     output:
-        report("results/farside/{spacecraft}/{time}.png", category="Farside",
-               subcategory="{spacecraft}", caption="../report/farside.rst"),
+        report(directory("results/quicklook/{spacecraft}/{period}"), patterns=["{name}.png"],
+               category="Farside", subcategory="{spacecraft}", caption="../report/farside.rst"),
     log:
-        "logs/quicklook/{spacecraft}/{time}.log",
+        "logs/quicklook/{spacecraft}/{period}.log",
     threads: 1
     resources:
         mem_mb=2000,
-        runtime=10,
+        runtime=30,
     conda:
         "../../envs/farside-gan.yaml"
     shell:
-        "python -m farside_gan quicklook {input} {output} > {log} 2>&1"
+        "python -m farside_gan quicklook --out-dir {output} {input} > {log} 2>&1"

@@ -1,53 +1,54 @@
-# Inference: the trained generator on AIA stacks of the evaluation split (near side, where HMI
-# gives the truth) and on STEREO/EUVI stacks (far side). One job per map so that -R and
-# incremental runs work per map; on a cluster the `infer` group bundles them into few jobs.
+# Inference: the trained generator on every usable stack of a period, one job per period (the
+# model is loaded once): AIA stacks of the evaluation months (near side, where HMI gives the
+# truth) and STEREO/EUVI stacks (far side). Maps are <period>/<time>.fits in Gauss.
 
 INFER_GPUS = min(GPUS, 1)
+INFER_DEVICE = "cpu" if config["training"]["device"] == "cpu" else "auto"
 
 
 rule predict_nearside:
     input:
         generator="results/model/generator.pt",
-        stack="data/stacks/aia/{time}.fits",
+        prepared="data/prepared/aia/{period}",
     output:
-        "results/nearside/{time}.fits",
+        directory("results/nearside/{period}"),
     log:
-        "logs/predict/nearside/{time}.log",
+        "logs/predict/nearside/{period}.log",
     params:
-        device="cpu" if config["training"]["device"] == "cpu" else "auto",
+        device=INFER_DEVICE,
     group:
         "infer"
     threads: 1
     resources:
         gpu=INFER_GPUS,
         mem_mb=16000 if INFER_GPUS else 4000,
-        runtime=10,
+        runtime=30,
     conda:
         "../../envs/farside-gan-gpu.yaml"
     shell:
-        "python -m farside_gan predict --checkpoint {input.generator} --output {output}"
-        " --device {params.device} {input.stack} > {log} 2>&1"
+        "python -m farside_gan predict --checkpoint {input.generator} --prepared {input.prepared}"
+        " --out-dir {output} --device {params.device} > {log} 2>&1"
 
 
 rule predict_farside:
     input:
         generator="results/model/generator.pt",
-        stack=lambda wildcards: f"data/stacks/{SPACECRAFT[wildcards.spacecraft]}/{wildcards.time}.fits",
+        prepared=lambda wildcards: prepared_dir(SPACECRAFT[wildcards.spacecraft], wildcards.period),
     output:
-        "results/farside/{spacecraft}/{time}.fits",
+        directory("results/farside/{spacecraft}/{period}"),
     log:
-        "logs/predict/{spacecraft}/{time}.log",
+        "logs/predict/{spacecraft}/{period}.log",
     params:
-        device="cpu" if config["training"]["device"] == "cpu" else "auto",
+        device=INFER_DEVICE,
     group:
         "infer"
     threads: 1
     resources:
         gpu=INFER_GPUS,
         mem_mb=16000 if INFER_GPUS else 4000,
-        runtime=10,
+        runtime=30,
     conda:
         "../../envs/farside-gan-gpu.yaml"
     shell:
-        "python -m farside_gan predict --checkpoint {input.generator} --output {output}"
-        " --device {params.device} {input.stack} > {log} 2>&1"
+        "python -m farside_gan predict --checkpoint {input.generator} --prepared {input.prepared}"
+        " --out-dir {output} --device {params.device} > {log} 2>&1"
