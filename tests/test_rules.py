@@ -30,7 +30,7 @@ CONFIG = {
     "start": "2011-01-31T00:00",
     "end": "2011-02-01T00:00",
     "cadence_hours": 12,
-    "synthetic": {"enabled": True, "size": 128, "euvi_size": 128, "cadence": "12h", "seed": 0},
+    "synthetic": {"enabled": True, "size": 128, "euvi_size": 128, "seed": 0},
     "fetch": {"source": "local", "euvi_source": "local", "archive": "data/archive",
               "batch": "day", "eclipse_periods": ["2011-01-31T11:00/2011-01-31T13:00"]},
     "image": {"size": SIZE, "rsun_px": RSUN_PX, "mask_radius": 0.98, "fill": 0.0},

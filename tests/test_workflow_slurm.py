@@ -33,7 +33,7 @@ T = "20110131T0000"
 def test_slurm_profile_runs_jobs_through_sbatch(tmp_path):
     config = write_config(tmp_path / "config.yaml", {
         "start": "2011-01-31T00:00", "end": "2011-01-31T12:00",
-        "synthetic": {"enabled": True, "size": 64, "euvi_size": 64, "cadence": "12h", "seed": 0},
+        "synthetic": {"enabled": True, "size": 64, "euvi_size": 64, "seed": 0},
         "fetch": {"source": "local", "euvi_source": "local", "archive": "data/archive",
                   "batch": "day"},
         "image": {"size": 64, "rsun_px": 28.125},

@@ -150,10 +150,19 @@ def fetch_commands(wildcards, input, output):
          + [str(period_dir / str(ch) / t / "record.json") for ch, t in frames]]
 
 
-def synthetic_span():
-    """Earliest and latest time any stage asks for, so the synthetic archive covers them all."""
-    times = TRAIN_TIMES + [t for ts in FARSIDE_TIMES.values() for t in ts]
-    return iso(min(times)), iso(max(times))
+def synthetic_archive_commands(wildcards, output, threads):
+    """The synthetic archive holds each instrument at the times the workflow fetches (AIA and HMI
+    at the training times, each STEREO at its farside times) and nothing else."""
+    synthetic = config["synthetic"]
+    groups = [("aia,hmi", config["start"], config["end"], config["cadence_hours"])]
+    groups += [(SPACECRAFT[sc], config["farside"]["spacecraft"][SPACECRAFT[sc]]["start"],
+                config["farside"]["spacecraft"][SPACECRAFT[sc]]["end"],
+                config["farside"]["cadence_hours"]) for sc in FARSIDE_TIMES]
+    return [["synth-archive", output[0], "--instruments", instruments, "--start", start,
+             "--end", end, "--cadence", f"{hours}h", "--size", synthetic["size"],
+             "--euvi-size", synthetic["euvi_size"], "--seed", synthetic["seed"],
+             "--workers", threads]
+            for instruments, start, end, hours in groups]
 
 
 if "jsoc" in (config["fetch"]["source"], config["fetch"]["euvi_source"]) \

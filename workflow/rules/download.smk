@@ -11,22 +11,16 @@ rule synth_archive:
     log:
         "logs/synth_archive.log",
     params:
-        span=synthetic_span(),
-        cadence=config["synthetic"]["cadence"],
-        instruments=",".join(["aia", "hmi"] + [SPACECRAFT[sc] for sc in FARSIDE_TIMES]),
-        size=config["synthetic"]["size"],
-        euvi_size=config["synthetic"]["euvi_size"],
-        seed=config["synthetic"]["seed"],
+        # one synth-archive call per instrument group, at the times the workflow asks for
+        commands=synthetic_archive_commands,
     threads: workflow.cores
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=lambda wildcards, threads: 2000 + 1000 * threads,
+        runtime=60,
     conda:
         "../../envs/farside-gan.yaml"
-    shell:
-        "python -m farside_gan synth-archive {output} --start {params.span[0]:q} --end {params.span[1]:q}"
-        " --cadence {params.cadence:q} --instruments {params.instruments:q} --size {params.size}"
-        " --euvi-size {params.euvi_size} --seed {params.seed} --workers {threads} > {log} 2>&1"
+    script:
+        "../scripts/farside_gan_cli.py"
 
 
 rule calibration_tables:
