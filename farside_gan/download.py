@@ -136,8 +136,10 @@ def fetch_period(source, instrument: str, times, out_dir, tolerance="1h", jsoc_e
     out_dir = Path(out_dir)
     src = source if not isinstance(source, str) else open_source(
         source, jsoc_email, retries, backoff, deadline_s, connections, **source_options)
+    from farside_gan.quality import parse_time
+
     requests = [_request(src, instrument, channel, t, tolerance)
-                for t in sorted(set(times)) for channel in CHANNELS[instrument]]
+                for t in sorted({parse_time(t) for t in times}) for channel in CHANNELS[instrument]]
     records, todo = {}, []
     for r in requests:
         d = frame_dir(out_dir, r.channel, r.time)

@@ -23,6 +23,21 @@ from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Can
                                   with_retries)
 
 
+def _known_quality(value) -> int | None:
+    """QUALITY of a Fido/JSOC row, None when unknown: sunpy's query converts it through drms,
+    which (0.9, under pandas 3) turns JSOC's hexadecimal QUALITY into a masked value. An unknown
+    QUALITY is not held against a record; the downloaded header's QUALITY is checked anyway."""
+    import numpy as np
+
+    if np.ma.is_masked(value):
+        return None
+    try:
+        q = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(q) if np.isfinite(q) else None
+
+
 class FidoSource:
     """sunpy Fido for every instrument (AIA/HMI by JSOC series, EUVI from the VSO)."""
 
@@ -93,7 +108,7 @@ class FidoSource:
                     t_obs = str(row["T_OBS"]) if "T_OBS" in row.colnames else ""
                     if not t_obs or "MISSING" in t_obs.upper():
                         continue
-                    quality = int(row["QUALITY"]) if "QUALITY" in row.colnames else None
+                    quality = _known_quality(row["QUALITY"]) if "QUALITY" in row.colnames else None
                     rows.append(Candidate(instrument, channel, utc_time(t_obs), str(row["T_REC"]),
                                           quality=quality))
                 else:

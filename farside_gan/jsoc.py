@@ -25,7 +25,7 @@ import re
 import socket
 import urllib.error
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from farside_gan.errors import InputDataError, NoDataError
@@ -132,8 +132,13 @@ class ExportState:
 
     def add(self, export_id: str, spec: str) -> None:
         self.exports.append({"id": export_id, "spec": spec,
-                             "requested": datetime.utcnow().isoformat(timespec="seconds")})
+                             "requested": datetime.now(timezone.utc).isoformat(timespec="seconds")})
         self._save()
+
+    def clear(self) -> None:
+        """Every frame is in: nothing left to resume."""
+        self.exports = []
+        self.path.unlink(missing_ok=True)
 
     def remove(self, export_id: str) -> None:
         self.exports = [e for e in self.exports if e["id"] != export_id]
@@ -402,6 +407,8 @@ class JsocSource:
                     failures.append(f"{r.instrument} {r.channel} {r.time:%Y-%m-%dT%H:%M}: "
                                     f"the export delivered no file for {chosen[r][0].location}")
             records.update(self._download_all(files, chosen, period_dir, eclipse_periods, failures))
+        if not failures:
+            state.clear()
         return records, failures
 
     def _splitter(self, instrument: str, chosen: dict):

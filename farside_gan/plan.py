@@ -23,6 +23,7 @@ import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from farside_gan.errors import FarsideError
 from farside_gan.layout import CHANNELS
 
 FITS_BLOCK = 2880
@@ -57,6 +58,10 @@ def _merge(base: dict, over: dict) -> dict:
     return base
 
 
+class ConfigError(FarsideError):
+    """A configuration the schema refuses."""
+
+
 def load_config(paths, schema_path=SCHEMA) -> dict:
     """Merge config YAML files (later ones override, nested sections merge, as Snakemake does),
     validate them against the schema and fill in its defaults."""
@@ -67,7 +72,11 @@ def load_config(paths, schema_path=SCHEMA) -> dict:
     for path in paths:
         _merge(config, yaml.safe_load(Path(path).read_text()) or {})
     schema = yaml.safe_load(Path(schema_path).read_text())
-    jsonschema.validate(config, schema)
+    try:
+        jsonschema.validate(config, schema)
+    except jsonschema.ValidationError as exc:
+        where = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise ConfigError(f"{', '.join(map(str, paths))}: {where}: {exc.message}") from exc
     return _fill_defaults(config, schema)
 
 

@@ -362,3 +362,30 @@ def test_archive_server_answers_bad_requests_with_400(http_archive, path, reason
     assert excinfo.value.code == 400 and reason in excinfo.value.read().decode()
     # the server is still there and the connection was answered, not dropped
     assert urllib.request.urlopen(http_archive.url + "/catalog.csv.sha256", timeout=10).status == 200
+
+
+def test_cli_fetch_period_writes_frames_and_the_index_and_keeps_them(synthetic_archive, tmp_path, capsys):
+    from farside_gan.cli import main
+
+    out = tmp_path / "raw" / "euvi_a" / "201101"
+    argv = ["fetch-period", "--source", str(synthetic_archive), "--instrument", "euvi_a",
+            "--times", "2011-01-01T00:00", "2011-01-01T12:00", "--out-dir", str(out),
+            "--index", str(out / "records.json")]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"ok:downloaded": 6}
+    index = json.loads((out / "records.json").read_text())
+    assert index["instrument"] == "euvi_a" and index["series"] == "secchi.L0.euvi_a"
+    assert [r["dir"] for r in index["records"]] == [f"{c}/20110101T{h}" for h in ("0000", "1200")
+                                                   for c in ("304", "195", "171")]
+    for r in index["records"]:
+        assert read_fits(out / r["dir"] / "frame.fits")[1]["WAVELNTH"] == int(r["channel"])
+        assert json.loads((out / r["dir"] / "record.json").read_text()) == {k: v for k, v in r.items() if k != "dir"}
+    # the lead's rerun after a grid change: old frames kept, the new time fetched
+    assert main(argv[:6] + ["2011-01-01T00:00", "2011-01-01T12:00", "2011-01-02T00:00"] + argv[8:]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"ok:downloaded": 3, "ok:kept": 6}
+    assert len(json.loads((out / "records.json").read_text())["records"]) == 9
+    # a failing source: exit 1, and the index is left as it was
+    before = (out / "records.json").read_bytes()
+    assert main(["fetch-period", "--source", str(tmp_path / "nowhere"), "--instrument", "euvi_a",
+                 "--times", "2011-01-01T00:00", "--out-dir", str(out), "--index", str(out / "records.json")]) == 1
+    assert (out / "records.json").read_bytes() == before
