@@ -55,7 +55,12 @@ class CatalogArchive:
     def catalog(self) -> list[Candidate]:
         if self._catalog is None:
             def attempt():
-                checksum = self._read(CATALOG_CHECKSUM_NAME).decode(errors="replace")
+                try:
+                    checksum = self._read(CATALOG_CHECKSUM_NAME).decode(errors="replace")
+                except DownloadError as exc:
+                    raise DownloadError(f"{self}: cannot read {CATALOG_CHECKSUM_NAME} ({exc}); without "
+                                        f"it a short {CATALOG_NAME} would pass for a complete one "
+                                        "(archives written by farside-gan synth-archive have it)") from exc
                 body = self._read(CATALOG_NAME)
                 problem = check_catalog_checksum(body, checksum)
                 if problem:
@@ -87,7 +92,7 @@ class LocalArchive(CatalogArchive):
         try:
             return (self.root / name).read_bytes()
         except FileNotFoundError as exc:
-            raise DownloadError(f"{self.root}: no {name}, so its catalog cannot be checked") from exc
+            raise DownloadError(f"no {self.root / name}") from exc
 
     def path_of(self, candidate: Candidate) -> Path:
         root = self.root.resolve()

@@ -389,3 +389,11 @@ def test_cli_fetch_period_writes_frames_and_the_index_and_keeps_them(synthetic_a
     assert main(["fetch-period", "--source", str(tmp_path / "nowhere"), "--instrument", "euvi_a",
                  "--times", "2011-01-01T00:00", "--out-dir", str(out), "--index", str(out / "records.json")]) == 1
     assert (out / "records.json").read_bytes() == before
+
+
+def test_an_archive_without_catalog_checksum_is_refused(synthetic_archive, tmp_path):
+    root = tmp_path / "archive"
+    root.mkdir()
+    shutil.copy(synthetic_archive / "catalog.csv", root / "catalog.csv")
+    with pytest.raises(DownloadError, match="cannot read catalog.csv.sha256"):
+        fetch_observation(str(root), "aia", 171, "2011-01-01T00:00", "1h", tmp_path / "out", **FAST)
