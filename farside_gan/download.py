@@ -32,7 +32,7 @@ from farside_gan.layout import CHANNELS, check_channel
 from farside_gan.records import (FRAME_NAME, INCOMING_NAME, PARTIAL_NAME, RECORD_NAME, FrameRequest,
                                  finish_frame, frame_dir, kept_record, record_drop, write_index,
                                  write_record)
-from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Candidate, DownloadError,
+from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, Candidate, DownloadError,
                                   TransientError, nearest, parse_duration, with_retries)
 
 __all__ = ["BACKOFF_S", "Candidate", "DEADLINE_S", "DownloadError", "FRAME_NAME", "FidoSource",
@@ -128,7 +128,7 @@ def fetch_period(source, instrument: str, times, out_dir, tolerance="1h", jsoc_e
     records in (time, channel) order and, with ``index``, writes them there atomically.
 
     JSOC fetches the period with one export per month (split when too large); the other
-    sources fetch frame by frame, ``connections`` at a time (one for a local archive). Frames
+    sources fetch frame by frame (an HTTP archive ``connections`` at a time). Frames
     already fetched and verified for the same request are kept. If any frame fails for a
     reason other than its data, the others are still fetched, no index is written and
     :class:`DownloadError` names the failures; a rerun keeps what arrived and resumes the rest.
@@ -157,7 +157,9 @@ def fetch_period(source, instrument: str, times, out_dir, tolerance="1h", jsoc_e
     elif todo:
         if hasattr(src, "catalog"):
             src.catalog()  # read once, before the threads share it
-        workers = 1 if isinstance(src, LocalArchive) else max(1, int(connections))
+        # parallel for an HTTP archive; a local copy gains nothing, and Fido's clients (VSO over
+        # zeep) are not known to be thread-safe: its parfive downloads use the connections
+        workers = max(1, int(connections)) if isinstance(src, HttpArchive) else 1
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = {r: pool.submit(_fetch_one, src, r, frame_dir(out_dir, r.channel, r.time),
                                       eclipse_periods) for r in todo}

@@ -397,3 +397,23 @@ def test_an_archive_without_catalog_checksum_is_refused(synthetic_archive, tmp_p
     shutil.copy(synthetic_archive / "catalog.csv", root / "catalog.csv")
     with pytest.raises(DownloadError, match="cannot read catalog.csv.sha256"):
         fetch_observation(str(root), "aia", 171, "2011-01-01T00:00", "1h", tmp_path / "out", **FAST)
+
+
+def test_period_over_http_keeps_what_arrived_when_one_frame_fails(http_archive, tmp_path):
+    from farside_gan.download import fetch_period
+
+    times = ["2011-01-01T00:00", "2011-01-01T12:00"]
+    http_archive.inject_fault("aia/*/2011/01/01/*T12*.193.*", "drop", count=100)
+    with pytest.raises(DownloadError, match="1 of 6 frames not fetched"):
+        fetch_period(http_archive.url, "aia", times, tmp_path, connections=2, index=tmp_path / "records.json", **FAST)
+    assert sorted(p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*/frame.fits")) == [
+        "171/20110101T0000", "171/20110101T1200", "193/20110101T0000", "304/20110101T0000", "304/20110101T1200"]
+    assert (tmp_path / "193" / "20110101T1200" / ".frame.fits.part").stat().st_size > 0
+    assert not (tmp_path / "records.json").exists()
+    http_archive.reset()
+    records = fetch_period(http_archive.url, "aia", times, tmp_path, connections=2, index=tmp_path / "records.json",
+                           **FAST)
+    assert [r["action"] for r in records] == ["kept"] * 4 + ["downloaded", "kept"]
+    [get] = [r for r in http_archive.requests if r["path"].endswith(".fits")]
+    assert get["status"] == 206 and "T12" in get["path"] and ".193." in get["path"]
+    assert json.loads((tmp_path / "records.json").read_text())["counts"] == {"ok": 6}
