@@ -5,8 +5,8 @@ stage functions, in memory), then stack the EUV channels into one sample. One jo
 instrument and period (the fetch batch) instead of one per frame and stage keeps the workflow's
 DAG small (the 2011-2017 run is ~300 preparation jobs, not ~100,000) and pays the imports once.
 
-Input: the fetch index of the period (``records.json``: one record per channel and time, each
-naming its ``frame.fits`` relative to the index). Output directory::
+Input: the fetch index of the period (``records.json``, written by ``fetch-period``: one record
+per channel and time, each with its frame's directory relative to the index). Output directory::
 
     records.json                     one entry per time: ok or dropped (stage, reason, detail)
     aligned/<channel>/<time>.fits    co-aligned frame in physical units (DN/s or Gauss)
@@ -52,40 +52,22 @@ class PrepareSettings:
 
 
 def read_fetch_index(path: str | os.PathLike) -> list[dict]:
-    """The records of a fetch index, with ``frame`` made an absolute path (or None)."""
+    """The frame records of a period's fetch index (``download.fetch_period``), each with
+    ``frame_path``: its frame's absolute path when the frame is usable, else None."""
     path = Path(path)
     try:
-        records = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        index = json.loads(path.read_text())
+        records = index["records"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputDataError(path, f"unreadable fetch index ({exc})", reason="corrupt_index") from exc
-    if not isinstance(records, list):
-        raise InputDataError(path, "a fetch index is a JSON list of frame records",
-                             reason="corrupt_index")
     for rec in records:
-        missing = {"instrument", "channel", "requested_time", "status"} - set(rec)
+        missing = {"instrument", "channel", "requested_time", "status", "dir"} - set(rec)
         if missing:
             raise InputDataError(path, f"record without {sorted(missing)}: {rec}",
                                  reason="corrupt_index")
-        if rec.get("frame_path"):
-            rec["frame_path"] = str(path.parent / rec["frame_path"])
+        usable = rec["status"] == "ok" and rec.get("frame")
+        rec["frame_path"] = str(path.parent / rec["dir"] / rec["frame"]) if usable else None
     return records
-
-
-def write_fetch_index(path: str | os.PathLike, record_files) -> Path:
-    """Gather per-frame ``record.json`` files into one index (a JSON list), atomically.
-
-    Each record gains ``frame_path``: its frame relative to the index, when the frame is usable.
-    """
-    path = Path(path)
-    records = []
-    for f in map(Path, record_files):
-        rec = json.loads(f.read_text())
-        rec["frame_path"] = (os.path.relpath(f.parent / rec["frame"], path.parent)
-                             if rec.get("status") == "ok" and rec.get("frame") else None)
-        records.append(rec)
-    with atomic_output(path, suffix=".json") as tmp:
-        tmp.write_text(json.dumps(records, indent=1) + "\n")
-    return path
 
 
 def frames_by_time(instrument: str, records: list[dict]) -> dict[str, dict[str, dict]]:

@@ -66,12 +66,22 @@ def test_http_archive_fetch_and_503_is_retried(http_archive, tmp_path):
     assert header["CONTENT"] == "MAGNETOGRAM"
 
 
-def test_dropped_connection_leaves_no_partial_file(http_archive, tmp_path):
+def test_dropped_connection_keeps_a_partial_file_that_the_next_run_resumes(http_archive, synthetic_archive,
+                                                                          tmp_path):
     http_archive.inject_fault("aia/*.304.*", "drop", count=10)
     with pytest.raises(DownloadError, match="failed after 4 attempts"):
         fetch_observation(http_archive.url, "aia", 304, "2011-01-01T00:00", "1h", tmp_path, **FAST)
-    assert not (tmp_path / "frame.fits").exists()
-    assert [p for p in tmp_path.iterdir() if p.name != "record.json"] == []  # no temp left over
+    assert not (tmp_path / "frame.fits").exists() and not (tmp_path / "record.json").exists()
+    partial = tmp_path / ".frame.fits.part"   # hidden, never taken for the frame
+    kept = partial.stat().st_size
+    http_archive.reset()
+    record = fetch_observation(http_archive.url, "aia", 304, "2011-01-01T00:00", "1h", tmp_path, **FAST)
+    size = (synthetic_archive / record["source_file"]).stat().st_size
+    assert 0 < kept < size
+    [get] = [r for r in http_archive.requests if r["path"].endswith(".fits")]
+    assert get["status"] == 206 and get["range"] == f"bytes={kept}-"   # resumed, not restarted
+    assert (tmp_path / "frame.fits").read_bytes() == (synthetic_archive / record["source_file"]).read_bytes()
+    assert files_in(tmp_path) == ["frame.fits", "record.json"]
 
 
 def test_drop_then_success_and_truncation_is_refetched(http_archive, tmp_path):
@@ -168,62 +178,6 @@ def test_dropped_download_resumes_with_a_range_request(http_archive, synthetic_a
     assert (tmp_path / "frame.fits").read_bytes() == (synthetic_archive / record["source_file"]).read_bytes()
 
 
-class FakeExport:
-    def __init__(self, spec, source_file, fail):
-        self.spec, self.source_file, self.fail, self.id = spec, source_file, fail, "JSOC_1"
-
-    def wait(self):
-        return True
-
-    def download(self, directory):
-        import pandas as pd
-        if self.fail:
-            self.fail.pop()
-            raise ConnectionResetError("connection reset by peer")
-        target = f"{directory}/{self.source_file.name}"
-        shutil.copy(self.source_file, target)
-        return pd.DataFrame({"record": [self.spec], "url": ["http://jsoc/x"], "download": [target]})
-
-
-class FakeDrmsClient:
-    """What drms.Client returns for a query and an export; the file comes from the archive."""
-    calls: list = []
-
-    def __init__(self, source_file, fail=()):
-        self.source_file, self.fail = source_file, list(fail)
-
-    def query(self, ds, key):
-        import pandas as pd
-        FakeDrmsClient.calls.append(("query", ds, key))
-        return pd.DataFrame({"T_REC": ["2011.01.01_12:00:00_TAI", "2011.01.01_12:12:00_TAI", "2011.01.01_12:24:00_TAI"],
-                             "T_OBS": ["2011.01.01_12:00:00_TAI", "2011.01.01_12:12:00_TAI", "MISSING"],
-                             "QUALITY": [0x400, 0, 0]})
-
-    def export(self, spec, method, protocol):
-        FakeDrmsClient.calls.append(("export", spec, method, protocol))
-        return FakeExport(spec, self.source_file, self.fail)
-
-
-def test_jsoc_source_with_drms_client(monkeypatch, synthetic_archive, tmp_path):
-    import csv
-
-    with open(synthetic_archive / "catalog.csv") as f:
-        row = next(r for r in csv.DictReader(f) if r["instrument"] == "hmi")
-    client = FakeDrmsClient(synthetic_archive / row["path"], fail=[1])  # first download resets
-    monkeypatch.setattr(JsocSource, "_client", lambda self: client)
-    FakeDrmsClient.calls = []
-    record = fetch_observation(JsocSource("me@example.org", retries=2, backoff=0.01), "hmi", "magnetogram",
-                               "2011-01-01T12:02:00", "1h", tmp_path)
-    assert record["status"] == "ok", record
-    # the flagged 12:00 record is skipped for the clean 12:12 one (TAI -> UTC: 12:11:26)
-    assert record["source_file"] == "2011.01.01_12:12:00_TAI"
-    assert FakeDrmsClient.calls[0] == ("query", "hmi.M_720s[2011.01.01_11:02:00_UTC-2011.01.01_13:02:00_UTC]",
-                                       "T_REC,T_OBS,QUALITY")
-    exports = [c for c in FakeDrmsClient.calls if c[0] == "export"]
-    assert len(exports) == 2 and exports[0][1:] == ("hmi.M_720s[2011.01.01_12:12:00_TAI]{magnetogram}", "url", "fits")
-    assert files_in(tmp_path) == ["frame.fits", "record.json"]
-
-
 def test_fido_source_picks_nearest_row_and_verifies(monkeypatch, synthetic_archive, tmp_path):
     import csv
 
@@ -244,7 +198,8 @@ def test_fido_source_picks_nearest_row_and_verifies(monkeypatch, synthetic_archi
         queries.append(attrs)
         return [table]
 
-    def fetch(rows, path, progress, overwrite):
+    def fetch(rows, path, downloader):
+        assert downloader.config.max_conn == 2   # fetch.connections
         fetched.append(rows["fileid"][0])
         target = path.format(file=f"{rows['fileid'][0]}.fts")
         shutil.copy(synthetic_archive / row["path"], target)
@@ -257,3 +212,208 @@ def test_fido_source_picks_nearest_row_and_verifies(monkeypatch, synthetic_archi
     assert "STEREO_B" in " ".join(map(repr, queries[0]))
     assert read_fits(tmp_path / "frame.fits")[1]["OBSRVTRY"] == "STEREO_B"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # temporary dir removed
+
+
+# -- issue 12: catalog integrity, old frame kept until the new one is verified, confined paths,
+#    per-file deadline (each failed before these changes)
+
+def test_kept_frame_needs_no_network_and_refetch_replaces_only_a_verified_frame(http_archive, tmp_path):
+    first = fetch_observation(http_archive.url, "hmi", "magnetogram", "2011-01-01T12:00", "1h", tmp_path, **FAST)
+    assert first["status"] == "ok" and first["action"] == "downloaded" and first["series"] == "hmi.M_720s"
+    frame = (tmp_path / "frame.fits").read_bytes()
+    http_archive.reset()
+    again = fetch_observation(http_archive.url, "hmi", "magnetogram", "2011-01-01T12:00", "1h", tmp_path, **FAST)
+    assert again == {**first, "action": "kept"} and http_archive.requests == []
+    # a re-fetch against a server that is down leaves the good frame and its record in place
+    with pytest.raises(DownloadError):
+        fetch_observation("http://127.0.0.1:9/", "hmi", "magnetogram", "2011-01-01T12:00", "1h", tmp_path,
+                          refetch=True, retries=1, backoff=0.01)
+    assert (tmp_path / "frame.fits").read_bytes() == frame
+    assert json.loads((tmp_path / "record.json").read_text()) == first
+    # a frame that no longer matches its record is fetched again, not kept
+    (tmp_path / "frame.fits").write_bytes(frame[:-2880])
+    third = fetch_observation(http_archive.url, "hmi", "magnetogram", "2011-01-01T12:00", "1h", tmp_path, **FAST)
+    assert third["action"] == "downloaded" and (tmp_path / "frame.fits").read_bytes() == frame
+
+
+def test_a_different_request_or_series_is_not_kept(synthetic_archive, tmp_path):
+    first = fetch_observation(str(synthetic_archive), "hmi", "magnetogram", "2011-01-01T00:00", "1h", tmp_path, **FAST)
+    other_tolerance = fetch_observation(str(synthetic_archive), "hmi", "magnetogram", "2011-01-01T00:00", "30m",
+                                        tmp_path, **FAST)
+    assert other_tolerance["action"] == "downloaded" and other_tolerance["tolerance_s"] == 1800
+    # a frame recorded as another series (e.g. a 45-second magnetogram of an older run) is replaced
+    record = json.loads((tmp_path / "record.json").read_text())
+    (tmp_path / "record.json").write_text(json.dumps({**record, "series": "hmi.M_45s"}))
+    replaced = fetch_observation(str(synthetic_archive), "hmi", "magnetogram", "2011-01-01T00:00", "30m",
+                                 tmp_path, **FAST)
+    assert replaced["action"] == "downloaded" and replaced["series"] == "hmi.M_720s"
+    assert replaced["sha256"] == first["sha256"]
+
+
+def test_truncated_catalog_with_matching_length_is_refetched_never_taken_as_no_data(http_archive, tmp_path):
+    ok = fetch_observation(http_archive.url, "hmi", "magnetogram", "2011-01-02T00:00", "1h", tmp_path / "a", **FAST)
+    assert ok["status"] == "ok"
+    # HMI's last row ends the catalog: the first half of it (what 'truncate' sends, with a
+    # matching Content-Length) lacks the row, which made this frame look like missing data
+    http_archive.reset()
+    http_archive.inject_fault("catalog.csv", "truncate", count=1)
+    record = fetch_observation(http_archive.url, "hmi", "magnetogram", "2011-01-02T00:00", "1h", tmp_path / "b",
+                               **FAST)
+    assert record["status"] == "ok", record
+    catalog_gets = [r for r in http_archive.requests if r["path"] == "/catalog.csv"]
+    assert [r["fault"] for r in catalog_gets] == ["truncate", None]
+    # a catalog that stays truncated fails the fetch; the frame already there is not touched
+    http_archive.inject_fault("catalog.csv", "truncate", count=10)
+    with pytest.raises(DownloadError, match="does not match catalog.csv.sha256"):
+        fetch_observation(http_archive.url, "hmi", "magnetogram", "2011-01-02T00:00", "1h", tmp_path / "a",
+                          refetch=True, **FAST)
+    assert json.loads((tmp_path / "a" / "record.json").read_text()) == ok
+    assert (tmp_path / "a" / "frame.fits").exists()
+
+
+def _hostile_archive(root, synthetic_archive, paths):
+    """An archive whose catalog (with a valid checksum) lists ``paths`` for AIA 171 at 00:00."""
+    from farside_gan.layout import catalog_checksum_line
+    from farside_gan.synthetic import read_catalog
+
+    row = next(r for r in read_catalog(synthetic_archive) if r["instrument"] == "aia" and r["channel"] == "171")
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["instrument,channel,time,path,size,sha256"]
+    lines += [f"aia,171,{row['time']},{p},{row['size']},{row['sha256']}" for p in paths]
+    body = ("\n".join(lines) + "\n").encode()
+    (root / "catalog.csv").write_bytes(body)
+    (root / "catalog.csv.sha256").write_text(catalog_checksum_line(body))
+    return row
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
+def test_local_catalog_paths_are_confined_to_the_archive(synthetic_archive, tmp_path, kind):
+    src = synthetic_archive / _hostile_archive(tmp_path / "probe", synthetic_archive, ["x"])["path"]
+    outside = tmp_path / "outside.fits"
+    shutil.copy(src, outside)
+    root = tmp_path / "archive"
+    if kind == "symlink":
+        (root / "aia").mkdir(parents=True)
+        (root / "aia" / "link.fits").symlink_to(outside)
+    path = {"dotdot": "../outside.fits", "absolute": str(outside), "symlink": "aia/link.fits"}[kind]
+    _hostile_archive(root, synthetic_archive, [path])
+    with pytest.raises(DownloadError, match="outside the archive" if kind == "symlink" else "archive path"):
+        fetch_observation(str(root), "aia", 171, "2011-01-01T00:00", "1h", tmp_path / "out", **FAST)
+    assert not (tmp_path / "out" / "frame.fits").exists()
+
+
+def test_http_catalog_row_cannot_switch_server(synthetic_archive, tmp_path):
+    from farside_gan.synthetic.httpserver import ArchiveServer
+
+    row = _hostile_archive(tmp_path / "hostile", synthetic_archive, ["x"])
+    with ArchiveServer(synthetic_archive) as other:
+        _hostile_archive(tmp_path / "hostile", synthetic_archive, [f"//127.0.0.1:{other.port}/{row['path']}"])
+        with ArchiveServer(tmp_path / "hostile") as hostile:
+            with pytest.raises(DownloadError, match="names another host"):
+                fetch_observation(hostile.url, "aia", 171, "2011-01-01T00:00", "1h", tmp_path / "out", **FAST)
+        assert other.requests == []   # nothing was asked of the other server
+    assert not (tmp_path / "out" / "frame.fits").exists()
+
+
+def test_a_trickling_server_is_cut_off_at_the_file_deadline(http_archive, tmp_path):
+    import time
+
+    http_archive.trickle_interval = 0.05   # a byte every 50 ms: every socket read succeeds
+    try:
+        http_archive.inject_fault("hmi/*", "trickle", count=1)
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match="deadline"):
+            fetch_observation(http_archive.url, "hmi", "magnetogram", "2011-01-01T00:00", "1h", tmp_path,
+                              deadline_s=1.0, **FAST)
+        assert time.monotonic() - start < 4.0
+    finally:
+        http_archive.trickle_interval = 20.0
+    assert not (tmp_path / "frame.fits").exists()
+    assert 0 < (tmp_path / ".frame.fits.part").stat().st_size   # what arrived is kept for a resume
+
+
+def test_429_with_retry_after_is_honoured(http_archive, tmp_path, monkeypatch):
+    import farside_gan.transfer as transfer
+
+    slept = []
+    monkeypatch.setattr(transfer, "_sleep", slept.append)
+    http_archive.retry_after = 7
+    try:
+        http_archive.inject_fault("aia/*.193.*", "429", count=2)
+        record = fetch_observation(http_archive.url, "aia", 193, "2011-01-01T00:00", "1h", tmp_path, **FAST)
+    finally:
+        http_archive.retry_after = 0
+    assert record["status"] == "ok"
+    assert slept == [7, 7]   # the server's Retry-After, not the 0.01 s backoff
+    assert [r["status"] for r in http_archive.requests if "193" in r["path"]] == [429, 429, 200]
+
+
+@pytest.mark.parametrize("path, reason", [
+    ("/aia/x%00.fits", "NUL character"),
+    ("/search?instrument=aia&start=not-a-time", "'not-a-time' is not a time"),
+    ("/search?instrument=aia&end=2011-13-45T00:00", "is not a time"),
+])
+def test_archive_server_answers_bad_requests_with_400(http_archive, path, reason):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(http_archive.url + path, timeout=10)
+    assert excinfo.value.code == 400 and reason in excinfo.value.read().decode()
+    # the server is still there and the connection was answered, not dropped
+    assert urllib.request.urlopen(http_archive.url + "/catalog.csv.sha256", timeout=10).status == 200
+
+
+def test_cli_fetch_period_writes_frames_and_the_index_and_keeps_them(synthetic_archive, tmp_path, capsys):
+    from farside_gan.cli import main
+
+    out = tmp_path / "raw" / "euvi_a" / "201101"
+    argv = ["fetch-period", "--source", str(synthetic_archive), "--instrument", "euvi_a",
+            "--times", "2011-01-01T00:00", "2011-01-01T12:00", "--out-dir", str(out),
+            "--index", str(out / "records.json")]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"ok:downloaded": 6}
+    index = json.loads((out / "records.json").read_text())
+    assert index["instrument"] == "euvi_a" and index["series"] == "secchi.L0.euvi_a"
+    assert [r["dir"] for r in index["records"]] == [f"{c}/20110101T{h}" for h in ("0000", "1200")
+                                                   for c in ("304", "195", "171")]
+    for r in index["records"]:
+        assert read_fits(out / r["dir"] / "frame.fits")[1]["WAVELNTH"] == int(r["channel"])
+        assert json.loads((out / r["dir"] / "record.json").read_text()) == {k: v for k, v in r.items() if k != "dir"}
+    # the lead's rerun after a grid change: old frames kept, the new time fetched
+    assert main(argv[:6] + ["2011-01-01T00:00", "2011-01-01T12:00", "2011-01-02T00:00"] + argv[8:]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"ok:downloaded": 3, "ok:kept": 6}
+    assert len(json.loads((out / "records.json").read_text())["records"]) == 9
+    # a failing source: exit 1, and the index is left as it was
+    before = (out / "records.json").read_bytes()
+    assert main(["fetch-period", "--source", str(tmp_path / "nowhere"), "--instrument", "euvi_a",
+                 "--times", "2011-01-01T00:00", "--out-dir", str(out), "--index", str(out / "records.json")]) == 1
+    assert (out / "records.json").read_bytes() == before
+
+
+def test_an_archive_without_catalog_checksum_is_refused(synthetic_archive, tmp_path):
+    root = tmp_path / "archive"
+    root.mkdir()
+    shutil.copy(synthetic_archive / "catalog.csv", root / "catalog.csv")
+    with pytest.raises(DownloadError, match="cannot read catalog.csv.sha256"):
+        fetch_observation(str(root), "aia", 171, "2011-01-01T00:00", "1h", tmp_path / "out", **FAST)
+
+
+def test_period_over_http_keeps_what_arrived_when_one_frame_fails(http_archive, tmp_path):
+    from farside_gan.download import fetch_period
+
+    times = ["2011-01-01T00:00", "2011-01-01T12:00"]
+    http_archive.inject_fault("aia/*/2011/01/01/*T12*.193.*", "drop", count=100)
+    with pytest.raises(DownloadError, match="1 of 6 frames not fetched"):
+        fetch_period(http_archive.url, "aia", times, tmp_path, connections=2, index=tmp_path / "records.json", **FAST)
+    assert sorted(p.parent.relative_to(tmp_path).as_posix() for p in tmp_path.glob("*/*/frame.fits")) == [
+        "171/20110101T0000", "171/20110101T1200", "193/20110101T0000", "304/20110101T0000", "304/20110101T1200"]
+    assert (tmp_path / "193" / "20110101T1200" / ".frame.fits.part").stat().st_size > 0
+    assert not (tmp_path / "records.json").exists()
+    http_archive.reset()
+    records = fetch_period(http_archive.url, "aia", times, tmp_path, connections=2, index=tmp_path / "records.json",
+                           **FAST)
+    assert [r["action"] for r in records] == ["kept"] * 4 + ["downloaded", "kept"]
+    [get] = [r for r in http_archive.requests if r["path"].endswith(".fits")]
+    assert get["status"] == 206 and "T12" in get["path"] and ".193." in get["path"]
+    assert json.loads((tmp_path / "records.json").read_text())["counts"] == {"ok": 6}

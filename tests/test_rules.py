@@ -138,8 +138,9 @@ def _rows(path):
 
 def test_synth_archive_covers_config_times_and_instruments(archive):
     rows = read_catalog(archive)
-    # aia x3 + hmi + euvi_a x3 channels at the 3 times from the config (the synthetic span)
-    assert len(rows) == 7 * 3
+    # what the workflow fetches: aia x3 + hmi at the 3 training times, euvi_a x3 at the farside time
+    assert len(rows) == 4 * 3 + 3
+    assert {r["time"][:10] for r in rows if r["instrument"] == "euvi_a"} == {"2011-01-31"}
     assert {(r["instrument"], r["channel"]) for r in rows} == {
         (i, c) for i in CHANNELS for c in CHANNELS[i]}
     aia171 = next(r for r in rows if r["instrument"] == "aia" and r["channel"] == "171")
@@ -163,16 +164,16 @@ def test_fetch_indexes_every_frame_of_its_period(fetched, archive):
     for inst, periods in PERIODS.items():
         for period in periods:
             index = json.loads((fetched / inst / period / "records.json").read_text())
-            times = {r["requested_time"][:16] for r in index}
-            assert len(index) == len(times) * len(CHANNELS[inst])
-            for record in index:
+            times = {r["requested_time"][:16] for r in index["records"]}
+            assert len(index["records"]) == len(times) * len(CHANNELS[inst])
+            for record in index["records"]:
                 t = record["requested_time"][:16]
                 if t == "2011-01-31T12:00":
                     assert record["status"] == "dropped" and record["reason"] == "eclipse"
-                    assert record["frame_path"] is None
+                    assert not (fetched / inst / period / record["dir"] / "frame.fits").exists()
                     continue
                 assert record["status"] == "ok", record
-                frame = fetched / inst / period / record["frame_path"]
+                frame = fetched / inst / period / record["dir"] / record["frame"]
                 digest = hashlib.sha256(frame.read_bytes()).hexdigest()
                 assert digest in {r["sha256"] for r in by_key[(inst, record["channel"])]}
 

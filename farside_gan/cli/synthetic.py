@@ -105,7 +105,7 @@ def register(subparsers) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--fault", type=parse_fault, action="append", default=[], metavar="GLOB:KIND[:COUNT]",
-                   help="inject a fault (KIND: 503, drop, truncate) into the next COUNT (default 1) "
+                   help="inject a fault (KIND: 503, 429, drop, truncate, trickle) into the next COUNT (default 1) "
                         "requests matching GLOB; repeatable")
     p.set_defaults(func=_serve_archive)
 

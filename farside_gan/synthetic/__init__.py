@@ -8,7 +8,8 @@
 
 Modules: ``field`` (magnetic field physics), ``euv`` (brightness), ``instruments`` (headers,
 observers), ``projection`` (pixel rays on the Sun), ``archive`` (files, catalog),
-``httpserver`` (127.0.0.1 archive with fault injection), ``badfiles``.
+``httpserver`` (127.0.0.1 archive with fault injection), ``jsocserver`` (a JSOC export service
+for the real drms client), ``badfiles``.
 """
 
 from farside_gan.synthetic.archive import (build_archive, plan_observation, read_catalog, render,

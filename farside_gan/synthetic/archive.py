@@ -9,6 +9,7 @@ comments derive from the observation time).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import zlib
@@ -21,7 +22,9 @@ from astropy.io import fits
 
 from farside_gan import __version__
 from farside_gan.fitsio import atomic_output, sha256_of
-from farside_gan.layout import CATALOG_COLUMNS, CATALOG_NAME, Observation, archive_relpath, check_channel
+from farside_gan.layout import (CATALOG_CHECKSUM_NAME, CATALOG_COLUMNS, CATALOG_NAME, Observation,
+                                archive_relpath, catalog_checksum_line, check_archive_path,
+                                check_catalog_checksum, check_channel)
 from farside_gan.synthetic import instruments as inst
 
 INSTRUMENTS = ("aia", "hmi", "euvi_a", "euvi_b")
@@ -157,21 +160,33 @@ def write_plan(path, plan: Plan, sun, seed: int = 0, header_overrides: dict | No
 
 
 def write_catalog(root, rows: list[dict]) -> Path:
-    """Write ``root/catalog.csv`` (columns ``layout.CATALOG_COLUMNS``), sorted, atomically."""
+    """Write ``root/catalog.csv`` (columns ``layout.CATALOG_COLUMNS``), sorted, and its
+    ``catalog.csv.sha256``, each atomically (a reader between the two sees a mismatch, not a
+    short catalog it would take for complete)."""
     root = Path(root)
     rows = sorted(rows, key=lambda r: (r["instrument"], str(r["channel"]), r["time"], r["path"]))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        check_archive_path(r["path"])
+        writer.writerow({k: r[k] for k in CATALOG_COLUMNS})
+    body = out.getvalue().encode()
     with atomic_output(root / CATALOG_NAME, suffix=".csv") as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=CATALOG_COLUMNS, lineterminator="\n")
-            writer.writeheader()
-            writer.writerows({k: r[k] for k in CATALOG_COLUMNS} for r in rows)
+        tmp.write_bytes(body)
+    with atomic_output(root / CATALOG_CHECKSUM_NAME, suffix=".sha256") as tmp:
+        tmp.write_text(catalog_checksum_line(body))
     return root / CATALOG_NAME
 
 
 def read_catalog(root) -> list[dict]:
-    """Rows of ``root/catalog.csv`` (size as int, channel as written: '171' or 'magnetogram')."""
-    with open(Path(root) / CATALOG_NAME, newline="") as f:
-        rows = list(csv.DictReader(f))
+    """Rows of ``root/catalog.csv`` (size as int, channel as written: '171' or 'magnetogram'),
+    checked against ``catalog.csv.sha256``."""
+    body = (Path(root) / CATALOG_NAME).read_bytes()
+    problem = check_catalog_checksum(body, (Path(root) / CATALOG_CHECKSUM_NAME).read_text())
+    if problem:
+        raise ValueError(f"{root}: {problem}")
+    rows = list(csv.DictReader(body.decode().splitlines()))
     for row in rows:
         row["size"] = int(row["size"])
     return rows

@@ -126,28 +126,23 @@ def fetch_source(instrument):
     return source
 
 
-def fetch_extra_args(instrument):
-    args = []
-    if fetch_source(instrument) == "jsoc" and config["fetch"]["jsoc_email"]:
-        args += ["--jsoc-email", config["fetch"]["jsoc_email"]]
-    for period in config["fetch"]["eclipse_periods"]:
-        args += ["--eclipse-period", period]
-    return args
-
-
 def fetch_commands(wildcards, input, output):
-    """One `farside-gan fetch` per channel and time of the period, then the period's index."""
-    inst = wildcards.instrument
-    period_dir = Path(output[0]).parent
-    frames = [(ch, t) for t in times_in(inst, wildcards.period) for ch in CHANNELS[inst]]
-    return [
-        ["fetch", "--source", fetch_source(inst), "--instrument", inst, "--channel", str(ch),
-         "--time", iso(t), "--tolerance", config["fetch"]["tolerance"],
-         "--out-dir", str(period_dir / str(ch) / t)]
-        + fetch_extra_args(inst)
-        for ch, t in frames
-    ] + [["fetch-index", "--out", output[0]]
-         + [str(period_dir / str(ch) / t / "record.json") for ch, t in frames]]
+    """One `farside-gan fetch-period` for every channel and time of the period: frames (kept
+    when already fetched and verified) and the period's index, written last."""
+    inst, fetch = wildcards.instrument, config["fetch"]
+    source = fetch_source(inst)
+    command = ["fetch-period", "--source", source, "--instrument", inst,
+               "--times", *[iso(t) for t in times_in(inst, wildcards.period)],
+               "--tolerance", fetch["tolerance"], "--out-dir", str(Path(output[0]).parent),
+               "--index", output[0], "--connections", fetch["connections"],
+               "--file-deadline", fetch["file_deadline"], "--retries", fetch["retries"]]
+    if source in ("jsoc", "fido") and fetch["jsoc_email"]:
+        command += ["--jsoc-email", fetch["jsoc_email"]]
+    if source == "jsoc" and fetch["jsoc_url"]:
+        command += ["--jsoc-url", fetch["jsoc_url"]]
+    for period in fetch["eclipse_periods"]:
+        command += ["--eclipse-period", period]
+    return [command]
 
 
 def synthetic_archive_commands(wildcards, output, threads):
