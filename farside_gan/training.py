@@ -477,6 +477,9 @@ class Trainer:
         if not main:
             dist.barrier(self.dist)  # wait for rank 0's generator file
             return self.generator_path
+        if total_steps == 0:  # an untrained baseline (epochs: 0): its state and an empty log
+            self.save_checkpoint()
+            self._log_header("losses.csv", LOSS_COLUMNS)
         path = self.save_generator()
         dist.barrier(self.dist)
         return path
@@ -539,6 +542,12 @@ class Trainer:
             if new:
                 writer.writeheader()
             writer.writerow({k: row.get(k) for k in columns})
+
+    def _log_header(self, name: str, columns) -> None:
+        path = self.out_dir / name
+        if not path.exists():
+            with atomic_output(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
+                csv.DictWriter(fh, fieldnames=columns).writeheader()
 
     def _truncate_logs(self) -> None:
         for name, columns in (("losses.csv", LOSS_COLUMNS), ("validation.csv", VALIDATION_COLUMNS)):

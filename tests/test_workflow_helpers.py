@@ -29,9 +29,11 @@ def snakemake_env() -> dict:
 
 def run_snakemake(workdir: Path, *args, configfiles=(), check: bool = True,
                   timeout: float = 900) -> subprocess.CompletedProcess:
-    """`snakemake --snakefile workflow/Snakefile --directory WORKDIR --configfile ... ARGS`."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
-           "--directory", str(workdir)]
+    """`snakemake --snakefile workflow/Snakefile ARGS --configfile ...`, run from WORKDIR.
+
+    No --directory: it would override the config's `workdir` (the run directory), as it does
+    for a user who gives one."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE)]
     cmd += [str(a) for a in args]
     if configfiles:  # last: --configfile takes every word after it
         cmd += ["--configfile", *map(str, configfiles)]
@@ -39,7 +41,7 @@ def run_snakemake(workdir: Path, *args, configfiles=(), check: bool = True,
                           timeout=timeout)
     if check and proc.returncode != 0:
         logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}"
-                         for p in sorted(Path(workdir, "logs").rglob("*.log"))[-6:])
+                         for p in sorted(Path(workdir).rglob("logs/**/*.log"))[-6:])
         raise AssertionError(f"snakemake failed ({proc.returncode}): {' '.join(cmd)}\n"
                              f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}\n{logs}")
     return proc
