@@ -1,0 +1,192 @@
+"""The workflow run as users run it: training killed and resumed through Snakemake, config
+mistakes caught while planning, no config value unquoted in a shell line, readable training logs.
+
+The training tests run only the train rule (`--allowed-rules train`) on a workspace whose
+manifest and pairs already exist (`train_workspace`): a tiny model, 64-pixel images, CPU.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from model_helpers import write_manifest
+from test_workflow_helpers import (MODEL_DIR, REPO, TINY_MODEL, TINY_TRAINING, TRAIN_LOG,
+                                   run_snakemake, snakemake_command, snakemake_env, train_args,
+                                   train_workspace)
+
+SCHEMA = REPO / "config" / "schema.yaml"
+def checkpoint_step(workdir: Path) -> int | None:
+    import torch
+    path = workdir / MODEL_DIR / "checkpoints/latest.pt"
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+    except (FileNotFoundError, EOFError, RuntimeError):
+        return None  # not written yet
+
+
+def wait_for_checkpoint(workdir: Path, proc: subprocess.Popen, step: int,
+                        timeout: float = 300) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"snakemake ended before step {step}:\n{proc.communicate()}"
+        current = checkpoint_step(workdir)
+        if current is not None and current >= step:
+            return current
+        time.sleep(0.1)
+    raise AssertionError(f"no checkpoint at step {step} within {timeout} s")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes started (directly or not) by ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def train_process(snakemake_pid: int) -> int:
+    for pid in descendants(snakemake_pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:4] == [b"python", b"-m", b"farside_gan", b"train"]:
+            return pid
+    raise AssertionError("no `python -m farside_gan train` process under snakemake")
+
+
+def start_train(workdir: Path, config: Path, *extra) -> subprocess.Popen:
+    """Snakemake running the train rule, in a process group of its own (as in a terminal)."""
+    return subprocess.Popen(snakemake_command(workdir, *train_args(*extra), configfiles=[config]),
+                            cwd=workdir, env=snakemake_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def logged_step(workdir: Path) -> int:
+    """The last step in the run's own loss log (one row a step): how far training got."""
+    with open(workdir / MODEL_DIR / "checkpoints/losses.csv", newline="") as fh:
+        return int(list(csv.DictReader(fh))[-1]["step"])
+
+
+def generator_weights(workdir: Path) -> dict:
+    import torch
+    return torch.load(workdir / MODEL_DIR / "generator.pt", map_location="cpu",
+                      weights_only=True)["G"]
+
+
+def loss_rows(workdir: Path) -> list[dict]:
+    with open(workdir / MODEL_DIR / "losses.csv", newline="") as fh:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(fh)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    run_snakemake(workdir, *train_args(), configfiles=[train_workspace(workdir)])
+    return workdir
+
+
+def assert_same_training(workdir: Path, reference: Path) -> None:
+    import torch
+    got, expected = generator_weights(workdir), generator_weights(reference)
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(got[key], value), key
+    rows = loss_rows(workdir)
+    assert rows == loss_rows(reference)
+    assert [int(r["step"]) for r in rows] == list(range(1, TINY_TRAINING["max_steps"] + 1))
+
+
+@pytest.mark.slow
+def test_training_interrupted_with_ctrl_c_resumes_on_the_next_run(tmp_path, uninterrupted):
+    config = train_workspace(tmp_path)
+    proc = start_train(tmp_path, config)
+    wait_for_checkpoint(tmp_path, proc, 10)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: SIGINT to snakemake and its jobs
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, output
+    killed_at, reached = checkpoint_step(tmp_path), logged_step(tmp_path)
+    # the job was stopped mid-run: its outputs are gone, its checkpoint is not
+    assert 10 <= killed_at <= reached < TINY_TRAINING["max_steps"], output
+    assert not (tmp_path / MODEL_DIR / "generator.pt").exists()
+
+    run_snakemake(tmp_path, *train_args(), configfiles=[config])
+    log = (tmp_path / TRAIN_LOG).read_text()
+    assert f"resuming from {MODEL_DIR}/checkpoints/latest.pt at step {killed_at} " in log, log
+    assert_same_training(tmp_path, uninterrupted)
+    assert "\r" not in log  # progress lines, not a bar, in the rule's log file
+    print(f"Ctrl-C after step {reached}, checkpoint at step {killed_at}; the rerun resumed "
+          f"at step {killed_at}")
+
+
+@pytest.mark.slow
+def test_training_killed_in_its_job_resumes_on_snakemakes_retry(tmp_path, uninterrupted):
+    """SIGKILL to the training process (as the OOM killer or a SLURM time limit would end it);
+    Snakemake retries the job (as the SLURM profile does) and the retry resumes."""
+    config = train_workspace(tmp_path)
+    proc = start_train(tmp_path, config, "--retries", "1")
+    wait_for_checkpoint(tmp_path, proc, 10)
+    os.kill(train_process(proc.pid), signal.SIGKILL)
+    time.sleep(0.5)  # let the kernel reap it before reading how far it got
+    killed_at, reached = checkpoint_step(tmp_path), logged_step(tmp_path)
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output
+    assert "Trying to restart job" in output or "attempt 2" in output.lower(), output
+    log = (tmp_path / TRAIN_LOG).read_text()
+    assert f"resuming from {MODEL_DIR}/checkpoints/latest.pt at step {killed_at} " in log, log
+    assert_same_training(tmp_path, uninterrupted)
+    print(f"SIGKILL to the train process after step {reached}, checkpoint at step {killed_at}; "
+          f"the retry resumed at step {killed_at}")
+
+
+def test_training_log_file_has_lines_not_a_progress_bar(tmp_path):
+    """stderr to a file, as the train rule's `> {log} 2>&1`: progress lines, no \\r-redrawn bar."""
+    import sys
+    manifest = write_manifest(tmp_path, n_train=4, n_eval=0, n=64)
+    settings = {**TINY_MODEL, **TINY_TRAINING, "max_steps": 6, "progress_seconds": 0}
+    settings = {k: v for k, v in settings.items() if k not in ("device", "gpus")}
+    log = tmp_path / "train.log"
+    with open(log, "w") as fh:
+        subprocess.run([sys.executable, "-m", "farside_gan", "train", "--manifest", str(manifest),
+                        "--out-dir", str(tmp_path / "model"), "--device", "cpu"]
+                       + [a for k, v in settings.items() for a in ("--set", f"{k}={v}")],
+                       stdout=fh, stderr=subprocess.STDOUT, env=snakemake_env(), check=True)
+    text = log.read_text()
+    assert "\r" not in text
+    progress = [line for line in text.splitlines() if ": train: step " in line]
+    # progress_seconds 0: a line after every step
+    assert [int(line.split(": train: step ")[1].split("/")[0]) for line in progress] == \
+        [1, 2, 3, 4, 5, 6]
+    assert progress[-1].split(": train: ")[1].startswith("step 6/6 (100%), epoch 1, ")
+    assert "loss_G " in progress[-1]
+    assert all(len(line) < 300 for line in text.splitlines())
+
+
+def test_progress_is_a_bar_on_a_terminal():
+    import pty
+    from farside_gan.progress import StepProgress
+    leader, follower = pty.openpty()
+    with open(follower, "w") as terminal, open(os.devnull, "w") as file:
+        assert StepProgress(3, stream=terminal).bar is not None
+        on_file = StepProgress(3, stream=file)
+        assert on_file.bar is None and on_file.lines
+    os.close(leader)
