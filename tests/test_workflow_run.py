@@ -190,3 +190,132 @@ def test_progress_is_a_bar_on_a_terminal():
         on_file = StepProgress(3, stream=file)
         assert on_file.bar is None and on_file.lines
     os.close(leader)
+
+
+# ---------------------------------------------------------------- config: the model/training keys
+
+def schema_sections() -> tuple[dict, dict]:
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]
+    return schema["model"], schema["training"]
+
+
+def test_schema_describes_exactly_the_train_config_fields():
+    """One list of settings: TrainConfig's. The schema says each one's type, bounds, default and
+    meaning; `device` and `gpus` are the workflow's own, `hmi_clip` comes from normalize:."""
+    import dataclasses
+    from farside_gan.model.networks import NORMS, PADDINGS
+    from farside_gan.train_config import LOADERS, PRECISIONS, TrainConfig
+
+    model, training = schema_sections()
+    assert model["additionalProperties"] is False and training["additionalProperties"] is False
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    assert set(model["properties"]) == set(TrainConfig.MODEL_FIELDS)
+    assert set(training["properties"]) == \
+        set(fields) - set(TrainConfig.MODEL_FIELDS) - {"hmi_clip"} | {"device", "gpus"}
+    types = {int: "integer", float: "number", bool: "boolean"}
+    for name, spec in {**model["properties"], **training["properties"]}.items():
+        assert spec.get("description"), name
+        if name in ("device", "gpus"):
+            continue
+        default = fields[name].default
+        assert spec["default"] == default and type(spec["default"]) is type(default), name
+        if isinstance(default, str):
+            assert default in spec["enum"], name
+        else:
+            assert spec["type"] == types[type(default)], name
+    enums = {"norm": NORMS, "padding": PADDINGS, "loader": LOADERS, "mixed_precision": PRECISIONS}
+    for name, values in enums.items():
+        spec = model["properties"].get(name) or training["properties"][name]
+        assert set(spec["enum"]) == set(values), name
+
+
+def validate_config(config: dict) -> dict:
+    import copy
+    from snakemake.utils import validate
+    config = copy.deepcopy(config)
+    validate(config, str(SCHEMA))
+    return config
+
+
+BASE = {"start": "2011-01-01T00:00", "end": "2011-01-01T00:00"}
+
+
+@pytest.mark.parametrize("section, value, words", [
+    ("training", {"epoch": 3}, ["'epoch' was unexpected", "['training']"]),
+    ("model", {"n_residuals": 9}, ["'n_residuals' was unexpected", "['model']"]),
+    ("model", {"ngf": 0}, ["less than the minimum of 1", "['ngf']"]),
+    ("training", {"lr": "2e-4"}, ["'2e-4' is not of type 'number'", "['lr']"]),
+    ("training", {"mixed_precision": "fp16"}, ["'fp16' is not one of", "['mixed_precision']"]),
+    ("training", {"compile": "yes"}, ["'yes' is not of type 'boolean'", "['compile']"]),
+])
+def test_schema_rejects_model_and_training_mistakes_naming_them(section, value, words):
+    from snakemake.exceptions import WorkflowError
+    with pytest.raises(WorkflowError) as info:
+        validate_config({**BASE, section: value})
+    for word in words:
+        assert word in str(info.value)
+
+
+INJECTION = "x; touch INJECTED; exit 1 #"
+
+
+def text_settings() -> list[tuple[str, str]]:
+    """(section, key) of every setting whose value is text."""
+    import dataclasses
+    from farside_gan.train_config import TrainConfig
+    return [("model" if f.name in TrainConfig.MODEL_FIELDS else "training", f.name)
+            for f in dataclasses.fields(TrainConfig) if isinstance(f.default, str)] \
+        + [("training", "device")]
+
+
+@pytest.mark.parametrize("section, key", text_settings())
+def test_text_settings_cannot_carry_shell_code(section, key):
+    from snakemake.exceptions import WorkflowError
+    with pytest.raises(WorkflowError, match=f"is not one of[\\s\\S]*\\['{key}'\\]"):
+        validate_config({**BASE, section: {key: INJECTION}})
+
+
+@pytest.mark.parametrize("training, words", [
+    ({"epoch": 3}, ["'epoch' was unexpected"]),
+    ({"loader": INJECTION}, ["is not one of", "['loader']"]),
+    # what the schema cannot say; TrainConfig says it while planning
+    ({"epochs": 50, "epoch_decay": 100}, ["config: model/training: epoch_decay (100) exceeds "
+                                           "epochs (50)"]),
+])
+def test_config_mistakes_stop_the_run_before_the_train_job_deletes_anything(tmp_path, training,
+                                                                            words):
+    """A forced rerun of train (as after a changed setting) with a mistaken setting: planning
+    fails naming it; the finished run's outputs and its checkpoint are as they were."""
+    config = train_workspace(tmp_path, training)
+    kept = {}
+    for name in ("generator.pt", "losses.csv", "checkpoints/latest.pt"):
+        path = tmp_path / MODEL_DIR / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(name.encode())
+        kept[path] = path.read_bytes()
+    proc = run_snakemake(tmp_path, *train_args("--forcerun", "train"), configfiles=[config],
+                         check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for word in words:
+        assert word in output, output
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert not (tmp_path / TRAIN_LOG).exists() and not (tmp_path / "INJECTED").exists()
+
+
+def test_train_shell_line_passes_each_setting_as_one_quoted_word(tmp_path):
+    """The dry run's train command, split as the shell splits it: exactly one `--set key=value`
+    per setting, with the config's values."""
+    config = train_workspace(tmp_path, {"augment_translate_px": 1.5, "loader": "workers"})
+    proc = run_snakemake(tmp_path, "-n", "--printshellcmds", *train_args(), configfiles=[config])
+    [line] = [l for l in (proc.stdout + proc.stderr).splitlines() if " farside_gan train " in l]
+    words = shlex.split(line.split("python ", 1)[1].split(" > ", 1)[0])
+    settings = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "--set")
+    assert words.count("--set") == len(settings)
+    expected = validate_config(yaml.safe_load(config.read_text()))
+    for section in ("model", "training"):
+        for key, value in expected[section].items():
+            if key not in ("device", "gpus"):
+                assert settings.pop(key) == (str(value).lower() if isinstance(value, bool)
+                                             else str(value)), key
+    assert settings == {"hmi_clip": str(expected["normalize"]["hmi_clip"])}
