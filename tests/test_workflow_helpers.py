@@ -127,3 +127,20 @@ def train_workspace(workdir: Path, training: dict | None = None) -> Path:
 def train_args(*extra) -> list:
     # the target after --cores N: an option taking a list (--allowed-rules) would swallow it
     return ["--allowed-rules", "train", *extra, "--cores", "1", MODEL_DIR / "generator.pt"]
+
+
+def checkout_copy(directory: Path) -> Path:
+    """A directory that looks like a clone of this repository (its parts linked in), where
+    `snakemake` runs as a user runs it: no --snakefile, --directory or --configfile needed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("workflow", "config", "envs", "farside_gan", "environment.yml", "pyproject.toml",
+                 "README.md"):
+        (directory / name).symlink_to(REPO / name)
+    return directory
+
+
+def run_in_checkout(checkout: Path, argv: list[str],
+                    timeout: float = 900) -> subprocess.CompletedProcess:
+    """`snakemake ARGV` (as typed, in the checkout) with this interpreter's Snakemake."""
+    return subprocess.run([sys.executable, "-m", "snakemake", *argv], cwd=checkout,
+                          capture_output=True, text=True, env=snakemake_env(), timeout=timeout)

@@ -19,9 +19,10 @@ import pytest
 import yaml
 
 from model_helpers import write_manifest
-from test_workflow_helpers import (MODEL_DIR, REPO, TINY_MODEL, TINY_TRAINING, TRAIN_LOG,
-                                   run_snakemake, snakemake_command, snakemake_env, train_args,
-                                   train_workspace)
+from test_workflow_helpers import (DEMO_CONFIG, MODEL_DIR, REAL_CONFIG, REPO, TINY_MODEL,
+                                   TINY_TRAINING, TRAIN_LOG, checkout_copy, job_counts,
+                                   run_in_checkout, run_snakemake, snakemake_command,
+                                   snakemake_env, train_args, train_workspace, write_config)
 
 SCHEMA = REPO / "config" / "schema.yaml"
 def checkpoint_step(workdir: Path) -> int | None:
@@ -319,3 +320,106 @@ def test_train_shell_line_passes_each_setting_as_one_quoted_word(tmp_path):
                 assert settings.pop(key) == (str(value).lower() if isinstance(value, bool)
                                              else str(value)), key
     assert settings == {"hmi_clip": str(expected["normalize"]["hmi_clip"])}
+
+
+# ---------------------------------------------------------------- the default configuration
+
+def test_demo_config_names_every_key_where_it_differs_from_the_default():
+    """Snakemake merges --configfile files over the Snakefile's default (config/config.yaml)
+    when that exists (run from the repository's root), and takes them alone otherwise (tests'
+    --directory): the demo must be the same configuration both ways."""
+    import copy
+    from snakemake.utils import update_config
+    demo = yaml.safe_load(DEMO_CONFIG.read_text())
+    merged = copy.deepcopy(yaml.safe_load(REAL_CONFIG.read_text()))
+    update_config(merged, copy.deepcopy(demo))
+    assert validate_config(merged) == validate_config(demo)
+
+
+def test_plain_snakemake_plans_the_default_configuration(tmp_path):
+    proc = run_in_checkout(checkout_copy(tmp_path), ["-n", "--quiet", "rules"])
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    counts = job_counts(output)
+    # the real 2011-2017 run (config/config.yaml): monthly fetches, no synthetic archive
+    assert counts["fetch"] > 200 and counts["train"] == 1 and "synth_archive" not in counts
+    # its JSOC fetches have no e-mail address yet: a dry run says so and plans anyway
+    assert "fetch.jsoc_email is empty" in output
+
+
+def test_use_conda_without_conda_says_what_is_missing(tmp_path):
+    """`snakemake --cores 8 --use-conda`, as users type it (dry run here: no downloads)."""
+    import shutil
+    proc = run_in_checkout(checkout_copy(tmp_path), ["--cores", "8", "--use-conda", "-n"])
+    output = proc.stdout + proc.stderr
+    if shutil.which("conda", path=snakemake_env()["PATH"]):
+        assert proc.returncode == 0, output
+    else:
+        assert proc.returncode != 0
+        assert "--use-conda (--sdm conda) needs the `conda` command" in output, output
+        assert "pip install -e '.[workflow]'" in output
+
+
+def test_jsoc_fetch_without_email_stops_before_anything_runs(tmp_path):
+    config = write_config(tmp_path / "config.yaml", {
+        "start": "2011-01-01T00:00", "end": "2011-01-01T12:00", "fetch": {"source": "jsoc"}})
+    # a dry run plans the JSOC fetches
+    dry = run_snakemake(tmp_path, "-n", "--quiet", "rules", configfiles=[config])
+    assert job_counts(dry.stdout + dry.stderr)["fetch"] == 2  # AIA and HMI, January 2011
+    proc = run_snakemake(tmp_path, "--cores", "1", configfiles=[config], check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "fetch.jsoc_email is empty, but 2 fetch job(s) download from JSOC (aia/201101, " \
+        "hmi/201101; fetch.source: jsoc)" in output, output
+    assert "Nothing was fetched." in output
+    assert not (tmp_path / "data").exists() and not (tmp_path / "logs").exists()
+
+
+# ---------------------------------------------------------------- the README's commands
+
+def readme_commands(kind: str) -> list[str]:
+    """The README's `kind` commands (snakemake, printf): lines of its code blocks, then inline
+    code, in the README's order."""
+    import re
+    text = (REPO / "README.md").read_text()
+    commands = [line for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+                for line in block.splitlines() if line.startswith(kind + " ")]
+    commands += re.findall(rf"`({kind} [^`]+)`", text)
+    return list(dict.fromkeys(commands))
+
+
+@pytest.fixture(scope="module")
+def readme_checkout(tmp_path_factory) -> Path:
+    """A clone-like directory where the README's printf lines (the files its commands name,
+    e.g. site.yaml) have run."""
+    checkout = checkout_copy(tmp_path_factory.mktemp("readme"))
+    for command in readme_commands("printf"):
+        subprocess.run(["bash", "-c", command], cwd=checkout, check=True)
+    return checkout
+
+
+def test_readme_shows_the_commands_a_user_runs():
+    commands = readme_commands("snakemake")
+    assert "snakemake --cores 2 --configfile config/demo.yaml" in commands  # the quick start
+    assert any("--profile workflow/profiles/slurm" in c for c in commands)
+    assert any(c.split()[-1].endswith(".fits") or ".fits " in c for c in commands)  # a target
+    assert readme_commands("printf")
+
+
+@pytest.mark.parametrize("command", readme_commands("snakemake"))
+def test_readme_command_runs_as_written(readme_checkout, command):
+    """Each `snakemake` command of the README, as written but as a dry run (`-n` added: they
+    fetch, or take minutes)."""
+    import shutil
+    argv = shlex.split(command, comments=True)[1:]
+    if not {"-n", "--dry-run", "--dryrun"} & set(argv):
+        argv = ["-n", *argv]
+    proc = run_in_checkout(readme_checkout, argv)
+    output = proc.stdout + proc.stderr
+    if "--use-conda" in argv and not shutil.which("conda", path=snakemake_env()["PATH"]):
+        assert "--use-conda (--sdm conda) needs the `conda` command" in output, output
+    elif "--report" in argv:  # a report needs a finished run: this one got as far as that
+        assert "marked for report but does not exist" in output, output
+    else:
+        assert proc.returncode == 0, output
+        assert "This was a dry-run" in output, output
