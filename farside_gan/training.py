@@ -2,12 +2,21 @@
 
 Layout of an output directory::
 
-    checkpoints/latest.pt          every ``checkpoint_every`` steps and at the end
-    checkpoints/epoch_NNNN.pt      every ``keep_every_epochs`` epochs
+    checkpoints/                   the run's state, what a resumed run continues from:
+      latest.pt                    every ``checkpoint_every`` steps and at the end
+      epoch_NNNN.pt                every ``keep_every_epochs`` epochs
+      losses.csv, validation.csv   the logs so far (appended while training)
     generator.pt                   the final generator (what ``predict`` needs)
     losses.csv                     step, epoch, lr, loss_D, loss_G, loss_G_gan, loss_G_fm, loss_G_cc, seconds
     validation.csv                 epoch, step, n, cc, cc_binned, rmse (Gauss) on the eval split
     previews/step_NNNNNNN.png      input channels / real / generated
+
+The top-level ``losses.csv``, ``validation.csv`` and ``generator.pt`` are written once, atomically,
+when the run ends (generator.pt last), so a workflow can declare them as outputs and delete them
+after a failed job without losing anything a rerun needs. A run resumes from
+``checkpoints/latest.pt`` only when that checkpoint is of an unfinished run with the same
+settings (``TrainConfig.RUNTIME_FIELDS`` may differ) on the same training files; otherwise it
+starts at step 0 and says why.
 
 Speed work (bf16 is here; channels-last, fused Adam, torch.compile, DDP via
 ``farside_gan.distributed``) belongs in :meth:`Trainer.__init__` (model/optimizer set-up) and
@@ -17,12 +26,12 @@ Speed work (bf16 is here; channels-last, fused Adam, torch.compile, DDP via
 from __future__ import annotations
 
 import csv
-import dataclasses
+import functools
+import hashlib
 import logging
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +47,8 @@ from farside_gan.model.data import (Augmentation, PairedFitsDataset, disk_radius
                                     manifest_pairs)
 from farside_gan.model.losses import discriminator_loss, generator_loss
 from farside_gan.model.networks import GlobalGenerator, MultiscaleDiscriminator, init_weights
+from farside_gan.progress import StepProgress
+from farside_gan.train_config import TrainConfig  # defined there without torch; used as training.TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -46,131 +57,6 @@ GENERATOR_FORMAT = "farside-gan-generator"
 LOSS_COLUMNS = ("step", "epoch", "lr", "loss_D", "loss_G", "loss_G_gan", "loss_G_fm", "loss_G_cc",
                "seconds")
 VALIDATION_COLUMNS = ("epoch", "step", "n", "cc", "cc_binned", "rmse")
-
-
-@dataclass
-class TrainConfig:
-    """Model and training settings; YAML sections ``model:`` and ``training:`` (flat keys)."""
-
-    # --- model: (a checkpoint must match these to be loaded)
-    in_channels: int = 3
-    out_channels: int = 1
-    ngf: int = 32
-    ndf: int = 64
-    n_downsample: int = 4
-    n_residual: int = 9
-    n_D: int = 2
-    n_layers_D: int = 3
-    norm: str = "instance"
-    padding: str = "reflection"
-    # --- training:
-    epochs: int = 150
-    epoch_decay: int = 100          # lr constant for this many epochs, then linear to zero
-    batch_size: int = 1
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    lambda_fm: float = 10.0
-    lambda_cc: float = 0.0          # correlation-coefficient loss weight (Pix2PixCC); 0 = off
-    n_cc: int = 4                   # scales of the correlation loss (3x3/2 average pooling between)
-    init_std: float = 0.02
-    seed: int = 0
-    augment_rotation_deg: float = 0.0
-    augment_translate_px: float = 0.0
-    num_workers: int = 0
-    num_threads: int = 0            # torch CPU threads; 0 = torch's default
-    mixed_precision: str = "auto"   # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
-    log_every: int = 10             # steps between losses.csv rows
-    preview_every: int = 500        # steps between preview PNGs; 0 = none
-    checkpoint_every: int = 500     # steps between latest.pt updates (and at the last step)
-    keep_every_epochs: int = 10     # keep checkpoints/epoch_NNNN.pt every this many epochs; 0 = none
-    val_every_epochs: int = 1       # 0 = no validation
-    val_max_samples: int = 16
-    bin_factor: int = 8
-    hmi_clip: float = 3000.0        # Gauss of a normalized target value of 1
-    max_steps: int = 0              # stop after this many steps in total; 0 = run all epochs
-    progress: bool = True
-    # --- speed: these act on CUDA only (and single_d_pass also under DDP); the CPU
-    # single-process path stays plain fp32 and bit-reproducible. See benchmarks/README.md.
-    channels_last: bool = False     # NHWC activations and weights
-    fused_adam: bool = True         # Adam as one fused kernel per step
-    compile: bool = True            # torch.compile G and D (compiles for a minute or two, once)
-    cudnn_benchmark: bool = True    # cuDNN times its algorithms for each layer shape
-    single_d_pass: bool = True      # D sees fake and real pairs as one batch; D frozen in G's loss
-    prefetch_factor: int = 4        # batches each loader worker keeps ready (num_workers > 0)
-    gemm_convs: bool = True         # with compile: few-channel convs (G's first/last, D's first/score) as GEMMs
-    loader: str = "threads"         # threads: num_workers reader threads | workers: DataLoader processes
-
-    MODEL_FIELDS = ("in_channels", "out_channels", "ngf", "ndf", "n_downsample", "n_residual",
-                    "n_D", "n_layers_D", "norm", "padding")
-
-    def __post_init__(self):
-        if self.epoch_decay > self.epochs:
-            raise ValueError(f"epoch_decay ({self.epoch_decay}) exceeds epochs ({self.epochs})")
-        if self.loader not in ("workers", "threads"):
-            raise ValueError(f"loader must be workers or threads, not {self.loader!r}")
-        if self.mixed_precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"mixed_precision must be auto, bf16 or fp32, not {self.mixed_precision!r}")
-
-    @property
-    def model(self) -> dict:
-        return {k: getattr(self, k) for k in self.MODEL_FIELDS}
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            log.warning("%s: ignoring unknown training/model keys %s", source, unknown)
-        return cls(**{k: _convert(cls, k, v) for k, v in values.items() if k in known})
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
-        """Merge the ``model:`` and ``training:`` sections of a workflow config file."""
-        import yaml
-        try:
-            with open(path) as fh:
-                doc = yaml.safe_load(fh) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputDataError(path, f"cannot read config ({exc})", reason="bad_config") from exc
-        values = {**(doc.get("model") or {}), **(doc.get("training") or {})}
-        try:
-            return cls.from_dict(values, source=str(path))
-        except (TypeError, ValueError) as exc:
-            raise InputDataError(path, f"bad model/training setting: {exc}", reason="bad_config") from exc
-
-    def with_overrides(self, assignments: list[str]) -> "TrainConfig":
-        """Apply ``key=value`` strings (the CLI's ``--set``); unknown keys are an error."""
-        values = self.to_dict()
-        for item in assignments:
-            key, sep, value = item.partition("=")
-            key = key.strip()
-            if not sep or key not in values:
-                raise ValueError(f"--set {item!r}: expected key=value with key one of "
-                                 f"{sorted(values)}")
-            values[key] = _convert(type(self), key, value.strip())
-        return type(self)(**values)
-
-
-def _convert(cls, key: str, value):
-    """Coerce ``value`` to the type of the field's default (strings from the CLI or YAML)."""
-    default = next(f.default for f in dataclasses.fields(cls) if f.name == key)
-    kind = type(default)
-    if kind is bool:
-        if isinstance(value, str):
-            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(f"{key}: expected true/false, got {value!r}")
-            return value.lower() in ("true", "1", "yes")
-        return bool(value)
-    if kind is int:
-        as_float = float(value)
-        if as_float != int(as_float):
-            raise ValueError(f"{key}: expected an integer, got {value!r}")
-        return int(as_float)
-    return kind(value)
 
 
 def lr_factor(epoch: int, epochs: int, epoch_decay: int) -> float:
@@ -231,6 +117,19 @@ def _save(obj: dict, path: Path) -> None:
         torch.save(obj, tmp)
 
 
+def files_fingerprint(paths) -> str:
+    """sha256 over each file's path, size and modification time: changes when a file does."""
+    digest = hashlib.sha256()
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise InputDataError(path, f"cannot read training file ({exc.strerror})",
+                                 reason="missing_file") from exc
+        digest.update(f"{os.fspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 # ---------------------------------------------------------------- trainer
 
 class Trainer:
@@ -287,8 +186,24 @@ class Trainer:
 
     # -- paths
     @property
+    def state_dir(self) -> Path:
+        """Checkpoints and the logs up to the latest step: what a resumed run continues from."""
+        return self.out_dir / "checkpoints"
+
+    @property
     def latest_path(self) -> Path:
-        return self.out_dir / "checkpoints" / "latest.pt"
+        return self.state_dir / "latest.pt"
+
+    @property
+    def total_steps(self) -> int:
+        total = self.config.epochs * self.steps_per_epoch
+        return min(total, self.config.max_steps) if self.config.max_steps else total
+
+    @functools.cached_property
+    def data_fingerprint(self) -> str:
+        """The training and validation files as they are now (see :func:`files_fingerprint`)."""
+        sets = [s for s in (self.train_set, self.val_set) if s is not None]
+        return files_fingerprint(p for s in sets for pair in s.pairs for p in pair)
 
     @property
     def generator_path(self) -> Path:
@@ -372,6 +287,7 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "step": self.step, "epoch": self.epoch, "config": self.config.to_dict(),
+            "run": {"data": self.data_fingerprint, "world_size": self.dist.world_size},
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
         }
@@ -382,7 +298,26 @@ class Trainer:
         return path
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
-        ckpt = load_checkpoint(path, map_location=self.device)
+        self._restore(path, load_checkpoint(path, map_location=self.device))
+
+    def resume_problem(self, ckpt: dict) -> str | None:
+        """Why a checkpoint cannot be continued by this run, or None when it can."""
+        if ckpt.get("format") != CHECKPOINT_FORMAT:
+            return "it holds a generator only"
+        diffs = self.config.resume_differences(ckpt["config"])
+        if diffs:
+            return "its settings differ (" + "; ".join(diffs) + ")"
+        run = ckpt.get("run") or {}
+        if run.get("world_size") != self.dist.world_size:
+            return (f"it was made by {run.get('world_size')} processes, this run has "
+                    f"{self.dist.world_size}")
+        if run.get("data") != self.data_fingerprint:
+            return "the training files changed since (added, removed or rewritten)"
+        if int(ckpt["step"]) >= self.total_steps:
+            return f"it ends a finished run (step {ckpt['step']} of {self.total_steps})"
+        return None
+
+    def _restore(self, path, ckpt: dict) -> None:
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise InputDataError(path, "a generator-only file cannot resume training; "
                                  "use checkpoints/latest.pt", reason="checkpoint_mismatch")
@@ -421,20 +356,31 @@ class Trainer:
         return torch.randperm(len(self.train_set), generator=g).tolist()
 
     def fit(self, resume: bool = True) -> Path:
-        """Train until ``epochs`` (or ``max_steps``) are done; returns the generator file."""
+        """Train until ``epochs`` (or ``max_steps``) are done; returns the generator file.
+
+        With ``resume``, continues from ``checkpoints/latest.pt`` when :meth:`resume_problem`
+        finds nothing against it; otherwise starts at step 0 (and says why).
+        """
         cfg = self.config
+        total_steps = self.total_steps
         if resume and self.latest_path.exists():
-            self.load_checkpoint(self.latest_path)
-            log.info("resuming from %s at step %d (epoch %d)", self.latest_path, self.step, self.epoch)
+            ckpt = load_checkpoint(self.latest_path, map_location=self.device)
+            problem = self.resume_problem(ckpt)
+            if problem is None:
+                self._restore(self.latest_path, ckpt)
+                log.info("resuming from %s at step %d (epoch %d)", self.latest_path, self.step,
+                         self.epoch)
+            else:
+                log.info("not resuming from %s: %s; starting at step 0", self.latest_path, problem)
+            del ckpt
         main = self.dist.is_main  # only rank 0 writes logs, previews and checkpoints
+        dist.barrier(self.dist)  # every rank has read the checkpoint before rank 0 changes it
         if main:
+            if self.step == 0:
+                self._clear_state()
             self._truncate_logs()
-        total_steps = cfg.epochs * self.steps_per_epoch
-        if cfg.max_steps:
-            total_steps = min(total_steps, cfg.max_steps)
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total_steps, initial=self.step, disable=not (cfg.progress and main),
-                   desc="train", unit="step", dynamic_ncols=True)
+        bar = StepProgress(total_steps, initial=self.step, enabled=cfg.progress and main,
+                           every_s=cfg.progress_seconds, logger=log)
         try:
             while self.step < total_steps:
                 self.epoch = self.step // self.steps_per_epoch
@@ -454,9 +400,7 @@ class Trainer:
                     sync = log_now or self.device.type == "cpu"
                     losses = self.train_step(batch) if sync else self.train_step(batch, sync=False)
                     seconds = time.perf_counter() - t0
-                    bar.update(1)
-                    if sync:
-                        bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
+                    bar.update(self.epoch, losses if sync else None)
                     if main and (self.step % cfg.log_every == 0 or self.step == total_steps):
                         self._log_row("losses.csv", LOSS_COLUMNS,
                                       {"step": self.step, "epoch": self.epoch, "lr": lr,
@@ -480,7 +424,8 @@ class Trainer:
         if total_steps == 0:  # an untrained baseline (epochs: 0): its state and an empty log
             self.save_checkpoint()
             self._log_header("losses.csv", LOSS_COLUMNS)
-        path = self.save_generator()
+        self._publish_logs()
+        path = self.save_generator()  # last: its presence says the run is complete
         dist.barrier(self.dist)
         return path
 
@@ -492,7 +437,7 @@ class Trainer:
                           {"epoch": epochs_done, "step": self.step, **row})
             log.info("epoch %d validation: %s", epochs_done, row)
         if cfg.keep_every_epochs and epochs_done % cfg.keep_every_epochs == 0:
-            self.save_checkpoint(self.out_dir / "checkpoints" / f"epoch_{epochs_done:04d}.pt")
+            self.save_checkpoint(self.state_dir / f"epoch_{epochs_done:04d}.pt")
 
     @torch.no_grad()
     def validate(self) -> dict:
@@ -532,9 +477,10 @@ class Trainer:
             fig.savefig(tmp, format="png", dpi=80)
         return path
 
-    # -- CSV logs (appended; on resume rows past the checkpoint's step are dropped)
+    # -- CSV logs (appended in the state directory; on resume rows past the checkpoint's step
+    # are dropped; copied to the output directory when the run ends)
     def _log_row(self, name: str, columns, row: dict) -> None:
-        path = self.out_dir / name
+        path = self.state_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
         with open(path, "a", newline="") as fh:
@@ -544,14 +490,14 @@ class Trainer:
             writer.writerow({k: row.get(k) for k in columns})
 
     def _log_header(self, name: str, columns) -> None:
-        path = self.out_dir / name
+        path = self.state_dir / name
         if not path.exists():
             with atomic_output(path, suffix=".csv") as tmp, open(tmp, "w", newline="") as fh:
                 csv.DictWriter(fh, fieldnames=columns).writeheader()
 
     def _truncate_logs(self) -> None:
         for name, columns in (("losses.csv", LOSS_COLUMNS), ("validation.csv", VALIDATION_COLUMNS)):
-            path = self.out_dir / name
+            path = self.state_dir / name
             if not path.exists():
                 continue
             with open(path, newline="") as fh:
@@ -560,6 +506,21 @@ class Trainer:
                 writer = csv.DictWriter(fh, fieldnames=columns)
                 writer.writeheader()
                 writer.writerows(rows)
+
+    def _clear_state(self) -> None:
+        """Before step 0: drop the checkpoints of another (or a finished) run."""
+        for path in (self.latest_path, *self.state_dir.glob("epoch_*.pt")):
+            path.unlink(missing_ok=True)
+
+    def _publish_logs(self) -> None:
+        """The state's logs, copied whole to the output directory (atomically)."""
+        for name in ("losses.csv", "validation.csv"):
+            source, target = self.state_dir / name, self.out_dir / name
+            if not source.exists():
+                target.unlink(missing_ok=True)  # e.g. no validation in this run
+                continue
+            with atomic_output(target, suffix=".csv") as tmp:
+                tmp.write_bytes(source.read_bytes())
 
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, manifest: str | os.PathLike | None = None,

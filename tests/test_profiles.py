@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from test_workflow_helpers import REPO, dry_run_resources, run_snakemake, write_config
+from test_workflow_helpers import (REPO, SLURM_PROFILE, dry_run_resources, run_snakemake,
+                                   site_slurm_profile, write_config)
 
-SLURM_PROFILE = REPO / "workflow/profiles/slurm"
 DEFAULT_PROFILE = REPO / "workflow/profiles/default"
 
 
@@ -30,6 +30,17 @@ def test_slurm_profile_settings():
 def test_default_profile_is_local():
     profile = yaml.safe_load((DEFAULT_PROFILE / "config.yaml").read_text())
     assert "executor" not in profile and profile["rerun-incomplete"] is True
+
+
+def test_workflow_profile_overrides_nothing_of_the_slurm_profile():
+    """Snakemake loads workflow/profiles/default with every --profile, and each of its keys
+    replaces the same key of the other profile: it must set nothing an execution profile sets
+    differently (it once replaced the SLURM profile's default-resources, account and all)."""
+    workflow = yaml.safe_load((DEFAULT_PROFILE / "config.yaml").read_text())
+    slurm = yaml.safe_load((SLURM_PROFILE / "config.yaml").read_text())
+    assert not {"default-resources", "set-resources", "set-threads", "executor"} & set(workflow)
+    assert {k: workflow[k] for k in set(workflow) & set(slurm)} == \
+        {k: slurm[k] for k in set(workflow) & set(slurm)}
 
 
 @pytest.fixture
@@ -61,6 +72,31 @@ def test_slurm_profile_gives_gpu_rules_their_gpus(fetched_workspace):
     for rule in ("fetch", "prepare"):
         assert resources[rule].get("gpu", "0") == "0"
         assert resources[rule]["mem_mb"] != "" and int(resources[rule]["runtime"]) > 0
+
+
+def test_slurm_profile_site_settings_reach_the_planned_jobs(fetched_workspace, tmp_path):
+    """The README's set-up: account and partitions filled into the SLURM profile; the dry run
+    (with the workflow profile loaded too, as always) plans every job with them."""
+    workdir, config = fetched_workspace
+    profile = site_slurm_profile(tmp_path / "site", account="solar", cpu_partition="short",
+                                 gpu_partition="gpu")
+    proc = run_snakemake(workdir, "-n", "--profile", profile, "--rerun-triggers", "mtime",
+                         configfiles=[config])
+    output = proc.stdout + proc.stderr
+    assert "workflow specific profile" in output  # the combination users get
+    resources = dry_run_resources(output)
+    train = resources["train"]
+    assert {k: train.get(k) for k in ("slurm_account", "slurm_partition", "mem_mb", "runtime",
+                                      "gpu", "cpus_per_gpu")} == \
+        {"slurm_account": "solar", "slurm_partition": "gpu", "mem_mb": "64000",
+         "runtime": "2880", "gpu": "1", "cpus_per_gpu": "8"}
+    assert "cpus_per_task" not in train  # it would override cpus_per_gpu in the plugin
+    for rule in ("calibrate", "align", "normalize", "stack", "evaluate"):
+        assert (resources[rule]["slurm_account"], resources[rule]["slurm_partition"]) == \
+            ("solar", "short"), rule
+    for rule in ("predict_nearside", "predict_farside"):
+        assert (resources[rule]["slurm_account"], resources[rule]["slurm_partition"]) == \
+            ("solar", "gpu"), rule
 
 
 def test_slurm_profile_multi_gpu_training_uses_torchrun(fetched_workspace, tmp_path):

@@ -1,8 +1,10 @@
 """Submit workflow jobs to a real Slurm through the SLURM profile (skipped without Slurm).
 
-`.ci/start-slurm` starts a single-node Slurm (Debian's slurm-wlm 22.05) on localhost. The test
-runs the first stages of a tiny config (synthetic archive, one HMI fetch batch, its preparation)
-as sbatch jobs and checks their outputs and what Slurm was asked for.
+`.ci/start-slurm` starts a single-node Slurm (Debian's slurm-wlm 22.05) on localhost, with a
+`gpu` partition and one (pretend) GPU. One test runs the first stages of a tiny config
+(synthetic archive, one HMI fetch batch, its preparation) as sbatch jobs and checks their
+outputs and what Slurm was asked for; another submits the train job through the profile as a
+user sets it up (account, partitions) and reads back from Slurm what it got.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import subprocess
 
 import pytest
 
-from test_workflow_helpers import REPO, run_snakemake, write_config
+from test_workflow_helpers import (MODEL_DIR, REPO, run_snakemake, site_slurm_profile,
+                                   train_workspace, write_config)
 
 
 def slurm_node_up() -> bool:
@@ -28,6 +31,16 @@ pytestmark = pytest.mark.skipif(not slurm_node_up(),
                                 reason="no Slurm node up (start one with .ci/start-slurm)")
 
 T = "20110131T0000"
+# localhost Slurm has no accounting database: job status from squeue, short waits
+LOCAL_SLURM = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks",
+               "1", "--seconds-between-status-checks", "2", "--latency-wait", "5")
+
+
+def slurm_job(job_id: str) -> dict[str, str]:
+    """`scontrol show job` as {key: value}."""
+    info = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True,
+                          text=True, check=True).stdout
+    return dict(item.split("=", 1) for item in info.split() if "=" in item)
 
 
 def test_slurm_profile_runs_jobs_through_sbatch(tmp_path):
@@ -66,3 +79,25 @@ def test_slurm_profile_runs_jobs_through_sbatch(tmp_path):
         assert "JobState=COMPLETED" in info, info
         if rule == "fetch":  # runtime 480 min from the profile, mem_mb 2000 from the rule
             assert "TimeLimit=08:00:00" in info and "MinMemoryNode=2000M" in info, info
+
+
+def test_slurm_profile_site_settings_reach_sbatch(tmp_path):
+    """The profile as the README says to set it up, the workflow profile loaded with it as
+    always: the train job reaches Slurm with the account, the GPU partition, the memory, the
+    time limit and the GPU asked for (the job itself runs on the CPU: no CUDA here)."""
+    config = train_workspace(tmp_path, {"device": "auto", "gpus": 1, "max_steps": 4})
+    # the site's values; memory, time and CPUs per GPU small enough for this one-node cluster
+    profile = site_slurm_profile(tmp_path / "site", account="farside-test",
+                                 cpu_partition="debug", gpu_partition="gpu",
+                                 train={"mem_mb": 1500, "runtime": 7, "cpus_per_gpu": 1})
+    proc = run_snakemake(tmp_path, "--profile", profile, "--allowed-rules", "train",
+                         *LOCAL_SLURM, MODEL_DIR / "generator.pt", configfiles=[config],
+                         timeout=600)
+    output = proc.stdout + proc.stderr
+    [job_id] = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
+    job = slurm_job(job_id)
+    assert job["JobState"] == "COMPLETED", job
+    assert (job["Account"], job["Partition"], job["TimeLimit"], job["MinMemoryNode"]) == \
+        ("farside-test", "gpu", "00:07:00", "1500M"), job
+    assert job["TresPerJob"] == "gres:gpu:1" and job["CpusPerTres"] == "gres:gpu:1", job
+    assert (tmp_path / MODEL_DIR / "generator.pt").stat().st_size > 0

@@ -217,16 +217,42 @@ def prepare_inputs(wildcards):
 WORKFLOW_ONLY_KEYS = {"device", "gpus"}  # read by the rules, not by farside-gan train
 
 
+def train_config_values():
+    """What `farside-gan train` is given: the model: and training: keys but the workflow's own,
+    and the Gauss of a normalized HMI value of 1 from normalize: (one place for it)."""
+    values = {k: v for section in ("model", "training") for k, v in config[section].items()
+              if k not in WORKFLOW_ONLY_KEYS}
+    values["hmi_clip"] = config["normalize"]["hmi_clip"]
+    return values
+
+
+def check_train_config():
+    """Fail while planning on what the schema cannot say (e.g. epoch_decay above epochs)."""
+    import sys
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))  # this checkout's farside_gan (train_config needs no torch)
+    from farside_gan.train_config import TrainConfig
+
+    try:
+        TrainConfig.from_dict(train_config_values())
+    except (TypeError, ValueError) as exc:
+        raise WorkflowError(f"config: model/training: {exc}") from exc
+
+
+check_train_config()
+
+
 def train_settings():
-    """`--set key=value` for every key of the config's model: and training: sections."""
+    """`--set key=value` for each of train_config_values(), quoted for the shell (the schema
+    leaves no free text there, but no config value reaches a shell unquoted)."""
+    import shlex
+
     args = []
-    for section in ("model", "training"):
-        for key, value in config[section].items():
-            if key in WORKFLOW_ONLY_KEYS:
-                continue
-            if isinstance(value, bool):
-                value = str(value).lower()
-            args.append(f"--set {key}={value}")
+    for key, value in train_config_values().items():
+        if isinstance(value, bool):
+            value = str(value).lower()
+        args.append(f"--set {shlex.quote(f'{key}={value}')}")
     return " ".join(args)
 
 

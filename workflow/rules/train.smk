@@ -1,5 +1,12 @@
 # Train the Pix2PixHD GAN on the manifest's training split. One GPU: plain process; more than
 # one (training.gpus > 1): torchrun, one process per GPU on one host (DDP).
+#
+# Resumable: the outputs are only what the library writes atomically when training ends. The
+# run's state (results/model/checkpoints/: latest.pt and the logs so far) is not an output, so
+# Snakemake keeps it when the job fails, is killed or times out, and the rerun (a plain one,
+# --rerun-incomplete, or the profile's retries) continues from the last checkpoint. The library
+# starts over instead when the checkpoint ends a finished run (-R train) or its settings or
+# training files differ from this run's.
 
 
 rule train:
@@ -7,7 +14,6 @@ rule train:
         manifest="data/manifest.csv",
     output:
         generator="results/model/generator.pt",
-        checkpoint="results/model/checkpoints/latest.pt",
         losses=report("results/model/losses.csv", category="Training",
                       caption="../report/losses.rst"),
     log:
@@ -27,5 +33,5 @@ rule train:
     conda:
         "../../envs/farside-gan-gpu.yaml"
     shell:
-        "{params.launcher} train --manifest {input.manifest} --out-dir {params.out_dir}"
-        " --device {params.device} {params.settings} > {log} 2>&1"
+        "{params.launcher} train --manifest {input.manifest:q} --out-dir {params.out_dir:q}"
+        " --device {params.device:q} {params.settings} > {log:q} 2>&1"
