@@ -46,10 +46,11 @@ def test_workflow_profile_overrides_nothing_of_the_slurm_profile():
 @pytest.fixture
 def fetched_workspace(tmp_path):
     """A real-style config (fido, 1 day): the whole DAG is planned up front, GPU rules included."""
-    config = {"start": "2011-01-01T00:00", "end": "2011-01-01T00:00",
+    # February 2011 is an evaluation month (dataset seed 0): near-side inference and evaluate
+    config = {"start": "2011-02-01T00:00", "end": "2011-02-01T00:00",
               "fetch": {"source": "fido"},
-              "farside": {"spacecraft": {"euvi_a": {"start": "2011-01-01T00:00",
-                                                    "end": "2011-01-01T00:00"}}}}
+              "farside": {"spacecraft": {"euvi_a": {"start": "2011-02-01T00:00",
+                                                    "end": "2011-02-01T00:00"}}}}
     return tmp_path, write_config(tmp_path / "config.yaml", config)
 
 
@@ -91,7 +92,7 @@ def test_slurm_profile_site_settings_reach_the_planned_jobs(fetched_workspace, t
         {"slurm_account": "solar", "slurm_partition": "gpu", "mem_mb": "64000",
          "runtime": "2880", "gpu": "1", "cpus_per_gpu": "8"}
     assert "cpus_per_task" not in train  # it would override cpus_per_gpu in the plugin
-    for rule in ("calibrate", "align", "normalize", "stack", "evaluate"):
+    for rule in ("fetch", "prepare", "manifest", "evaluate", "quicklook"):
         assert (resources[rule]["slurm_account"], resources[rule]["slurm_partition"]) == \
             ("solar", "short"), rule
     for rule in ("predict_nearside", "predict_farside"):
