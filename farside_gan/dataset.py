@@ -64,7 +64,8 @@ def stack_frames(frames: list[tuple[np.ndarray, fits.Header]], paths=None,
             raise InputDataError(path, f"shape {data.shape} differs from {first_data.shape}",
                                  reason="inconsistent_header")
         if "NORMMED" not in header:
-            raise InputDataError(path, "is not a normalized frame (no NORMMED)", reason="missing_keyword")
+            raise InputDataError(path, "is not a normalized frame: header lacks NORMMED",
+                                 reason="missing_keyword")
         times.append(obs_time(header, path))
     check_stack_frames(frames, paths, max_time_spread)
     cube = np.stack([np.asarray(d, dtype=np.float32) for d, _ in frames])

@@ -19,6 +19,7 @@ Sun is), ``degenerate_data`` (constant), ``mostly_nan``, ``wrong_channel``, ``ti
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -111,8 +112,11 @@ def parse_all_cards(header: fits.Header, path=None) -> None:
         try:
             card.value  # noqa: B018 - parsing is the point
         except (VerifyError, ValueError) as exc:
+            with warnings.catch_warnings():  # showing the card makes astropy "fix" it, loudly
+                warnings.simplefilter("ignore")
+                image = card.image.strip()
             raise InputDataError(path, f"header card {card.keyword or '?'} cannot be parsed "
-                                 f"({card.image.strip()!r})", reason="corrupt_header") from exc
+                                 f"({image!r})", reason="corrupt_header") from exc
 
 
 def _present(header, key: str) -> bool:
@@ -416,8 +420,9 @@ def check_aligned(data: np.ndarray, header: fits.Header, path=None) -> str:
     parse_all_cards(header, path)
     instrument = known_instrument(header, path)
     check_image(data, path, square=True)
-    if not _satisfied(header, "R_SUN") or not _satisfied(header, "MASKRAD"):
-        raise InputDataError(path, "not an aligned frame (no R_SUN/MASKRAD in header)",
+    missing = [k for k in REQUIRED["normalize"][instrument] if not _present(header, k)]
+    if missing:
+        raise InputDataError(path, f"not an aligned frame: header lacks {', '.join(missing)}",
                              reason="missing_keyword")
     n = data.shape[0]
     radius = in_range(header, "R_SUN", (DISK_RADIUS_FRACTION[0] * n, DISK_RADIUS_FRACTION[1] * n),
@@ -473,7 +478,12 @@ def check_stack_for_model(header: fits.Header, shape, path=None, in_channels: in
     require(header, instrument, "predict", path)
     channels = len(shape) == 3 and shape[0]
     expected = CHANNELS[instrument][:channels] if channels else ()
-    found = tuple(header.get(f"CHAN{i}") for i in range(1, (channels or 0) + 1))
+    keys = [f"CHAN{i}" for i in range(1, (channels or 0) + 1)]
+    missing = [k for k in keys if not _present(header, k)]
+    if missing:
+        raise InputDataError(path, f"header lacks {', '.join(missing)}: the stack's channel order",
+                             reason="missing_keyword")
+    found = tuple(header.get(k) for k in keys)
     if tuple(str(c) for c in found) != tuple(str(c) for c in expected) or not channels:
         raise InputDataError(path, f"channels CHAN1..{channels or '?'} = {found} are not the "
                              f"{instrument} order {CHANNELS[instrument]}", reason="wrong_channel")
