@@ -20,7 +20,7 @@ import pytest
 from astropy.io import fits
 
 from farside_gan.cli import main
-from farside_gan.fitsio import read_fits, remove_stale_temporaries, write_fits
+from farside_gan.fitsio import read_fits, write_fits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -207,6 +207,7 @@ def _temporaries(path: Path) -> list[Path]:
 
 
 def test_a_killed_jobs_temporary_file_is_removed_by_the_next_writer(stage_inputs, tmp_path):
+    from farside_gan.fitsio import remove_stale_temporaries
     out = tmp_path / "calibrated.fits"
     killed = _writer(out)
     killed.send_signal(signal.SIGKILL)
