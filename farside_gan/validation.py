@@ -229,8 +229,10 @@ class Disk:
     radius: float
 
     def mask(self, shape, fraction: float = 1.0) -> np.ndarray:
-        y, x = np.indices(shape[-2:])
-        return np.hypot(x - self.x, y - self.y) <= fraction * self.radius
+        # broadcast rows against columns: a 4096 px frame needs no (2, N, N) index grid
+        y = (np.arange(shape[-2], dtype=np.float32) - np.float32(self.y))[:, None]
+        x = (np.arange(shape[-1], dtype=np.float32) - np.float32(self.x))[None, :]
+        return x * x + y * y <= np.float32((fraction * self.radius) ** 2)
 
 
 def _arcsec_per_unit(header, axis: int, path) -> float:
