@@ -29,6 +29,7 @@ from farside_gan import __version__
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import read_fits, write_fits
 from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX, radius_map
+from farside_gan.validation import check_align_input
 
 #: Keywords copied unchanged from the input header (when present).
 COPIED_KEYWORDS = (
@@ -116,12 +117,16 @@ def affine_from_wcs(wcs_out: WCS, wcs_in: WCS, size: int, n_points: int = 9):
 def align_frame(data: np.ndarray, header: fits.Header, size: int = IMAGE_SIZE,
                 rsun_px: float = RSUN_PX, mask_radius: float = MASK_RADIUS, fill: float = 0.0,
                 order: int = 1, path=None) -> tuple[np.ndarray, fits.Header]:
-    """Resample a calibrated frame onto the co-aligned grid; returns (float32 image, header)."""
-    has_observer = "DSUN_OBS" in header and (
-        {"HGLN_OBS", "HGLT_OBS"} <= set(header) or {"CRLN_OBS", "CRLT_OBS"} <= set(header))
-    if not has_observer:  # sunpy would silently assume an Earth observer
-        raise InputDataError(path, "header lacks the observer location (DSUN_OBS and HGLN/HGLT_OBS "
-                             "or CRLN/CRLT_OBS)", reason="missing_keyword")
+    """Resample a calibrated frame onto the co-aligned grid; returns (float32 image, header).
+
+    The header must give the whole geometry (``validation.REQUIRED["align"]``: DATE-OBS, WCS,
+    roll, observer), with plausible values; sunpy would otherwise fill the gaps with guesses.
+    """
+    if not (int(size) == size >= 8 and 0 < rsun_px <= size / 2 and 0 < mask_radius):
+        raise ValueError(f"align needs an integer size >= 8, 0 < rsun_px <= size / 2 and a "
+                         f"positive mask_radius; got size {size}, rsun_px {rsun_px}, "
+                         f"mask_radius {mask_radius}")
+    check_align_input(data, header, path)
     try:
         smap = _input_map(data, header)
         wcs_in = smap.wcs.celestial

@@ -39,7 +39,8 @@ from astropy.time import Time
 
 from farside_gan.errors import FarsideError, InputDataError
 from farside_gan.fitsio import read_fits, write_fits
-from farside_gan.quality import instrument_of, obs_time
+from farside_gan.quality import obs_time, reference_time
+from farside_gan.validation import check_calibrate_input, check_exposure, number
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: Q
 
     header = header.copy()
     n = data.shape[-1]
-    t = Time(str(header.get("T_OBS") or header.get("DATE-OBS")).replace("Z", ""), scale="utc")
+    t = Time(reference_time(header, path), scale="utc")
     rows = np.flatnonzero((pointing_table["T_START"] <= t) & (t < pointing_table["T_STOP"]))
     if rows.size == 0:
         raise CalibrationError(f"{path}: no pointing table entry for {t.isot}")
@@ -200,21 +201,16 @@ def aia_degradation_factor(header: fits.Header, correction_table: QTable, path=N
     return float(np.ravel(factor.to_value(u.dimensionless_unscaled))[0])
 
 
-def _exposure(header: fits.Header, path) -> float:
-    exptime = header.get("EXPTIME")
-    if exptime is None:
-        raise InputDataError(path, "header has no EXPTIME", reason="missing_keyword")
-    if not float(exptime) > 0:
-        raise InputDataError(path, f"EXPTIME = {exptime} is not positive", reason="inconsistent_header")
-    return float(exptime)
-
-
 # ----------------------------------------------------------------------------- frames
 
 def calibrate_frame(data: np.ndarray, header: fits.Header, calibration_dir=None, path=None,
                     tables: tuple[QTable, QTable] | None = None) -> tuple[np.ndarray, fits.Header]:
-    """Calibrate one raw frame; returns float32 data on the same grid and the updated header."""
-    instrument = instrument_of(header)
+    """Calibrate one raw frame; returns float32 data on the same grid and the updated header.
+
+    The header must give what calibration reads (``validation.REQUIRED["calibrate"]``: AIA its
+    WAVELNTH, DATE-OBS and EXPTIME; EUVI its EXPTIME), with plausible values.
+    """
+    instrument = check_calibrate_input(data, header, path)
     header = header.copy()
     out = np.asarray(data, dtype=np.float32)
     if out is data:
@@ -231,7 +227,7 @@ def calibrate_frame(data: np.ndarray, header: fits.Header, calibration_dir=None,
         pointing, correction = tables
         header = update_aia_pointing(out, header, pointing, path)
         factor = aia_degradation_factor(header, correction, path)
-        exptime = _exposure(header, path)
+        exptime = check_exposure(header, instrument, path)
         out *= np.float32(1.0 / (factor * exptime))
         header["DEGRADAT"] = (factor, "degradation factor divided out (aiapy)")
         header.add_history(f"farside-gan calibrate: divided by degradation {factor:.5f} and "
@@ -245,22 +241,23 @@ def calibrate_frame(data: np.ndarray, header: fits.Header, calibration_dir=None,
         out[bad] = 0.0
         header.add_history(f"farside-gan calibrate: {n_bad} NaN/inf pixels set to 0")
         header.setdefault("BUNIT", "Gauss")
-    elif instrument in ("euvi_a", "euvi_b"):
+    else:  # euvi_a, euvi_b
         bias = 0.0
-        if float(header.get("OFFSETCR", 0) or 0) == 0 and header.get("BIASMEAN"):
-            bias = float(header["BIASMEAN"])
+        if (number(header, "OFFSETCR", path) if header.get("OFFSETCR") else 0.0) == 0 \
+                and header.get("BIASMEAN"):
+            bias = number(header, "BIASMEAN", path)
             out -= np.float32(bias)
             header["OFFSETCR"] = (bias, "bias subtracted by farside-gan")
-        summing = float(header.get("IPSUM", 1) or 1)
-        exptime = _exposure(header, path)
+        summing = number(header, "IPSUM", path) if header.get("IPSUM") else 1.0
+        if summing not in (1.0, 2.0, 3.0, 4.0):
+            raise InputDataError(path, f"IPSUM = {summing:g} is not an on-board summing factor",
+                                 reason="out_of_range")
+        exptime = check_exposure(header, instrument, path)
         out *= np.float32(1.0 / (exptime * 2 ** (2 * (summing - 1))))
         header.add_history(f"farside-gan calibrate: bias {bias:.2f} DN removed, divided by "
                            f"EXPTIME {exptime:.4f} s and IP summing {summing:g}")
         header["EXPTIME"] = 1.0
         header["BUNIT"] = "DN/s"
-    else:
-        raise InputDataError(path, "header names no known instrument (TELESCOP/INSTRUME/DETECTOR)",
-                             reason="missing_keyword")
     header.add_history("farside-gan calibrate: non-geometric level 1.5 corrections; "
                        "registration follows in align")
     return out, header

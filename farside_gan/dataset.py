@@ -15,7 +15,7 @@ import csv
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output, read_fits, write_fits
 from farside_gan.layout import CHANNELS
 from farside_gan.quality import channel_of, instrument_of, obs_time, parse_time, reference_time
+from farside_gan.validation import MAX_STACK_TIME_SPREAD, check_stack_frames, parse_all_cards
 
 MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "detail")
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -32,11 +33,18 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 # ----------------------------------------------------------------------------- stack
 
-def stack_frames(frames: list[tuple[np.ndarray, fits.Header]], paths=None) -> tuple[np.ndarray, fits.Header]:
-    """Three normalized frames, in the instrument's channel order, -> (3, N, N) cube and header."""
+def stack_frames(frames: list[tuple[np.ndarray, fits.Header]], paths=None,
+                 max_time_spread: timedelta = MAX_STACK_TIME_SPREAD) -> tuple[np.ndarray, fits.Header]:
+    """Three normalized frames, in the instrument's channel order, -> (3, N, N) cube and header.
+
+    The frames must be finite normalized planes of one geometry, observed within
+    ``max_time_spread`` of each other (``validation.check_stack_frames``).
+    """
     paths = list(paths) if paths is not None else [None] * len(frames)
     if len(frames) != 3:
         raise ValueError(f"a stack needs 3 channels, got {len(frames)}")
+    for (_, header), path in zip(frames, paths):
+        parse_all_cards(header, path)
     first_data, first_header = frames[0]
     instrument = instrument_of(first_header)
     if instrument not in ("aia", "euvi_a", "euvi_b"):
@@ -56,8 +64,10 @@ def stack_frames(frames: list[tuple[np.ndarray, fits.Header]], paths=None) -> tu
             raise InputDataError(path, f"shape {data.shape} differs from {first_data.shape}",
                                  reason="inconsistent_header")
         if "NORMMED" not in header:
-            raise InputDataError(path, "is not a normalized frame (no NORMMED)", reason="missing_keyword")
+            raise InputDataError(path, "is not a normalized frame: header lacks NORMMED",
+                                 reason="missing_keyword")
         times.append(obs_time(header, path))
+    check_stack_frames(frames, paths, max_time_spread)
     cube = np.stack([np.asarray(d, dtype=np.float32) for d, _ in frames])
     h = first_header.copy()
     for key in ("WAVELNTH", "WAVE_STR", "EXPTIME", "DEGRADAT", "NORMMED", "HISTORY"):
@@ -75,9 +85,9 @@ def stack_frames(frames: list[tuple[np.ndarray, fits.Header]], paths=None) -> tu
     return cube, h
 
 
-def stack_files(out_path, paths) -> Path:
+def stack_files(out_path, paths, max_time_spread: timedelta = MAX_STACK_TIME_SPREAD) -> Path:
     frames = [read_fits(p) for p in paths]
-    cube, header = stack_frames(frames, paths)
+    cube, header = stack_frames(frames, paths, max_time_spread)
     return write_fits(out_path, cube, header)
 
 

@@ -1,9 +1,16 @@
-"""Data-parallel training helpers: one process per GPU (or per CPU worker), launched by torchrun.
+"""Data-parallel training helpers: one process per GPU (or per CPU worker), and their launcher.
 
-``torchrun --standalone --nproc_per_node=N -m farside_gan.cli train ...`` sets ``RANK``,
+``python -m farside_gan.distributed --nproc-per-node=N train ...`` (:func:`launch_local`, what
+the workflow's train rule runs on one host) or torchrun (several hosts) set ``RANK``,
 ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed`
 reads them and joins the process group (NCCL on CUDA, gloo on CPU). Without them it returns a
 single-process context and nothing else changes, so the same training code runs either way.
+
+Why not ``torchrun --standalone``: its rendezvous and worker stores (c10d TCPStores) listen on
+every network interface whatever address is given (``--rdzv-endpoint=localhost:0`` and
+``--master-addr=127.0.0.1`` included, torch 2.13), so anyone on the network can reach a
+single-node job's store. :func:`launch_local` hosts the store itself on a socket bound to
+127.0.0.1 and keeps NCCL's and gloo's own sockets on the loopback interface.
 
 Only rank 0 writes checkpoints, logs at INFO level and shows progress bars; every rank sees a
 disjoint shard of the data (:func:`make_sampler`) and gradients are averaged by
@@ -13,10 +20,16 @@ batch N x B.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime
 import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 
 import torch
@@ -185,3 +198,100 @@ def no_sync(model: torch.nn.Module):
 def seed_offset(ctx: DistContext) -> int:
     """Add to per-rank RNG seeds (augmentation) so ranks don't draw identical transforms."""
     return ctx.rank
+
+
+# ----------------------------------------------------------------------------- launcher
+
+#: Seconds the other workers get to exit after one fails or the launcher is stopped.
+STOP_GRACE_S = 30.0
+
+
+def launch_local(nproc: int, argv: list[str], module: str = "farside_gan",
+                 python: str = sys.executable) -> int:
+    """Run ``python -m MODULE ARGV`` as ``nproc`` data-parallel processes on this host.
+
+    The processes meet at a TCPStore this launcher hosts on 127.0.0.1 (they connect to it as
+    torchelastic's agent store), and NCCL/gloo keep their sockets on the loopback interface
+    (``NCCL_SOCKET_IFNAME``/``GLOO_SOCKET_IFNAME``, unless set). When one process fails the
+    others are stopped; the exit status is the first failure's (0 when all succeed).
+    """
+    if nproc < 1:
+        raise ValueError(f"nproc must be at least 1, got {nproc}")
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(max(128, nproc))
+    port = listener.getsockname()[1]
+    store = dist.TCPStore("127.0.0.1", port, is_master=True, wait_for_workers=False,  # noqa: F841
+                          master_listen_fd=listener.fileno(), use_libuv=True)
+    base = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(nproc),
+                LOCAL_WORLD_SIZE=str(nproc), GROUP_RANK="0", TORCHELASTIC_USE_AGENT_STORE="True")
+    for key in ("NCCL_SOCKET_IFNAME", "GLOO_SOCKET_IFNAME"):
+        base.setdefault(key, "lo")
+    workers = [subprocess.Popen([python, "-m", module, *argv],
+                                env=dict(base, RANK=str(rank), LOCAL_RANK=str(rank)))
+               for rank in range(nproc)]
+    stopped = []
+
+    def stop(signum, _frame):
+        stopped.append(signum)
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        status = _wait_for(workers)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop(workers)
+        listener.close()
+    if stopped:
+        return 128 + stopped[0]
+    return status
+
+
+def _wait_for(workers) -> int:
+    while True:
+        codes = [w.poll() for w in workers]
+        failed = [c for c in codes if c not in (None, 0)]
+        if failed:
+            rank = next(i for i, c in enumerate(codes) if c not in (None, 0))
+            log.error("worker %d exited with status %d; stopping the others", rank, failed[0])
+            return failed[0]
+        if all(c == 0 for c in codes):
+            return 0
+        time.sleep(0.2)
+
+
+def _stop(workers) -> None:
+    for w in workers:
+        if w.poll() is None:
+            w.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for w in workers:
+        try:
+            w.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            w.kill()
+            w.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m farside_gan.distributed",
+        description="Run a farside-gan command as N data-parallel processes on this host, "
+                    "their rendezvous on 127.0.0.1 (e.g. --nproc-per-node=2 train ...).")
+    parser.add_argument("--nproc-per-node", type=int, required=True, metavar="N")
+    parser.add_argument("-m", "--module", default="farside_gan",
+                        help="the module each process runs (default farside_gan)")
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="its arguments, e.g. train ...")
+    args = parser.parse_args(argv)
+    if args.nproc_per_node < 1:
+        parser.error("--nproc-per-node must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return launch_local(args.nproc_per_node, args.args, module=args.module)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

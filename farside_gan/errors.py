@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 
 
@@ -32,3 +33,16 @@ class NoDataError(FarsideError):
         self.problem = problem
         self.reason = "no_data"
         super().__init__(f"{what}: {problem}")
+
+
+#: errno values of a write that ran out of room: disk full, quota exceeded, file size limit.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+class OutputError(FarsideError):
+    """An output that could not be written (no space, no permission); nothing partial is left."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

@@ -8,30 +8,139 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
-import tempfile
+import re
+import secrets
+import socket
+import time
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
-from farside_gan.errors import InputDataError
+from farside_gan.errors import NO_SPACE_ERRNOS, InputDataError, OutputError
+
+log = logging.getLogger(__name__)
+
+
+#: A writer's temporary file is ``.{name}.{host}.{pid}.{8 hex}{suffix}`` next to the output, so
+#: a later writer of the same output can tell a killed job's leftover from a live one's.
+_TEMP_TAIL = r"\.(?P<host>[^.]+)\.(?P<pid>\d+)\.[0-9a-f]{8}(\.[^.]*)?$"
+#: A leftover of a writer on another host (a cluster job) counts as stale after this long.
+STALE_AFTER_S = 3600.0
+
+
+def _host() -> str:
+    return socket.gethostname().split(".")[0].replace("-", "_") or "localhost"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed writer of ``path`` left next to it; return them.
+
+    A temporary file of this host whose process is gone is stale; one of another host is stale
+    once it is :data:`STALE_AFTER_S` old (its process cannot be asked). Live writers' files stay.
+    """
+    path = Path(path)
+    removed = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except FileNotFoundError:
+        return removed
+    host, now = _host(), time.time()
+    pattern = re.compile(r"^\." + re.escape(path.name) + _TEMP_TAIL)
+    for entry in entries:
+        m = pattern.match(entry.name)
+        if not m:
+            continue
+        try:
+            if m["host"] == host:
+                stale = not _alive(int(m["pid"]))
+            else:
+                stale = now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except FileNotFoundError:
+            continue
+    for p in removed:
+        log.info("removed %s, left by a killed job", p)
+    return removed
+
+
+def _create_temporary(path: Path, suffix: str) -> Path:
+    """An empty new file next to ``path``, created with mode 0666 less the umask (mkstemp's
+    0600 would hide results from the others sharing a project directory)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path}: no free temporary file name")
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str | None = None):
-    """Yield a temporary path next to ``path``; on success move it onto ``path``, else delete it."""
+    """Yield a temporary path next to ``path``; on success move it onto ``path``, else delete it.
+
+    The output gets the permissions of any new file (0666 less the umask). Temporary files of
+    killed earlier writers of ``path`` are removed first. Running out of space is an
+    :class:`OutputError` (one line); an existing ``path`` is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".part", dir=path.parent)
-    os.close(fd)
     try:
-        yield Path(tmp)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
+        tmp = _create_temporary(path, suffix or ".part")
+    except OSError as exc:  # a read-only or full file system, a directory we may not write
+        raise OutputError(path, f"cannot write: {exc.strerror or exc}") from exc
+    try:
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        full = _out_of_space(tmp, exc)  # asked before the partial file frees its space
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if full:
+            raise OutputError(path, f"cannot write: {full}; nothing was written (an existing "
+                              "file is unchanged)") from exc
         raise
+
+
+#: Free space (bytes) below which a failed write is taken as the file system being full.
+FULL_BELOW_BYTES = 1 << 20
+
+
+def _out_of_space(tmp: Path, exc: BaseException) -> str | None:
+    """Why a failed write ran out of room, or None. An errno says so (ENOSPC, EDQUOT, EFBIG),
+    but astropy (an OSError without one) and torch.save (a RuntimeError) lose it, so the free
+    space left next to the output is asked too."""
+    if not isinstance(exc, (OSError, RuntimeError)):
+        return None
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in NO_SPACE_ERRNOS:
+            return os.strerror(cause.errno)
+        cause = cause.__cause__ or cause.__context__
+    try:
+        st = os.statvfs(tmp.parent)
+    except OSError:
+        return None
+    if st.f_bavail * st.f_frsize < FULL_BELOW_BYTES:
+        return f"no space left on device ({st.f_bavail * st.f_frsize} bytes free)"
+    return None
 
 
 def sha256_of(path: str | os.PathLike) -> str:

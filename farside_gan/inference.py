@@ -26,6 +26,7 @@ from farside_gan.geometry import MASK_RADIUS
 from farside_gan.layout import EUV_INSTRUMENTS
 from farside_gan.model.data import disk_mask_for, read_stack
 from farside_gan.normalize import denormalize_hmi
+from farside_gan.validation import check_stack_for_model
 from farside_gan.training import (TrainConfig, build_networks, check_model_config, load_checkpoint,
                                   load_state)
 
@@ -150,6 +151,9 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
     map on an H100 against 4.4 eager; compiling takes ~20 s, so it pays over thousands of
     maps); on the CPU it runs in plain fp32. Off-disk pixels are masked beyond ``mask_radius``
     solar radii: by default the input's own ``MASKRAD`` (as align masked it), else 0.98.
+
+    Every stack is checked before any is generated (``validation.check_stack_for_model``): its
+    instrument's channel order, a size the generator takes, the geometry of the output map.
     """
     from farside_gan.model.accel import GeneratorRunner
     dev = resolve_device(device)
@@ -163,7 +167,8 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
         raise ValueError(f"{len(outputs)} output paths for {len(stacks)} stacks")
     names: dict[Path, Path] = {}
     for i, s in enumerate(stacks):  # headers first: clashes and bad inputs fail before any work
-        _, header = read_stack(s, config.in_channels)
+        data, header = read_stack(s, config.in_channels)
+        check_stack_for_model(header, data.shape, s, config.in_channels, config.n_downsample)
         name = Path(outputs[i]) if outputs is not None else Path(out_dir) / output_name(header, s)
         if name in names.values():
             clash = next(k for k, v in names.items() if v == name)

@@ -14,19 +14,32 @@ EUV_CLIP = (1.0, 200.0)
 HMI_CLIP = 3000.0
 
 
+def check_euv_clip(clip) -> tuple[float, float]:
+    """``euv_clip`` as a (low, high) pair with 0 < low < high, else ValueError naming it: an
+    unordered clip (e.g. [200, 1]) would map every pixel to one value."""
+    try:
+        lo, hi = (float(c) for c in clip)
+    except (TypeError, ValueError):
+        raise ValueError(f"euv_clip must be two numbers (low, high), got {clip!r}") from None
+    if not (0 < lo < hi and np.isfinite(hi)):
+        raise ValueError(f"euv_clip must be increasing positive numbers (0 < low < high), got "
+                         f"{list(clip)}")
+    return lo, hi
+
+
 def normalize_euv(image: np.ndarray, on_disk: np.ndarray, median: float = EUV_MEDIAN,
                   clip: tuple[float, float] = EUV_CLIP) -> np.ndarray:
     """EUV image -> [-1, 1]. ``on_disk`` is a boolean mask of the pixels used for the median.
 
     Off-disk pixels are clipped like any other, so a fill value of 0 maps to -1.
     """
+    lo, hi = check_euv_clip(clip)
     disk_values = image[on_disk & np.isfinite(image)]
     if disk_values.size == 0:
         raise ValueError("no finite on-disk pixels to take a median of")
     disk_median = float(np.median(disk_values))
     if not disk_median > 0:
         raise ValueError(f"on-disk median is {disk_median}; an EUV image must be positive on the disk")
-    lo, hi = clip
     scaled = np.clip(np.nan_to_num(image, nan=lo) * (median / disk_median), lo, hi)
     log_lo, log_hi = np.log10(lo), np.log10(hi)
     out = (2.0 * (np.log10(scaled) - log_lo) / (log_hi - log_lo) - 1.0).astype(np.float32)
@@ -57,33 +70,33 @@ def normalize_frame(data: np.ndarray, header, euv_median: float = EUV_MEDIAN,
     """Aligned frame (header from ``align``) -> ([-1, 1] float32 image, header with constants).
 
     The on-disk pixels for the EUV median are those within ``MASKRAD`` x ``R_SUN`` pixels of the
-    centre, as written by align.
+    centre, as written by align. The frame must be one (``validation.check_aligned``): finite
+    on the disk, not empty there; ``euv_clip`` an increasing pair.
     """
     from farside_gan.errors import InputDataError
     from farside_gan.geometry import disk_mask
-    from farside_gan.quality import instrument_of
+    from farside_gan.validation import check_aligned
 
+    euv_clip = check_euv_clip(euv_clip)
+    for name, value in (("euv_median", euv_median), ("hmi_clip", hmi_clip)):
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
     header = header.copy()
-    instrument = instrument_of(header)
-    if "R_SUN" not in header or "MASKRAD" not in header:
-        raise InputDataError(path, "not an aligned frame (no R_SUN/MASKRAD in header)",
-                             reason="missing_keyword")
+    instrument = check_aligned(data, header, path)
     if instrument == "hmi":
         out = normalize_hmi(data, hmi_clip)
         header["NORMCLIP"] = (float(hmi_clip), "[Gauss] field clipped to +-NORMCLIP, / NORMCLIP")
-    elif instrument is not None:
+    else:
         on_disk = disk_mask(data.shape[-1], float(header["R_SUN"]), float(header["MASKRAD"]))
         finite = data[on_disk & np.isfinite(data)]
         if finite.size == 0 or not np.median(finite) > 0:
             raise InputDataError(path, "on-disk median is not positive (empty or dark image)",
-                                 reason="mostly_nan")
+                                 reason="empty_data")
         header["NORMMED"] = (float(np.median(finite)), "on-disk median before scaling")
         header["NORMTGT"] = (float(euv_median), "on-disk median scaled to this, then clipped")
         header["NORMCLO"] = (float(euv_clip[0]), "clip low before log10")
         header["NORMCHI"] = (float(euv_clip[1]), "clip high before log10")
         out = normalize_euv(data, on_disk, euv_median, tuple(euv_clip))
-    else:
-        raise InputDataError(path, "header names no known instrument", reason="missing_keyword")
     header["BUNIT"] = ""
     header.add_history("farside-gan normalize: mapped to [-1, 1]")
     return out, header

@@ -1,8 +1,9 @@
 """Quality checks on a raw frame: the reasons a frame is dropped from the dataset.
 
 Every check raises :class:`~farside_gan.errors.InputDataError` with a ``reason`` code that the
-dataset manifest records (``quality_flag``, ``missing_keyword``, ``inconsistent_header``,
-``mostly_nan``, ``wrong_channel``, ``eclipse``). Nothing is dropped silently.
+dataset manifest records (``quality_flag``, ``mostly_nan``, ``wrong_channel``, ``eclipse``, and
+those of :mod:`farside_gan.validation`: ``missing_keyword``, ``inconsistent_header``,
+``out_of_range``, ``empty_data``, ...). Nothing is dropped silently.
 
 Eclipses: SDO sets ``ACS_ECLP = 'YES'`` in AIA/HMI headers while the Earth or Moon blocks the
 Sun (and sets QUALITY bits, which the QUALITY check already catches). Periods that the header
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from farside_gan import validation
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import read_fits
 from farside_gan.layout import CHANNELS
@@ -28,11 +30,6 @@ from farside_gan.layout import CHANNELS
 #: magnetograms are NaN off the disk (about 22 % of the frame), which must pass.
 MAX_NAN_FRACTION = 0.5
 
-#: Relative disagreement allowed between RSUN_OBS and asin(RSUN_REF / DSUN_OBS).
-RSUN_TOLERANCE = 0.02
-
-REQUIRED_KEYWORDS = ("DATE-OBS", "CTYPE1", "CTYPE2", "CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2",
-                     "CDELT1", "CDELT2", "DSUN_OBS")
 
 
 def parse_time(value) -> datetime:
@@ -127,16 +124,11 @@ def check_frame(data: np.ndarray, header: fits.Header, instrument: str | None = 
     """Raise :class:`InputDataError` (naming ``path``) if the frame must be dropped.
 
     ``instrument``/``channel``, when given, are what the frame was fetched as; the header must
-    agree (a catalog or query that returns the wrong channel is caught here).
+    agree (a catalog or query that returns the wrong channel is caught here). The header must
+    hold everything the later stages read (:data:`farside_gan.validation.REQUIRED` ``fetch``),
+    with physically plausible values, and the data must show the Sun (not empty, not constant).
     """
-    missing = [k for k in REQUIRED_KEYWORDS if header.get(k) in (None, "")]
-    if "DATE-OBS" in missing and header.get("DATE_OBS"):
-        missing.remove("DATE-OBS")
-    if missing:
-        raise InputDataError(path, f"header lacks required keyword(s) {', '.join(missing)}",
-                             reason="missing_keyword")
-    t = obs_time(header, path)
-
+    validation.parse_all_cards(header, path)
     found = instrument_of(header)
     if found is None:
         raise InputDataError(path, "header names no known instrument (TELESCOP/INSTRUME/DETECTOR)",
@@ -144,6 +136,10 @@ def check_frame(data: np.ndarray, header: fits.Header, instrument: str | None = 
     if instrument is not None and found != instrument:
         raise InputDataError(path, f"frame is from {found}, expected {instrument}",
                              reason="wrong_channel")
+    validation.require(header, found, "fetch", path)
+    t = obs_time(header, path)
+    if found in validation.EXPOSURE_S:  # EUV: the channel is a number
+        validation.number(header, "WAVELNTH", path)
     if channel is not None:
         got = channel_of(header, found)
         if str(got) != str(channel):
@@ -151,10 +147,11 @@ def check_frame(data: np.ndarray, header: fits.Header, instrument: str | None = 
                                  reason="wrong_channel")
 
     quality = header.get("QUALITY")
-    if quality not in (None, "") and int(quality) != 0:
-        raise InputDataError(path, f"QUALITY = {int(quality):#010x} (non-zero: flagged frame)",
-                             reason="quality_flag")
-    if int(header.get("NMISSING", 0) or 0) > 0:
+    if quality not in (None, ""):
+        if int(validation.number(header, "QUALITY", path)) != 0:
+            raise InputDataError(path, f"QUALITY = {int(quality):#010x} (non-zero: flagged frame)",
+                                 reason="quality_flag")
+    if header.get("NMISSING") not in (None, "") and validation.number(header, "NMISSING", path) > 0:
         raise InputDataError(path, f"NMISSING = {header['NMISSING']} telemetry blocks missing",
                              reason="quality_flag")
 
@@ -165,25 +162,14 @@ def check_frame(data: np.ndarray, header: fits.Header, instrument: str | None = 
         raise InputDataError(path, f"DATE-OBS {t:%Y-%m-%dT%H:%M:%S} is inside the eclipse/transit "
                              f"period {period[0]} - {period[1]}", reason="eclipse")
 
-    for key in ("CDELT1", "CDELT2", "DSUN_OBS"):
-        value = float(header[key])
-        if not np.isfinite(value) or value == 0:
-            raise InputDataError(path, f"{key} = {value} is not usable", reason="inconsistent_header")
-    rsun_obs = header.get("RSUN_OBS") or header.get("RSUN")
-    if rsun_obs:
-        rsun_ref = float(header.get("RSUN_REF", 6.957e8))
-        expected = np.degrees(np.arcsin(rsun_ref / float(header["DSUN_OBS"]))) * 3600
-        if abs(float(rsun_obs) / expected - 1) > RSUN_TOLERANCE:
-            raise InputDataError(path, f"RSUN_OBS = {float(rsun_obs):.1f} arcsec disagrees with "
-                                 f"DSUN_OBS (expects {expected:.1f} arcsec)", reason="inconsistent_header")
-
-    if data.ndim != 2:
-        raise InputDataError(path, f"image has {data.ndim} dimensions, expected 2",
-                             reason="inconsistent_header")
+    validation.check_raw_header(header, found, path)
+    validation.check_image(data, path)
+    disk = validation.check_geometry(header, found, data.shape, path)
     bad_fraction = 1.0 - np.count_nonzero(np.isfinite(data)) / data.size
     if bad_fraction > max_nan_fraction:
         raise InputDataError(path, f"{100 * bad_fraction:.0f}% of the pixels are NaN/inf "
                              f"(limit {100 * max_nan_fraction:.0f}%)", reason="mostly_nan")
+    validation.check_disk_data(data, disk, path)
 
 
 def check_file(path: str | os.PathLike, instrument: str | None = None, channel=None,

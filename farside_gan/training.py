@@ -40,7 +40,7 @@ from torch.utils.data import DataLoader
 
 from farside_gan import __version__
 from farside_gan import distributed as dist
-from farside_gan.errors import InputDataError
+from farside_gan.errors import InputDataError, OutputError
 from farside_gan.fitsio import atomic_output
 from farside_gan.model.accel import use_gemm_convs
 from farside_gan.model.data import (Augmentation, PairedFitsDataset, disk_radius_px,
@@ -483,11 +483,19 @@ class Trainer:
         path = self.state_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         new = not path.exists()
-        with open(path, "a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
+        size = 0 if new else path.stat().st_size
+        try:
+            with open(path, "a", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=columns)
+                if new:
+                    writer.writeheader()
+                writer.writerow({k: row.get(k) for k in columns})
+        except OSError as exc:  # e.g. a full disk: no half row left behind, one line said
             if new:
-                writer.writeheader()
-            writer.writerow({k: row.get(k) for k in columns})
+                path.unlink(missing_ok=True)
+            else:
+                os.truncate(path, size)
+            raise OutputError(path, f"cannot write (append a log row): {exc.strerror or exc}") from exc
 
     def _log_header(self, name: str, columns) -> None:
         path = self.state_dir / name

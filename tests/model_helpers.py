@@ -18,10 +18,10 @@ from farside_gan.fitsio import write_fits
 from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX, disk_mask
 from farside_gan.normalize import normalize_hmi
 
-RSUN_OBS = 960.0  # arcsec, as seen from 1 au
+RSUN_OBS = 960.0  # arcsec, as seen from 1 au (both observers: the stage checks hold them to it)
 OBSERVERS = {  # HGLN_OBS, HGLT_OBS (deg), DSUN_OBS (m), OBSRVTRY
     "aia": (0.0, 3.0, 1.496e11, "SDO"),
-    "euvi_a": (105.0, -2.0, 1.44e11, "STEREO_A"),
+    "euvi_a": (105.0, -2.0, 1.49e11, "STEREO_A"),
 }
 
 
@@ -35,6 +35,7 @@ def celestial_header(n: int, time: str, instrument: str = "aia") -> fits.Header:
         h[f"CDELT{i}"] = RSUN_OBS / rsun_px
         h[f"CRPIX{i}"] = (n + 1) / 2
         h[f"CRVAL{i}"] = 0.0
+    h["PC1_1"], h["PC1_2"], h["PC2_1"], h["PC2_2"], h["CROTA2"] = 1.0, 0.0, 0.0, 1.0, 0.0
     h["DATE-OBS"] = time
     h["HGLN_OBS"], h["HGLT_OBS"], h["DSUN_OBS"] = lon, lat, dsun
     h["RSUN_OBS"], h["RSUN_REF"] = RSUN_OBS, 6.957e8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -110,8 +111,8 @@ def test_train_command_under_two_gloo_ranks_equals_one_process_with_batch_two(tm
     manifest = write_manifest(tmp_path / "pairs", n_train=4, n_eval=1, n=64)
     # Exactly how the Snakemake train rule launches it on a host with 2 GPUs, here on CPU (gloo).
     sets = [a for k, v in {**TINY_GAN, "batch_size": 1}.items() for a in ("--set", f"{k}={v}")]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "farside_gan", "train", "--manifest", str(manifest), "--out-dir",
+    cmd = [sys.executable, "-m", "farside_gan.distributed", "--nproc-per-node=2",
+           "train", "--manifest", str(manifest), "--out-dir",
            str(tmp_path / "ddp"), "--device", "cpu", *sets]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -149,6 +150,33 @@ def test_train_command_under_two_gloo_ranks_equals_one_process_with_batch_two(tm
     for name, w in single["G"].items():
         if name.endswith("weight"):
             torch.testing.assert_close(ddp["G"][name], w, rtol=1e-3, atol=1e-5, msg=name)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="needs Linux /proc")
+def test_local_launcher_listens_on_loopback_only(tmp_path):
+    """The train rule's launcher for several GPUs of one host: its store and the workers'
+    sockets listen on 127.0.0.1 only (torchrun --standalone's listen on every interface)."""
+    out = tmp_path / "listening.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "farside_gan.distributed", "--nproc-per-node=2",
+                           "-m", "listen_probe", str(out)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    listening = json.loads(out.read_text())
+    assert len(listening) >= 1 + 2  # the launcher's store and each gloo worker's
+    assert all(a.startswith(("127.0.0.1:", "::1:")) for a in listening), listening
+
+
+def test_local_launcher_stops_the_others_when_one_worker_fails(tmp_path):
+    probe = tmp_path / "fail_one.py"
+    probe.write_text("import os, sys, time\nif os.environ['RANK'] == '1':\n    sys.exit(3)\n"
+                     "time.sleep(300)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "farside_gan.distributed", "--nproc-per-node=2",
+                           "-m", "fail_one"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 3
+    assert "worker 1 exited with status 3; stopping the others" in done.stderr
 
 
 def test_sampler_gives_each_rank_a_disjoint_shard():

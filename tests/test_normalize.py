@@ -79,5 +79,11 @@ def test_normalize_rejects_unaligned_and_dark_frames():
     del header["MASKRAD"]
     with pytest.raises(InputDataError, match="x.fits: not an aligned frame"):
         normalize_frame(image, header, path="x.fits")
-    with pytest.raises(InputDataError, match="median is not positive"):
+    with pytest.raises(InputDataError, match="x.fits: every pixel on the solar disk is 0 or NaN"):
         normalize_frame(np.zeros((N, N), np.float32), aligned_header("aia"), path="x.fits")
+    dark, disk = euv_image()
+    dark[disk] = -3.0  # positive nowhere: no median to scale by
+    with pytest.raises(InputDataError, match="median is not positive") as err:
+        normalize_frame(dark + np.indices(dark.shape)[0] * 1e-3 * disk, aligned_header("aia"),
+                        path="x.fits")
+    assert err.value.reason == "empty_data"

@@ -100,12 +100,14 @@ def test_slurm_profile_site_settings_reach_the_planned_jobs(fetched_workspace, t
             ("solar", "gpu"), rule
 
 
-def test_slurm_profile_multi_gpu_training_uses_torchrun(fetched_workspace, tmp_path):
+def test_slurm_profile_multi_gpu_training_uses_the_local_launcher(fetched_workspace, tmp_path):
     workdir, config = fetched_workspace
     gpus4 = write_config(tmp_path / "gpus4.yaml", {"training": {"gpus": 4}})
     output = slurm_dry_run(workdir, [config, gpus4])
     assert dry_run_resources(output)["train"]["gpu"] == "4"
-    assert "torchrun --standalone --nproc_per_node=4 -m farside_gan train" in output
+    # one process per GPU, rendezvous on 127.0.0.1 (not torchrun --standalone: all interfaces)
+    assert "python -m farside_gan.distributed --nproc-per-node=4 train" in output
+    assert "torchrun" not in output
 
 
 def test_cpu_training_asks_for_no_gpu(fetched_workspace, tmp_path):

@@ -18,6 +18,7 @@ def aia_header(**changes) -> fits.Header:
     h = fits.Header({
         "TELESCOP": "SDO/AIA", "INSTRUME": "AIA_4", "WAVELNTH": 193, "DATE-OBS": "2012-03-04T12:00:04.84",
         "T_OBS": "2012-03-04T12:00:05.84Z", "CTYPE1": "HPLN-TAN", "CTYPE2": "HPLT-TAN",
+        "CUNIT1": "arcsec", "CUNIT2": "arcsec", "CROTA2": 0.1,
         "CRPIX1": 32.5, "CRPIX2": 32.5, "CRVAL1": 0.0, "CRVAL2": 0.0, "CDELT1": 38.4, "CDELT2": 38.4,
         "DSUN_OBS": 1.4836e11, "HGLN_OBS": 0.0, "HGLT_OBS": -7.2, "RSUN_REF": 6.96e8,
         "RSUN_OBS": 967.7, "QUALITY": 0, "EXPTIME": 2.0, "ACS_ECLP": "NO"})
@@ -29,7 +30,7 @@ def aia_header(**changes) -> fits.Header:
     return h
 
 
-GOOD = np.ones((64, 64), np.float32)
+GOOD = np.linspace(50, 150, 64 * 64, dtype=np.float32).reshape(64, 64)  # on the disk, not constant
 
 
 def test_good_frame_passes_and_is_identified():
@@ -46,7 +47,7 @@ def test_good_frame_passes_and_is_identified():
     ({"ACS_ECLP": "YES"}, "eclipse", "eclipse"),
     ({"RSUN_OBS": 900.0}, "inconsistent_header", "RSUN_OBS"),
     ({"DATE-OBS": "yesterday"}, "inconsistent_header", "DATE-OBS"),
-    ({"CDELT1": 0.0}, "inconsistent_header", "CDELT1"),
+    ({"CDELT1": 0.0}, "out_of_range", "CDELT1"),
 ])
 def test_bad_header_gives_reason_and_names_the_file(changes, reason, words):
     with pytest.raises(InputDataError) as err:
@@ -59,7 +60,7 @@ def test_mostly_nan_is_dropped_but_hmi_off_disk_nan_passes():
     hmi = aia_header(TELESCOP="SDO/HMI", INSTRUME="HMI_SIDE1", CONTENT="MAGNETOGRAM")
     y, x = np.indices((64, 64))
     off_disk = np.hypot(x - 31.5, y - 31.5) > 28  # ~40 % of the frame, like HMI's corners
-    field = np.where(off_disk, np.nan, 5.0).astype(np.float32)
+    field = np.where(off_disk, np.nan, 5.0 + x / 10).astype(np.float32)
     check_frame(field, hmi, "hmi", "magnetogram")
     field[:40] = np.nan
     with pytest.raises(InputDataError, match="% of the pixels are NaN") as err:

@@ -13,7 +13,7 @@ import logging
 import sys
 
 from farside_gan import __version__
-from farside_gan.errors import FarsideError
+from farside_gan.errors import NO_SPACE_ERRNOS, FarsideError
 
 # Command groups, in the order they appear in --help (the order of the pipeline).
 COMMAND_MODULES = ("synthetic", "data", "model", "workflow")
@@ -49,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except FarsideError as exc:
         print(f"farside-gan {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in NO_SPACE_ERRNOS:
+            raise
+        # a write outside fitsio.atomic_output (whose OutputError says the same): one line too
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"farside-gan {args.command}: error: {where}cannot write: {exc.strerror}",
+              file=sys.stderr)
         return 1
 
 

@@ -86,8 +86,12 @@ def _align(args):
 
 
 def _normalize(args):
-    from farside_gan.normalize import normalize_file
+    from farside_gan.normalize import check_euv_clip, normalize_file
 
+    try:
+        check_euv_clip(args.euv_clip)
+    except ValueError as exc:
+        raise SystemExit(f"farside-gan normalize: error: --euv-clip: {exc}") from None
     normalize_file(args.input, args.output, euv_median=args.euv_median,
                    euv_clip=tuple(args.euv_clip), hmi_clip=args.hmi_clip)
     return 0
@@ -95,8 +99,9 @@ def _normalize(args):
 
 def _stack(args):
     from farside_gan.dataset import stack_files
+    from farside_gan.download import parse_duration
 
-    stack_files(args.output, args.inputs)
+    stack_files(args.output, args.inputs, max_time_spread=parse_duration(args.max_time_spread))
     return 0
 
 
@@ -218,6 +223,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("stack", help="three normalized EUV channels -> one (3, N, N) FITS")
     p.add_argument("output", metavar="OUT")
     p.add_argument("inputs", metavar="IN", nargs=3, help="the channels in order: 304 193|195 171")
+    p.add_argument("--max-time-spread", default="2h",
+                   help="refuse channels observed further apart than this (default 2h: twice "
+                   "the fetch tolerance)")
     p.set_defaults(func=_stack)
 
     p = subparsers.add_parser("prepare", help="calibrate, align, normalize and stack a fetched period",

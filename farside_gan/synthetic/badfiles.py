@@ -3,6 +3,8 @@
 ``make_bad_files(directory)`` writes one file per defect with archive-style names and returns
 ``{defect: path}``; :data:`BAD_FILES` says, per defect, which observation the file claims to be
 and the manifest reason code (docs/ARCHITECTURE.md) a quality check should give it.
+:data:`BAD_EUVI_FILES` are STEREO/EUVI defects (farside inputs, which no manifest lists):
+``make_bad_files(directory, defects=BAD_EUVI_FILES)``.
 """
 
 from __future__ import annotations
@@ -24,39 +26,100 @@ BAD_FILES = {
     "all_nan": ("hmi", "magnetogram", datetime(2011, 1, 1, 0, 4), "mostly_nan"),
     "quality_flagged": ("aia", 193, datetime(2011, 1, 1, 0, 6), "quality_flag"),
     "wrong_channel": ("aia", 171, datetime(2011, 1, 1, 0, 8), "wrong_channel"),
+    # geometry sunpy would otherwise complete with guesses (issue 12)
+    "hmi_without_crota2": ("hmi", "magnetogram", datetime(2011, 1, 1, 0, 10), "missing_keyword"),
+    "missing_cdelt": ("aia", 171, datetime(2011, 1, 1, 0, 14), "missing_keyword"),
+    "missing_crpix": ("aia", 304, datetime(2011, 1, 1, 0, 16), "missing_keyword"),
+    "dsun_zero": ("aia", 193, datetime(2011, 1, 1, 0, 18), "out_of_range"),
+    "exptime_huge": ("aia", 171, datetime(2011, 1, 1, 0, 20), "out_of_range"),
+    "hmi_all_zero": ("hmi", "magnetogram", datetime(2011, 1, 1, 0, 24), "empty_data"),
+    "aia_all_zero": ("aia", 304, datetime(2011, 1, 1, 0, 26), "empty_data"),
+    "partly_empty": ("aia", 193, datetime(2011, 1, 1, 0, 28), "empty_data"),
+    "corrupt_header": ("aia", 171, datetime(2011, 1, 1, 0, 30), "corrupt_header"),
+}
+BAD_EUVI_FILES = {
+    "euvi_without_roll": ("euvi_a", 195, datetime(2011, 1, 1, 0, 0), "missing_keyword"),
+    "exptime_tiny": ("euvi_a", 304, datetime(2011, 1, 1, 0, 2), "out_of_range"),
+    "euvi_partly_empty": ("euvi_b", 171, datetime(2011, 1, 1, 0, 4), "empty_data"),
+}
+#: Header keywords each defect replaces (None deletes the keyword).
+HEADER_DEFECTS = {
+    "missing_date_obs": {"DATE-OBS": None},
+    "hmi_without_crota2": {"CROTA2": None},
+    "missing_cdelt": {"CDELT1": None, "CDELT2": None},
+    "missing_crpix": {"CRPIX1": None, "CRPIX2": None},
+    "dsun_zero": {"DSUN_OBS": 0.0},
+    "exptime_huge": {"EXPTIME": 1e12},
+    "euvi_without_roll": {"PC1_1": None, "PC1_2": None, "PC2_1": None, "PC2_2": None, "CROTA": None},
+    "exptime_tiny": {"EXPTIME": 1e-30},
 }
 #: A QUALITY word with a flag set (non-zero means the frame should be dropped).
 QUALITY_FLAG = 0x00020000
 
 
-def make_bad_files(directory, size: int = 64, seed: int = 0, sun=None) -> dict[str, Path]:
-    """Write the bad files into ``directory``; return ``{defect: path}``."""
-    from farside_gan.synthetic.field import SyntheticSun
+def _empty_rows(data: np.ndarray) -> np.ndarray:
+    """The lower third of the frame lost (0), as a missing telemetry block leaves it."""
+    data = data.copy()
+    data[: data.shape[0] // 3] = 0
+    return data
+
+
+#: Pixel defects: a function of the rendered data.
+DATA_DEFECTS = {
+    "all_nan": lambda data: np.full(data.shape, np.nan, dtype=np.float32),
+    "hmi_all_zero": lambda data: np.zeros(data.shape, dtype=np.float32),
+    "aia_all_zero": lambda data: np.zeros_like(data),
+    "partly_empty": _empty_rows,
+    "euvi_partly_empty": _empty_rows,
+}
+
+
+def make_bad_files(directory, size: int = 64, seed: int = 0, sun=None,
+                   defects: dict | None = None) -> dict[str, Path]:
+    """Write the bad files (``defects``: :data:`BAD_FILES` by default) into ``directory``;
+    return ``{defect: path}``."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    return {defect: write_bad_file(directory / bad_file_relpath(defect, seed, defects).name,
+                                   defect, size, seed, sun, defects)
+            for defect in (defects or BAD_FILES)}
+
+
+def bad_file_relpath(defect: str, seed: int = 0, defects: dict | None = None) -> Path:
+    """The archive path of a defect's file: named as the observation it claims to be."""
+    instrument, channel, time, _ = (defects or BAD_FILES)[defect]
+    content_channel = 193 if defect == "wrong_channel" else channel
+    plan = plan_observation(instrument, content_channel, time, size=16, seed=seed)
+    return Path(archive_relpath(Observation(instrument, channel, plan.timing.name_time)))
+
+
+def write_bad_file(path, defect: str, size: int = 64, seed: int = 0, sun=None,
+                   defects: dict | None = None) -> Path:
+    """Write one defect's file at ``path`` (for wrong_channel: a 171 name, 193 inside)."""
+    from farside_gan.synthetic.field import SyntheticSun
+    instrument, channel, time, _ = (defects or BAD_FILES)[defect]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     sun = sun or SyntheticSun(seed=seed)
-    paths = {}
-    for defect, (instrument, channel, time, _) in BAD_FILES.items():
-        content_channel = 193 if defect == "wrong_channel" else channel
-        plan = plan_observation(instrument, content_channel, time, size=size, seed=seed,
-                                **({"quality": QUALITY_FLAG} if defect == "quality_flagged" else {}))
-        # Named as the observation it claims to be (for wrong_channel: a 171 name, 193 inside).
-        name = Path(archive_relpath(Observation(instrument, channel, plan.timing.name_time))).name
-        path = directory / name
-        overrides = {"DATE-OBS": None} if defect == "missing_date_obs" else None
-        write_plan(path, plan, sun, seed=seed, header_overrides=overrides)
-        if defect == "all_nan":
-            header = fits.getheader(path)
-            for key in ("CHECKSUM", "DATASUM", "DATAMIN", "DATAMAX", "DATAMEAN"):
-                header.remove(key, ignore_missing=True)
-            keywords = {k: v for k, v in header.items() if k not in ("SIMPLE", "BITPIX", "NAXIS",
-                                                                      "NAXIS1", "NAXIS2", "EXTEND")}
-            _write_deterministic(path, np.full((size, size), np.nan, dtype=np.float32), keywords,
-                                 header["DATE"])
-        if defect == "truncated":
-            # Cut the file in the middle of its data unit, as an interrupted download does.
-            data_bytes = fits.getdata(path).nbytes
-            raw = path.read_bytes()
-            path.write_bytes(raw[: len(raw) - data_bytes // 2 - 1000])
-        paths[defect] = path
-    return paths
+    content_channel = 193 if defect == "wrong_channel" else channel
+    plan = plan_observation(instrument, content_channel, time, size=size, seed=seed,
+                            **({"quality": QUALITY_FLAG} if defect == "quality_flagged" else {}))
+    write_plan(path, plan, sun, seed=seed, header_overrides=HEADER_DEFECTS.get(defect))
+    if defect in DATA_DEFECTS:
+        header = fits.getheader(path)
+        for key in ("CHECKSUM", "DATASUM", "DATAMIN", "DATAMAX", "DATAMEAN"):
+            header.remove(key, ignore_missing=True)
+        keywords = {k: v for k, v in header.items() if k not in ("SIMPLE", "BITPIX", "NAXIS",
+                                                                  "NAXIS1", "NAXIS2", "EXTEND")}
+        _write_deterministic(path, DATA_DEFECTS[defect](fits.getdata(path)), keywords,
+                             header["DATE"])
+    if defect == "truncated":
+        # Cut the file in the middle of its data unit, as an interrupted download does.
+        data_bytes = fits.getdata(path).nbytes
+        raw = path.read_bytes()
+        path.write_bytes(raw[: len(raw) - data_bytes // 2 - 1000])
+    if defect == "corrupt_header":
+        # One card garbled in transfer: the file opens, its EXPTIME cannot be parsed.
+        raw = path.read_bytes()
+        at = raw.index(b"EXPTIME =")
+        path.write_bytes(raw[:at] + b"EXPTIME = 2.0.0 / garbled".ljust(80) + raw[at + 80:])
+    return path

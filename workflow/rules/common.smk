@@ -257,6 +257,8 @@ def train_settings():
 
 
 def train_launcher(wildcards, resources):
+    # Several GPUs of one host: one process per GPU, their rendezvous on 127.0.0.1
+    # (torchrun --standalone's stores listen on every interface; farside_gan/distributed.py).
     if resources.gpu > 1:
-        return f"torchrun --standalone --nproc_per_node={resources.gpu} -m farside_gan"
+        return f"python -m farside_gan.distributed --nproc-per-node={int(resources.gpu)}"
     return FARSIDE_GAN
