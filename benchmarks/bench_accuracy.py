@@ -77,9 +77,11 @@ def merged(*docs: dict) -> dict:
 
 def snakemake(workdir: Path, configs: list[Path], *args: str, log: Path) -> float:
     """Run the workflow from ``workdir``'s parent checkout; returns the wall time (s)."""
-    # run from ``workdir`` without --directory, which would override the config's run directory
+    # run from ``workdir`` without --directory, which would override the config's run directory;
+    # a local archive takes all the downloads at once, and the maps' inference jobs share the GPU
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--scheduler",
-           "greedy", *args, "--configfile", *map(str, configs)]
+           "greedy", "--resources", "gpu=8", "downloads=64", *args,
+           "--configfile", *map(str, configs)]
     start = time.perf_counter()
     with open(log, "a") as fh:
         fh.write(f"$ {' '.join(cmd)}\n")
@@ -122,6 +124,7 @@ def link_shared(base: Path, run: Path) -> None:
     """The variant's run directory reads the base run's data and truth maps."""
     (run / "results").mkdir(parents=True, exist_ok=True)
     for rel in ("data", "results/truth"):
+        (base / rel).mkdir(parents=True, exist_ok=True)
         target = run / rel
         if not target.exists():
             target.symlink_to(os.path.relpath(base / rel, target.parent), target_is_directory=True)
@@ -164,6 +167,8 @@ def main() -> None:
     p.add_argument("--budget-minutes", type=float, default=None,
                    help="training minutes per variant: epochs from the measured speed")
     p.add_argument("--epochs", type=int, default=None, help="epochs per variant (fixed)")
+    p.add_argument("--max-epochs", type=int, default=200,
+                   help="at most this many epochs from --budget-minutes")
     p.add_argument("--cores", type=int, default=os.cpu_count())
     p.add_argument("--root", type=Path, default=REPO, help="directory that holds runs/")
     p.add_argument("--out", type=Path, default=None, help="copy tables and CSVs here (a .tar.gz)")
@@ -197,7 +202,7 @@ def main() -> None:
         os.chdir(base)  # the manifest's paths are relative to the run directory, as for train
         rate, n_train = probe_speed(manifest, config)
         os.chdir(args.root)
-        epochs = max(2, int(rate * args.budget_minutes * 60 / n_train))
+        epochs = min(args.max_epochs, max(2, int(rate * args.budget_minutes * 60 / n_train)))
         print(f"training speed {rate:.1f} samples/s on {n_train} samples: {epochs} epochs in "
               f"{args.budget_minutes} min", flush=True)
     results, runs = {}, {}
@@ -212,7 +217,7 @@ def main() -> None:
         override.write_text(yaml.safe_dump({"workdir": str(run.relative_to(args.root)),
                                             "training": settings}))
         seconds = snakemake(args.root, configs + [override], "--cores", str(args.cores),
-                            "--resources", "gpu=1", log=log)
+                            log=log)
         timings[f"{variant}_s"] = seconds
         results[variant] = read_summary(run / "results/evaluation/summary.csv")
         runs[variant] = run
