@@ -80,7 +80,7 @@ def snakemake(workdir: Path, configs: list[Path], *args: str, log: Path) -> floa
     # run from ``workdir`` without --directory, which would override the config's run directory;
     # a local archive takes all the downloads at once, and the maps' inference jobs share the GPU
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--scheduler",
-           "greedy", "--resources", "gpu=8", "downloads=64", *args,
+           "greedy", *args, "--resources", "gpu=8", "downloads=64",
            "--configfile", *map(str, configs)]
     start = time.perf_counter()
     with open(log, "a") as fh:
