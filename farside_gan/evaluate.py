@@ -157,7 +157,8 @@ def score_pair(prediction: Path, target: Path, comparison: Comparison, bin_facto
     if comparison.truth == "synthetic":
         from farside_gan.inference import observation_time
         from farside_gan.synthetic.oracle import hale_rule_oracle
-        oracle = hale_rule_oracle(real, observation_time(target_header, target).to_datetime())
+        oracle = hale_rule_oracle(real, observation_time(target_header, target).to_datetime(),
+                                  smooth_px=float(factor))
         disk_b = metrics.bin_mask(disk, factor)
         row["oracle_cc_binned"] = metrics.pearson_cc(metrics.bin_image(oracle, factor),
                                                      metrics.bin_image(real, factor), disk_b)

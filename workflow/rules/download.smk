@@ -13,7 +13,7 @@ rule synth_archive:
     params:
         # one synth-archive call per instrument group, at the times the workflow asks for
         commands=synthetic_archive_commands,
-    threads: workflow.cores
+    threads: 8  # rendering processes (capped by --cores; a cluster job gets them as CPUs)
     resources:
         mem_mb=lambda wildcards, threads: 2000 + 1000 * threads,
         runtime=60,
