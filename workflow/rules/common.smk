@@ -126,6 +126,14 @@ def fetch_source(instrument):
     return source
 
 
+def fetch_request(wildcards):
+    """Everything a period's fetch depends on (times, source, tolerance, eclipse periods)."""
+    inst, fetch = wildcards.instrument, config["fetch"]
+    return {"times": times_in(inst, wildcards.period), "source": fetch_source(inst),
+            "tolerance": fetch["tolerance"], "eclipse_periods": fetch["eclipse_periods"],
+            "jsoc_url": fetch["jsoc_url"]}
+
+
 def fetch_commands(wildcards, input, output):
     """One `farside-gan fetch-period` for every channel and time of the period: frames (kept
     when already fetched and verified) and the period's index, written last."""
@@ -145,19 +153,23 @@ def fetch_commands(wildcards, input, output):
     return [command]
 
 
-def synthetic_archive_commands(wildcards, output, threads):
+def synthetic_archive_spec():
     """The synthetic archive holds each instrument at the times the workflow fetches (AIA and HMI
-    at the training times, each STEREO at its farside times) and nothing else."""
-    synthetic = config["synthetic"]
+    at the training times, each STEREO at its farside times) and nothing else:
+    [(instruments, start, end, cadence hours)]."""
     groups = [("aia,hmi", config["start"], config["end"], config["cadence_hours"])]
     groups += [(SPACECRAFT[sc], config["farside"]["spacecraft"][SPACECRAFT[sc]]["start"],
                 config["farside"]["spacecraft"][SPACECRAFT[sc]]["end"],
                 config["farside"]["cadence_hours"]) for sc in FARSIDE_TIMES]
+    return {"groups": groups, **config["synthetic"]}
+
+
+def synthetic_archive_commands(wildcards, output, threads):
+    spec = synthetic_archive_spec()
     return [["synth-archive", output[0], "--instruments", instruments, "--start", start,
-             "--end", end, "--cadence", f"{hours}h", "--size", synthetic["size"],
-             "--euvi-size", synthetic["euvi_size"], "--seed", synthetic["seed"],
-             "--workers", threads]
-            for instruments, start, end, hours in groups]
+             "--end", end, "--cadence", f"{hours}h", "--size", spec["size"],
+             "--euvi-size", spec["euvi_size"], "--seed", spec["seed"], "--workers", threads]
+            for instruments, start, end, hours in spec["groups"]]
 
 
 if "jsoc" in (config["fetch"]["source"], config["fetch"]["euvi_source"]) \

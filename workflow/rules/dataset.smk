@@ -10,6 +10,7 @@ rule manifest:
     log:
         "logs/manifest.log",
     params:
+        split=config["dataset"],  # compared by Snakemake: a changed pairing or split reruns it
         commands=manifest_commands,
     threads: 1
     resources:

@@ -11,6 +11,9 @@ rule synth_archive:
     log:
         "logs/synth_archive.log",
     params:
+        # what the archive holds (a change reruns the job: the commands below are built only
+        # when it runs, so Snakemake cannot compare them)
+        holds=synthetic_archive_spec(),
         # one synth-archive call per instrument group, at the times the workflow asks for
         commands=synthetic_archive_commands,
     threads: 8  # rendering processes (capped by --cores; a cluster job gets them as CPUs)
@@ -50,6 +53,9 @@ rule fetch:
     benchmark:
         "benchmarks/out/fetch/{instrument}/{period}.tsv"
     params:
+        # what is fetched: a changed grid, source or tolerance reruns the period (the frames it
+        # has are kept); compared by Snakemake, unlike the commands built when the job runs
+        request=fetch_request,
         commands=fetch_commands,
     threads: 1
     resources:
