@@ -146,6 +146,9 @@ def score_pair(prediction: Path, target: Path, comparison: Comparison, bin_facto
     if not np.any(real[disk]):
         raise InputDataError(target, "is zero everywhere on the disk: nothing to score against",
                              reason="degenerate_data")
+    if np.ptp(gen[disk]) == 0:  # a CC would be NaN: a broken model or input, not a score
+        raise InputDataError(prediction, f"is constant on the disk ({gen[disk][0]:g} G): its "
+                             "correlation with the truth is undefined", reason="degenerate_data")
     factor = bin_factor or metrics.bin_factor_for(radius)
     area = metrics.pixel_area_cm2(header)
     row = metrics.compare(gen, real, disk, factor, ar_threshold, qs_threshold,
@@ -162,8 +165,6 @@ def score_pair(prediction: Path, target: Path, comparison: Comparison, bin_facto
         disk_b = metrics.bin_mask(disk, factor)
         row["oracle_cc_binned"] = metrics.pearson_cc(metrics.bin_image(oracle, factor),
                                                      metrics.bin_image(real, factor), disk_b)
-    if not np.isfinite(row["cc"]):
-        log.warning("%s: CC undefined (the prediction is constant on the disk)", prediction)
     disk_b = metrics.bin_mask(disk, factor)
     scatter = (metrics.bin_image(real, factor)[disk_b], metrics.bin_image(gen, factor)[disk_b])
     return ({"side": comparison.side, "observer": comparison.observer, "truth": comparison.truth,

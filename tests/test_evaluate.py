@@ -95,3 +95,14 @@ def test_evaluate_needs_to_know_the_target_units(pairs, tmp_path):
     hmi = write_fits(tmp_path / "hmi.fits", truths[0].astype(np.float32), header)
     evaluate(predictions[:1], [hmi], tmp_path / "y")
     assert float(_rows(tmp_path / "y/metrics.csv")[0]["cc"]) == pytest.approx(1.0)
+
+
+def test_a_constant_prediction_fails_the_evaluation_naming_it_and_writes_nothing(pairs, tmp_path):
+    """Issue 12: evaluate exited 0 with CC = NaN (and partial plots when a later pair failed)."""
+    from astropy.io import fits
+    predictions, targets, _ = pairs
+    header = fits.getheader(predictions[1])
+    flat = write_fits(tmp_path / "flat.fits", np.zeros((64, 64), np.float32), header)
+    with pytest.raises(InputDataError, match="flat.fits: is constant on the disk"):
+        evaluate([predictions[0], flat], [targets[0], targets[1]], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
