@@ -277,21 +277,18 @@ def download(url: str, dest: Path, partial: Path, *, expected_size: int | None =
 
 def copy_verified(src: Path, dest: Path, *, expected_size: int | None, sha256: str | None,
                   retries: int = RETRIES, backoff: float = BACKOFF_S) -> Path:
-    """Copy a local archive file to ``dest`` through a temporary file, verified as a download."""
+    """Copy a local archive file to ``dest`` through a temporary file, verified as a download
+    (``fitsio.atomic_output``: the umask's permissions, a killed copy's temporary cleaned)."""
     import shutil
-    import tempfile
+
+    from farside_gan.fitsio import atomic_output
 
     def attempt():
         if not src.exists():
             raise InputDataError(src, "listed in the catalog but missing", reason="missing_file")
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        os.close(fd)
-        try:
+        with atomic_output(dest, suffix=".part") as tmp:
             shutil.copyfile(src, tmp)
             verify_file(Path(tmp), expected_size, sha256, str(src))
-            os.replace(tmp, dest)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         return dest
 
     return with_retries(attempt, str(src), retries, backoff)

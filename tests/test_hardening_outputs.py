@@ -254,3 +254,18 @@ def test_outputs_honour_the_umask(tmp_path, umask):
     for path in paths:
         assert (path.stat().st_mode & 0o777) == 0o666 & ~umask, (path, oct(path.stat().st_mode))
     assert json.loads((tmp_path / "record.json").read_text()) == {"status": "ok"}
+
+
+def test_a_frame_fetched_from_a_local_archive_honours_the_umask(tmp_path, synthetic_archive):
+    """The download's own copy went through mkstemp (0600), unlike every other output."""
+    import stat
+    from farside_gan.download import fetch_observation
+    old = os.umask(0o022)
+    try:
+        record = fetch_observation(str(synthetic_archive), "hmi", "magnetogram",
+                                   "2011-01-01T00:00", "1h", tmp_path / "o")
+    finally:
+        os.umask(old)
+    assert record["status"] == "ok"
+    assert stat.S_IMODE((tmp_path / "o/frame.fits").stat().st_mode) == 0o644
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["frame.fits", "record.json"]
