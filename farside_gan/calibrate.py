@@ -147,6 +147,11 @@ def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: Q
                         path=None) -> fits.Header:
     """Header with CRPIX/CDELT/CROTA2 from the master pointing table (aiapy.update_pointing).
 
+    The table's X0/Y0 is where the Sun's centre is, so the reference pixel becomes the Sun's
+    centre and CRVAL1/2 become 0: a level-1 header's reference pixel need not be the Sun's
+    centre (sunpy's AIA 171 test file has CRVAL = (-4.53", 2.87")), and keeping its CRVAL with
+    the table's CRPIX would move the Sun by CRVAL / CDELT pixels (aiapy 0.10 keeps it).
+
     aiapy accepts only full 4096-px frames; for binned frames (tests, sunpy's sample) the same
     table entry is applied scaled by the binning factor.
     """
@@ -164,6 +169,11 @@ def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: Q
     if all(not np.isfinite(row[f"A_{w}_{k}"].value) for k in ("X0", "Y0", "IMSCALE", "INSTROT")):
         header.add_history("farside-gan calibrate: pointing table entry MISSING; header pointing kept")
         return header
+    centre_known = [bool(np.isfinite(row[f"A_{w}_{k}"].value)) for k in ("X0", "Y0")]
+    if centre_known[0] != centre_known[1]:
+        raise CalibrationError(f"{path}: pointing table entry for {t.isot} gives only one of "
+                               f"A_{w}_X0/A_{w}_Y0: the Sun's centre is unknown")
+    centre_known = centre_known[0]
     if data.shape == (AIA_FULL_SIZE, AIA_FULL_SIZE):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -184,6 +194,8 @@ def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: Q
                            ("CDELT2", scale * binning), ("CROTA2", rot)):
             if np.isfinite(value):
                 header[key] = float(value)
+    if centre_known:
+        header["CRVAL1"] = header["CRVAL2"] = 0.0  # CRPIX is now the Sun's centre
     for key in ("PC1_1", "PC1_2", "PC2_1", "PC2_2"):
         header.remove(key, ignore_missing=True)
     header.add_history("farside-gan calibrate: AIA pointing updated from the master pointing table")
