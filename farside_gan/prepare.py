@@ -30,7 +30,7 @@ from pathlib import Path
 from farside_gan.calibrate import CalibrationError
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output, read_fits, write_fits
-from farside_gan.layout import CHANNELS, EUV_INSTRUMENTS, time_key
+from farside_gan.layout import CHANNELS, EUV_INSTRUMENTS, INSTRUMENTS, time_key
 from farside_gan.quality import parse_time
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ def prepare_time(instrument: str, key: str, frames: dict[str, dict], settings: P
     normalized, paths = [], []
     stage = "calibrate"
     try:
-        tables = _load_tables(calibration_dir) if instrument == "aia" else None
+        tables = _load_tables(calibration_dir) if INSTRUMENTS[instrument].calibration_tables \
+            else None
         for channel in channels:
             path = frames[channel]["frame_path"]
             stage = "calibrate"
@@ -177,9 +178,9 @@ def prepare_period(instrument: str, fetch_index: str | os.PathLike, out_dir: str
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if instrument == "aia" and calibration_dir is None:
-        raise CalibrationError(f"{fetch_index}: AIA frames need the calibration tables "
-                               "(--calibration-dir)")
+    if INSTRUMENTS[instrument].calibration_tables and calibration_dir is None:
+        raise CalibrationError(f"{fetch_index}: {INSTRUMENTS[instrument].label} frames need the "
+                               "calibration tables (--calibration-dir)")
     by_time = frames_by_time(instrument, read_fetch_index(fetch_index))
     kept: dict[str, dict] = {}
     if times is not None:

@@ -24,12 +24,11 @@ from astropy.io import fits
 from farside_gan import validation
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import read_fits
-from farside_gan.layout import CHANNELS
+from farside_gan.layout import EUV, INSTRUMENTS, channel_of, instrument_of
 
 #: A frame with more than this fraction of non-finite pixels is "mostly NaN". HMI 720 s
 #: magnetograms are NaN off the disk (about 22 % of the frame), which must pass.
 MAX_NAN_FRACTION = 0.5
-
 
 
 def parse_time(value) -> datetime:
@@ -44,33 +43,6 @@ def parse_time(value) -> datetime:
     if t.tzinfo is not None:
         t = t.astimezone(timezone.utc).replace(tzinfo=None)
     return t
-
-
-def instrument_of(header: fits.Header) -> str | None:
-    """The instrument name of ``layout.CHANNELS`` that wrote this header, or None if unknown."""
-    telescop = str(header.get("TELESCOP", "")).upper()
-    instrume = str(header.get("INSTRUME", "")).upper()
-    if header.get("DETECTOR", "").strip().upper() == "EUVI":
-        obs = str(header.get("OBSRVTRY", "")).upper()
-        if obs.endswith("A"):
-            return "euvi_a"
-        if obs.endswith("B"):
-            return "euvi_b"
-        return None
-    if "AIA" in telescop or instrume.startswith("AIA"):
-        return "aia"
-    if "HMI" in telescop or instrume.startswith("HMI"):
-        return "hmi"
-    return None
-
-
-def channel_of(header: fits.Header, instrument: str):
-    """The channel as ``layout.CHANNELS`` names it: the wavelength, or 'magnetogram' for HMI."""
-    if instrument == "hmi":
-        content = str(header.get("CONTENT", "MAGNETOGRAM")).upper()
-        return "magnetogram" if "MAGNETOGRAM" in content else content.lower()
-    wavelength = header.get("WAVELNTH")
-    return None if wavelength is None else int(round(float(wavelength)))
 
 
 def obs_time(header: fits.Header, path=None) -> datetime:
@@ -138,7 +110,7 @@ def check_frame(data: np.ndarray, header: fits.Header, instrument: str | None = 
                              reason="wrong_channel")
     validation.require(header, found, "fetch", path)
     t = obs_time(header, path)
-    if found in validation.EXPOSURE_S:  # EUV: the channel is a number
+    if INSTRUMENTS[found].role == EUV:  # the channel is a wavelength
         validation.number(header, "WAVELNTH", path)
     if channel is not None:
         got = channel_of(header, found)
@@ -176,7 +148,7 @@ def check_file(path: str | os.PathLike, instrument: str | None = None, channel=N
                eclipse_periods=None, max_nan_fraction: float = MAX_NAN_FRACTION):
     """Read and check a raw frame; returns ``(data, header)`` or raises :class:`InputDataError`."""
     data, header = read_fits(path)
-    if instrument is not None and instrument not in CHANNELS:
+    if instrument is not None and instrument not in INSTRUMENTS:
         raise ValueError(f"unknown instrument {instrument!r}")
     check_frame(data, header, instrument, channel, Path(path), eclipse_periods, max_nan_fraction)
     return data, header
