@@ -39,8 +39,7 @@ from astropy.time import Time
 
 from farside_gan.errors import FarsideError, InputDataError
 from farside_gan.fitsio import read_fits, write_fits
-from farside_gan.layout import INSTRUMENT_LIST, INSTRUMENTS
-from farside_gan.quality import obs_time, reference_time
+from farside_gan.layout import INSTRUMENT_LIST, INSTRUMENTS, obs_time, reference_time
 from farside_gan.validation import check_calibrate_input, check_exposure, number
 
 log = logging.getLogger(__name__)

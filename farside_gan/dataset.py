@@ -25,8 +25,8 @@ from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output, read_fits, write_fits
 from farside_gan import conventions
 from farside_gan.layout import (CHANNELS, EUV_INSTRUMENTS, INSTRUMENTS, MANIFEST_TIME_FORMAT,
-                                TRAINING_INPUT, TRAINING_TARGET, channel_of, instrument_of)
-from farside_gan.quality import obs_time, parse_time, reference_time
+                                TRAINING_INPUT, TRAINING_TARGET, channel_of, instrument_of,
+                                obs_time, parse_time, reference_time)
 from farside_gan.validation import MAX_STACK_TIME_SPREAD, check_stack_frames, parse_all_cards
 
 MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "detail")
@@ -140,34 +140,6 @@ def load_records(paths) -> list[dict]:
             rec.setdefault("record_file", os.fspath(p))
             records.append(rec)
     return records
-
-
-def prepared_inputs(prepared_dirs) -> tuple[list[str], list[str], list[dict]]:
-    """(AIA stacks, HMI targets, records) of prepared period directories (``prepare``).
-
-    The records, one per instrument and time in the fetch records' form, carry the drops of
-    every stage (fetch included) and key each stack to the grid time it was fetched for.
-    """
-    from farside_gan.layout import parse_time_key
-    from farside_gan.prepare import read_prepared
-
-    stacks, targets, records = [], [], []
-    for d in prepared_dirs:
-        instrument = json.loads((Path(d) / "records.json").read_text())["instrument"]
-        if instrument not in (TRAINING_INPUT, TRAINING_TARGET):
-            raise InputDataError(d, f"holds {instrument} data; the manifest pairs {TRAINING_INPUT} "
-                                 f"with {TRAINING_TARGET}",
-                                 reason="wrong_channel")
-        for e in read_prepared(d):
-            records.append({"instrument": instrument, "channel": "",
-                            "requested_time": parse_time_key(e["time"]).isoformat(),
-                            "status": e["status"], "reason": e["reason"],
-                            "detail": f"{e['stage']}: {e['detail']}" if e["stage"] else e["detail"],
-                            "obs_time": e.get("obs_time")})
-            if e["status"] == "ok":
-                kind = stacks if instrument == TRAINING_INPUT else targets
-                kind.append(e.get("stack") or e["target"])
-    return stacks, targets, records
 
 
 def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed: int = 0,

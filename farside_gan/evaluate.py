@@ -35,9 +35,8 @@ import numpy as np
 from farside_gan import conventions, metrics
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output, read_fits
-from farside_gan.layout import NEARSIDE_LABEL, OBSERVER_NAMES, SIDES, TRUTHS
+from farside_gan.layout import NEARSIDE_LABEL, OBSERVER_NAMES, SIDES, TRUTHS, obs_time
 from farside_gan.normalize import denormalize_hmi
-from farside_gan.quality import obs_time
 
 log = logging.getLogger(__name__)
 

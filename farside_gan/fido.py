@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from farside_gan.jsoc import SEGMENT, STATUS_TOO_MANY, JsocSource
-from farside_gan.layout import EUV, INSTRUMENTS, SERIES, check_channel
+from farside_gan.layout import EUV, INSTRUMENTS, SERIES, check_channel, parse_time, utc_time
 from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Candidate,
                                   DownloadError, TransientError, download, nearest, verify_file,
                                   with_retries)
@@ -96,7 +96,6 @@ class FidoSource:
         return with_retries(attempt, "fido search", self.retries, self.backoff)
 
     def search(self, instrument, channel, time, tolerance) -> Candidate:
-        from farside_gan.quality import parse_time, utc_time
 
         channel = check_channel(instrument, channel)
         self.series(instrument)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from farside_gan.errors import InputDataError, NoDataError
 from farside_gan.fitsio import atomic_output
-from farside_gan.layout import CHANNELS, EUV, INSTRUMENTS, SERIES, check_channel
+from farside_gan.layout import CHANNELS, EUV, INSTRUMENTS, SERIES, check_channel, utc_time
 from farside_gan.records import (INCOMING_NAME, PARTIAL_NAME, FrameRequest, finish_frame,
                                  frame_dir, record_drop)
 from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Candidate,
@@ -97,7 +97,6 @@ def grid_record_set(instrument: str, times, channels, segment: bool = True) -> s
 
 def record_key(instrument: str, t_rec: str, channel) -> tuple:
     """A record's identity across queries and exports (T_REC to the second, in UTC)."""
-    from farside_gan.quality import utc_time
 
     t = utc_time(str(t_rec).strip())
     return instrument, str(channel), t.replace(microsecond=0) + timedelta(seconds=round(t.microsecond / 1e6))
@@ -228,7 +227,6 @@ class JsocSource:
 
     def query(self, ds: str, instrument: str, channel=None) -> list[Candidate]:
         """Records of a record set, as candidates (time = T_OBS in UTC, location = T_REC)."""
-        from farside_gan.quality import utc_time
 
         keys = KEYS + (",WAVELNTH" if _wavelength_keyed(instrument) else "")
         table = self._call(lambda: self._client().query(ds, key=keys, convert_numeric=False),

@@ -27,7 +27,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+
+from farside_gan.errors import InputDataError
 
 CATALOG_NAME = "catalog.csv"
 
@@ -211,6 +213,61 @@ def time_key(time: datetime) -> str:
 
 def parse_time_key(key: str) -> datetime:
     return datetime.strptime(key, TIME_KEY_FORMAT)
+
+
+# ----------------------------------------------------------------------------- times
+
+def parse_time(value) -> datetime:
+    """ISO time (with or without 'Z', or a datetime) -> naive UTC datetime."""
+    if isinstance(value, datetime):
+        t = value
+    else:
+        text = str(value).strip().replace("Z", "")
+        if re.match(r"^\d{4}\.\d{2}\.\d{2}_", text):  # JSOC style 2011.01.01_00:00:00_TAI
+            text = re.sub(r"_(TAI|UTC)$", "", text).replace(".", "-", 2).replace("_", "T", 1)
+        t = datetime.fromisoformat(text)
+    if t.tzinfo is not None:
+        t = t.astimezone(timezone.utc).replace(tzinfo=None)
+    return t
+
+
+def obs_time(header, path=None) -> datetime:
+    value = header.get("DATE-OBS") or header.get("DATE_OBS")
+    if not value:
+        raise InputDataError(path, "header has no DATE-OBS", reason="missing_keyword")
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise InputDataError(path, f"DATE-OBS {value!r} is not a time ({exc})",
+                             reason="inconsistent_header") from exc
+
+
+def utc_time(value) -> datetime:
+    """Like :func:`parse_time`, but JSOC times ending in ``_TAI`` are converted to UTC."""
+    text = str(value).strip()
+    if text.endswith("_TAI"):
+        from astropy.time import Time
+        return Time(parse_time(text), scale="tai").utc.to_datetime()
+    return parse_time(text)
+
+
+def reference_time(header, path=None) -> datetime:
+    """Mid-exposure time in UTC, for pairing: T_OBS (AIA UTC; HMI TAI, converted), else
+    DATE-AVG (EUVI), else DATE-OBS. HMI's DATE-OBS is the start of the 720 s integration,
+    six minutes before its T_OBS, so DATE-OBS alone would mis-pair it with AIA."""
+    t_obs = str(header.get("T_OBS", "") or "").strip()
+    if t_obs and "MISSING" not in t_obs.upper():
+        try:
+            return utc_time(t_obs)
+        except ValueError:
+            pass
+    if header.get("DATE-AVG"):
+        try:
+            return parse_time(header["DATE-AVG"])
+        except ValueError:
+            pass
+    return obs_time(header, path)
+
 
 
 def catalog_checksum_line(catalog_bytes: bytes) -> str:

@@ -20,8 +20,7 @@ from astropy.io import fits
 
 from farside_gan import __version__
 from farside_gan.conventions import of_map, read
-from farside_gan.layout import instrument_of
-from farside_gan.quality import obs_time
+from farside_gan.layout import instrument_of, obs_time
 
 ORIGIN = "farside-gan"
 #: A level above the level-1.5 EUV images it is made from: a derived product.

@@ -31,7 +31,7 @@ from farside_gan import conventions
 from farside_gan.conventions import GEOMETRY_KEYWORDS
 from farside_gan.errors import InputDataError
 from farside_gan.layout import (CHANNELS, EUV, EUV_INSTRUMENTS, INSTRUMENTS, MAGNETOGRAM,
-                                instrument_of)
+                                instrument_of, obs_time, utc_time)
 
 AU_M = 149_597_870_700.0
 
@@ -204,7 +204,6 @@ def check_wavelength(header: fits.Header, instrument: str, known=None, path=None
 def check_times(header: fits.Header, instrument: str | None, path=None) -> datetime:
     """DATE-OBS parsed and plausible (after first light, not in the future); T_OBS and DATE-AVG,
     when given, parse and agree with it. Returns DATE-OBS (naive UTC)."""
-    from farside_gan.quality import obs_time, utc_time
     t = obs_time(header, path)
     start = MISSION_START.get(instrument, datetime(1990, 1, 1))
     if not start <= t <= _utc_now() + timedelta(days=1):
@@ -456,7 +455,6 @@ def check_stack_frames(frames, paths, max_time_spread: timedelta = MAX_STACK_TIM
     """Normalized frames for one stack: headers parse, each frame finite in [-1, 1], one set of
     frame conventions (disk geometry, EUV normalization), observed within ``max_time_spread``
     of each other (channel order: stack_frames)."""
-    from farside_gan.quality import obs_time
     times, found = [], []
     for (data, header), path in zip(frames, paths):
         parse_all_cards(header, path)

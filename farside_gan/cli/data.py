@@ -118,7 +118,8 @@ def _prepare(args):
 
 
 def _manifest(args):
-    from farside_gan.dataset import build_manifest, load_records, prepared_inputs, write_manifest
+    from farside_gan.dataset import build_manifest, load_records, write_manifest
+    from farside_gan.prepare import prepared_inputs
 
     stacks, targets, prepare_drops = prepared_inputs(args.prepared)
     rows = build_manifest(load_records(args.records) + prepare_drops, args.stacks + stacks,
