@@ -93,7 +93,8 @@ def _model_bytes(config: dict) -> tuple[int, int]:
     """(generator.pt, one training checkpoint) in bytes, from the configured networks."""
     import torch
 
-    from farside_gan.training import TrainConfig, build_networks
+    from farside_gan.model.checkpoint import build_networks
+    from farside_gan.train_config import TrainConfig
 
     settings = {**config.get("model", {}), **config.get("training", {})}
     train = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in ("device", "gpus")})
