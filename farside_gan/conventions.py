@@ -159,8 +159,9 @@ def read(header, path=None, shape=None, need=()) -> Conventions:
     needed; ``need`` names the others that must be there (``"euv"``, ``"field"``, ``"channels"``);
     those not needed are read when present. A missing or unreadable keyword is an
     :class:`InputDataError` naming the file and the keyword."""
-    if shape is None:
-        shape = tuple(int(header.get(f"NAXIS{i}", 0)) for i in range(int(header.get("NAXIS", 2)), 0, -1))
+    if shape is None:  # from the header: (NAXIS3,) NAXIS2, NAXIS1
+        naxis = int(header.get("NAXIS", 2))
+        shape = tuple(int(header.get(f"NAXIS{i}", 0)) for i in range(naxis, 0, -1))
     size = int(shape[-1])
     if len(shape) < 2 or shape[-2] != size or size <= 0:
         raise InputDataError(path, f"a {tuple(shape)} image is not a square co-aligned frame",
@@ -182,6 +183,16 @@ def read(header, path=None, shape=None, need=()) -> Conventions:
                                  "order", reason="missing_keyword")
         values["channels"] = tuple(header[k] for k in keys)
     return Conventions(**values)
+
+
+def channels_of(header) -> tuple:
+    """The channel order a header records (CHAN1, CHAN2, ... as far as they go), e.g. to keep
+    it as provenance; () when it records none."""
+    channels, i = [], 1
+    while header.get(CHANNEL_KEYWORD.format(i)) not in (None, ""):
+        channels.append(header[CHANNEL_KEYWORD.format(i)])
+        i += 1
+    return tuple(channels)
 
 
 def of_stack(header, path=None, shape=None) -> Conventions:

@@ -19,7 +19,7 @@ import numpy as np
 from astropy.io import fits
 
 from farside_gan import __version__
-from farside_gan.conventions import of_map, read
+from farside_gan.conventions import channels_of, of_map
 from farside_gan.layout import instrument_of, obs_time
 
 ORIGIN = "farside-gan"
@@ -46,7 +46,7 @@ def celestial_header(stack_header: fits.Header) -> fits.Header:
                 or _AXIS3.match(key) or _INPUT_KEYS.match(key):
             continue
         header.append(card)
-    for i, channel in enumerate(read(stack_header).channels or (), start=1):
+    for i, channel in enumerate(channels_of(stack_header), start=1):
         header[f"INCHAN{i}"] = (channel, f"input stack channel {i}")
     for key, renamed in _PROVENANCE:
         if key in stack_header:

@@ -6,7 +6,6 @@ Long argument lists (manifest inputs) may be given in a file as ``@list.txt`` (o
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 

@@ -34,7 +34,7 @@ def truth_map(sun, stack_header: fits.Header, input_path=None) -> tuple[np.ndarr
     geometry_header["NAXIS"], geometry_header["NAXIS1"], geometry_header["NAXIS2"] = 2, nx, ny
     field = np.nan_to_num(sun.los_field(Geometry.from_target(geometry_header)), nan=0.0)
     field = mask_off_disk(field.astype(np.float32), stack_header, input_path)
-    header["INSTRUME"] = ("synthetic Sun", "what made the map (INTELESC: the grid's observer)")
+    header["INSTRUME"] = ("synthetic Sun", "what made the map")
     header["SYNSEED"] = (int(sun.seed), "synthetic Sun seed")
     header["SYNGRID"] = (float(sun.grid_deg), "[deg] synthetic Sun surface grid")
     if input_path is not None:
