@@ -32,6 +32,7 @@ def aligned_header(instrument: str, time: datetime, config: dict):
     """The co-aligned header prepare wrote for this observer and time (304 channel)."""
     import sunpy.map
     from farside_gan.align import output_header
+    from farside_gan.conventions import write_geometry
     from farside_gan.synthetic.archive import _fits_header, plan_observation
     size = config["synthetic"]["euvi_size" if instrument.startswith("euvi") else "size"]
     plan = plan_observation(instrument, 304, time, size=size, seed=config["synthetic"]["seed"])
@@ -40,7 +41,7 @@ def aligned_header(instrument: str, time: datetime, config: dict):
         warnings.simplefilter("ignore")
         smap = sunpy.map.Map(np.zeros((size, size), np.float32), header)
     out = output_header(smap, config["image"]["size"], config["image"]["rsun_px"], header)
-    out["MASKRAD"] = config["image"]["mask_radius"]
+    write_geometry(out, config["image"]["rsun_px"], config["image"]["mask_radius"])
     return out
 
 
@@ -68,7 +69,7 @@ def main() -> None:
         time = parse_time_key(row["time"])
         header = aligned_header(INSTRUMENT[row["observer"]], time, config)
         area = metrics.pixel_area_cm2(header)
-        truth, _ = truth_map(sun, header)
+        truth = np.nan_to_num(truth_map(sun, header)[0])  # NaN off the disk
         disk = disk_mask(truth.shape[0], config["image"]["rsun_px"], config["image"]["mask_radius"])
         flux = metrics.unsigned_flux(truth, disk, area)
         if not math.isclose(flux, float(row["unsigned_flux_real"]), rel_tol=1e-3):

@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS
-from astropy.wcs.utils import proj_plane_pixel_scales
 from scipy import ndimage
 
 from farside_gan import __version__
+from farside_gan.conventions import write_geometry
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import read_fits, write_fits
 from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX, radius_map
+from farside_gan.layout import INSTRUMENTS, instrument_of
 from farside_gan.validation import check_align_input
 
 #: Keywords copied unchanged from the input header (when present).
@@ -84,9 +85,9 @@ def output_header(smap, size: int, rsun_px: float, header_in: fits.Header | None
     h["RSUN_OBS"] = (np.degrees(rsun_angle) * 3600.0, "[arcsec] angular radius of the Sun")
     # RSUN_REF consistent with RSUN_OBS, so sunpy draws the limb where the data has it.
     h["RSUN_REF"] = (dsun * np.sin(rsun_angle), "[m] solar radius used for the disk")
-    if str(h.get("DETECTOR", "")).strip() == "EUVI":
-        h["RSUN"] = h["RSUN_OBS"]  # sunpy's EUVIMap reads RSUN
-    h["R_SUN"] = (float(rsun_px), "[pix] solar radius in the image")
+    known = instrument_of(h)
+    if known is not None:  # the keyword its sunpy map class reads (EUVIMap reads RSUN)
+        h[INSTRUMENTS[known].rsun_keyword] = h["RSUN_OBS"]
     h["LVL_NUM"] = 1.5
     h["CREATOR"] = f"farside-gan {__version__}"
     return h
@@ -158,7 +159,7 @@ def align_frame(data: np.ndarray, header: fits.Header, size: int = IMAGE_SIZE,
                                    order=order, mode="constant", cval=fill, prefilter=order > 1)
     out = out.astype(np.float32, copy=False)
     out[radius_map(size) > mask_radius * rsun_px] = np.float32(fill)
-    header_out["MASKRAD"] = (float(mask_radius), "[Rsun] pixels beyond are FILLVAL")
+    write_geometry(header_out, rsun_px, mask_radius)
     header_out["FILLVAL"] = float(fill)
     header_out.add_history(f"farside-gan align: {data.shape[1]}x{data.shape[0]} -> {size}x{size}, "
                            f"block-average {k}, gaussian {max(residual_scale - 1, 0) / 2:.2f} px, "
@@ -172,8 +173,3 @@ def align_file(in_path, out_path, size: int = IMAGE_SIZE, rsun_px: float = RSUN_
     out, header = align_frame(data, header, size, rsun_px, mask_radius, fill, order, path=in_path)
     return write_fits(out_path, out, header)
 
-
-def pixel_scale_arcsec(header: fits.Header) -> float:
-    """Mean pixel scale (arcsec) of a header's celestial WCS."""
-    wcs = WCS(header).celestial
-    return float(np.mean(proj_plane_pixel_scales(wcs)) * 3600.0)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from farside_gan.layout import (CATALOG_CHECKSUM_NAME, CATALOG_NAME, SERIES, check_archive_path,
-                                check_catalog_checksum, check_channel)
+                                check_catalog_checksum, check_channel, parse_time)
 from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Candidate, Deadline,
                                   DownloadError, TransientError, copy_verified, download, http_get,
                                   nearest, with_retries)
@@ -24,7 +24,6 @@ from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Can
 def parse_catalog(body: bytes, where: str) -> list[Candidate]:
     """Candidates from a verified catalog; a row with an unsafe path or a bad value is an error
     for the whole catalog (an archive that lists such rows is not to be trusted)."""
-    from farside_gan.quality import parse_time
 
     out = []
     for n, row in enumerate(csv.DictReader(io.StringIO(body.decode())), start=2):

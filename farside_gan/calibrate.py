@@ -39,7 +39,7 @@ from astropy.time import Time
 
 from farside_gan.errors import FarsideError, InputDataError
 from farside_gan.fitsio import read_fits, write_fits
-from farside_gan.quality import obs_time, reference_time
+from farside_gan.layout import INSTRUMENT_LIST, INSTRUMENTS, obs_time, reference_time
 from farside_gan.validation import check_calibrate_input, check_exposure, number
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 POINTING_TABLE = "aia_pointing_table.ecsv"
 CORRECTION_TABLE = "aia_correction_table.ecsv"
 AIA_FULL_SIZE = 4096
-AIA_CHANNELS = (94, 131, 171, 193, 211, 304, 335, 1600, 1700, 4500)
+#: Every AIA channel: the pointing and degradation tables have entries for each.
+AIA_CHANNELS = next(i.all_channels for i in INSTRUMENT_LIST if i.calibration == "aia_prep")
 
 
 class CalibrationError(FarsideError):
@@ -147,6 +148,11 @@ def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: Q
                         path=None) -> fits.Header:
     """Header with CRPIX/CDELT/CROTA2 from the master pointing table (aiapy.update_pointing).
 
+    The table's X0/Y0 is where the Sun's centre is, so the reference pixel becomes the Sun's
+    centre and CRVAL1/2 become 0: a level-1 header's reference pixel need not be the Sun's
+    centre (sunpy's AIA 171 test file has CRVAL = (-4.53", 2.87")), and keeping its CRVAL with
+    the table's CRPIX would move the Sun by CRVAL / CDELT pixels (aiapy 0.10 keeps it).
+
     aiapy accepts only full 4096-px frames; for binned frames (tests, sunpy's sample) the same
     table entry is applied scaled by the binning factor.
     """
@@ -164,6 +170,11 @@ def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: Q
     if all(not np.isfinite(row[f"A_{w}_{k}"].value) for k in ("X0", "Y0", "IMSCALE", "INSTROT")):
         header.add_history("farside-gan calibrate: pointing table entry MISSING; header pointing kept")
         return header
+    centre_known = [bool(np.isfinite(row[f"A_{w}_{k}"].value)) for k in ("X0", "Y0")]
+    if centre_known[0] != centre_known[1]:
+        raise CalibrationError(f"{path}: pointing table entry for {t.isot} gives only one of "
+                               f"A_{w}_X0/A_{w}_Y0: the Sun's centre is unknown")
+    centre_known = centre_known[0]
     if data.shape == (AIA_FULL_SIZE, AIA_FULL_SIZE):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -184,6 +195,8 @@ def update_aia_pointing(data: np.ndarray, header: fits.Header, pointing_table: Q
                            ("CDELT2", scale * binning), ("CROTA2", rot)):
             if np.isfinite(value):
                 header[key] = float(value)
+    if centre_known:
+        header["CRVAL1"] = header["CRVAL2"] = 0.0  # CRPIX is now the Sun's centre
     for key in ("PC1_1", "PC1_2", "PC2_1", "PC2_2"):
         header.remove(key, ignore_missing=True)
     header.add_history("farside-gan calibrate: AIA pointing updated from the master pointing table")
@@ -203,61 +216,79 @@ def aia_degradation_factor(header: fits.Header, correction_table: QTable, path=N
 
 # ----------------------------------------------------------------------------- frames
 
+def _aia_prep(out, header, instrument, path, tables):
+    """AIA: pointing from the master pointing table, degradation and exposure to DN/s."""
+    pointing, correction = tables
+    header = update_aia_pointing(out, header, pointing, path)
+    factor = aia_degradation_factor(header, correction, path)
+    exptime = check_exposure(header, instrument, path)
+    out *= np.float32(1.0 / (factor * exptime))
+    header["DEGRADAT"] = (factor, "degradation factor divided out (aiapy)")
+    header.add_history(f"farside-gan calibrate: divided by degradation {factor:.5f} and "
+                       f"EXPTIME {exptime:.4f} s")
+    header["EXPTIME"] = 1.0
+    header["BUNIT"] = "DN/s"
+    header["PIXLUNIT"] = "DN/s"
+    return out, header
+
+
+def _hmi_los(out, header, instrument, path, tables):
+    """HMI LOS magnetogram: NaNs (off the disk, a few bad pixels) to 0 G for resampling."""
+    bad = ~np.isfinite(out)
+    n_bad = int(np.count_nonzero(bad))
+    out[bad] = 0.0
+    header.add_history(f"farside-gan calibrate: {n_bad} NaN/inf pixels set to 0")
+    header.setdefault("BUNIT", "Gauss")
+    return out, header
+
+
+def _secchi_prep(out, header, instrument, path, tables):
+    """SECCHI/EUVI level 0.5: bias, IP summing and exposure to DN/s (see the module doc)."""
+    bias = 0.0
+    if (number(header, "OFFSETCR", path) if header.get("OFFSETCR") else 0.0) == 0 \
+            and header.get("BIASMEAN"):
+        bias = number(header, "BIASMEAN", path)
+        out -= np.float32(bias)
+        header["OFFSETCR"] = (bias, "bias subtracted by farside-gan")
+    summing = number(header, "IPSUM", path) if header.get("IPSUM") else 1.0
+    if summing not in (1.0, 2.0, 3.0, 4.0):
+        raise InputDataError(path, f"IPSUM = {summing:g} is not an on-board summing factor",
+                             reason="out_of_range")
+    exptime = check_exposure(header, instrument, path)
+    out *= np.float32(1.0 / (exptime * 2 ** (2 * (summing - 1))))
+    header.add_history(f"farside-gan calibrate: bias {bias:.2f} DN removed, divided by "
+                       f"EXPTIME {exptime:.4f} s and IP summing {summing:g}")
+    header["EXPTIME"] = 1.0
+    header["BUNIT"] = "DN/s"
+    return out, header
+
+
+#: The calibration procedure of each instrument (``layout.Instrument.calibration``).
+CALIBRATIONS = {"aia_prep": _aia_prep, "hmi_los": _hmi_los, "secchi_prep": _secchi_prep}
+
+
 def calibrate_frame(data: np.ndarray, header: fits.Header, calibration_dir=None, path=None,
                     tables: tuple[QTable, QTable] | None = None) -> tuple[np.ndarray, fits.Header]:
     """Calibrate one raw frame; returns float32 data on the same grid and the updated header.
 
     The header must give what calibration reads (``validation.REQUIRED["calibrate"]``: AIA its
-    WAVELNTH, DATE-OBS and EXPTIME; EUVI its EXPTIME), with plausible values.
+    WAVELNTH, DATE-OBS and EXPTIME; EUVI its EXPTIME), with plausible values. Instruments whose
+    procedure reads tables (AIA) need ``tables`` or ``calibration_dir``.
     """
     instrument = check_calibrate_input(data, header, path)
+    spec = INSTRUMENTS[instrument]
     header = header.copy()
     out = np.asarray(data, dtype=np.float32)
     if out is data:
         out = out.copy()
     for key in ("BLANK", "BZERO", "BSCALE", "CHECKSUM", "DATASUM"):
         header.remove(key, ignore_missing=True)
-
-    if instrument == "aia":
-        if tables is None:
-            if calibration_dir is None:
-                raise CalibrationError(f"{path}: AIA calibration needs the pointing and degradation "
-                                       "tables (--calibration-dir)")
-            tables = load_calibration_tables(str(calibration_dir))
-        pointing, correction = tables
-        header = update_aia_pointing(out, header, pointing, path)
-        factor = aia_degradation_factor(header, correction, path)
-        exptime = check_exposure(header, instrument, path)
-        out *= np.float32(1.0 / (factor * exptime))
-        header["DEGRADAT"] = (factor, "degradation factor divided out (aiapy)")
-        header.add_history(f"farside-gan calibrate: divided by degradation {factor:.5f} and "
-                           f"EXPTIME {exptime:.4f} s")
-        header["EXPTIME"] = 1.0
-        header["BUNIT"] = "DN/s"
-        header["PIXLUNIT"] = "DN/s"
-    elif instrument == "hmi":
-        bad = ~np.isfinite(out)
-        n_bad = int(np.count_nonzero(bad))
-        out[bad] = 0.0
-        header.add_history(f"farside-gan calibrate: {n_bad} NaN/inf pixels set to 0")
-        header.setdefault("BUNIT", "Gauss")
-    else:  # euvi_a, euvi_b
-        bias = 0.0
-        if (number(header, "OFFSETCR", path) if header.get("OFFSETCR") else 0.0) == 0 \
-                and header.get("BIASMEAN"):
-            bias = number(header, "BIASMEAN", path)
-            out -= np.float32(bias)
-            header["OFFSETCR"] = (bias, "bias subtracted by farside-gan")
-        summing = number(header, "IPSUM", path) if header.get("IPSUM") else 1.0
-        if summing not in (1.0, 2.0, 3.0, 4.0):
-            raise InputDataError(path, f"IPSUM = {summing:g} is not an on-board summing factor",
-                                 reason="out_of_range")
-        exptime = check_exposure(header, instrument, path)
-        out *= np.float32(1.0 / (exptime * 2 ** (2 * (summing - 1))))
-        header.add_history(f"farside-gan calibrate: bias {bias:.2f} DN removed, divided by "
-                           f"EXPTIME {exptime:.4f} s and IP summing {summing:g}")
-        header["EXPTIME"] = 1.0
-        header["BUNIT"] = "DN/s"
+    if spec.calibration_tables and tables is None:
+        if calibration_dir is None:
+            raise CalibrationError(f"{path}: {spec.label} calibration needs the pointing and "
+                                   "degradation tables (--calibration-dir)")
+        tables = load_calibration_tables(str(calibration_dir))
+    out, header = CALIBRATIONS[spec.calibration](out, header, instrument, path, tables)
     header.add_history("farside-gan calibrate: non-geometric level 1.5 corrections; "
                        "registration follows in align")
     return out, header

@@ -23,12 +23,13 @@ from astropy.io import fits
 
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output, read_fits, write_fits
-from farside_gan.layout import CHANNELS
-from farside_gan.quality import channel_of, instrument_of, obs_time, parse_time, reference_time
+from farside_gan import conventions
+from farside_gan.layout import (CHANNELS, EUV_INSTRUMENTS, INSTRUMENTS, MANIFEST_TIME_FORMAT,
+                                TRAINING_INPUT, TRAINING_TARGET, channel_of, instrument_of,
+                                obs_time, parse_time, reference_time)
 from farside_gan.validation import MAX_STACK_TIME_SPREAD, check_stack_frames, parse_all_cards
 
 MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "detail")
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 
 
 # ----------------------------------------------------------------------------- stack
@@ -47,7 +48,7 @@ def stack_frames(frames: list[tuple[np.ndarray, fits.Header]], paths=None,
         parse_all_cards(header, path)
     first_data, first_header = frames[0]
     instrument = instrument_of(first_header)
-    if instrument not in ("aia", "euvi_a", "euvi_b"):
+    if instrument not in EUV_INSTRUMENTS:
         raise InputDataError(paths[0], f"not an EUV frame (instrument {instrument})",
                              reason="wrong_channel")
     expected = CHANNELS[instrument]
@@ -67,7 +68,7 @@ def stack_frames(frames: list[tuple[np.ndarray, fits.Header]], paths=None,
             raise InputDataError(path, "is not a normalized frame: header lacks NORMMED",
                                  reason="missing_keyword")
         times.append(obs_time(header, path))
-    check_stack_frames(frames, paths, max_time_spread)
+    check_stack_frames(frames, paths, max_time_spread)  # one set of conventions, among others
     cube = np.stack([np.asarray(d, dtype=np.float32) for d, _ in frames])
     h = first_header.copy()
     for key in ("WAVELNTH", "WAVE_STR", "EXPTIME", "DEGRADAT", "NORMMED", "HISTORY"):
@@ -75,8 +76,8 @@ def stack_frames(frames: list[tuple[np.ndarray, fits.Header]], paths=None,
     h["NAXIS"] = 3
     h["NAXIS3"] = 3
     h["CTYPE3"], h["CRPIX3"], h["CRVAL3"], h["CDELT3"], h["CUNIT3"] = "CHANNEL", 1.0, 1.0, 1.0, ""
+    conventions.write_channels(h, [int(c) for c in expected])
     for i, ((_, header), path, t) in enumerate(zip(frames, paths, times), start=1):
-        h[f"CHAN{i}"] = (int(expected[i - 1]), "wavelength [Angstrom] of plane i")
         h[f"TOBS{i}"] = (t.strftime("%Y-%m-%dT%H:%M:%S.%f"), f"DATE-OBS of channel {expected[i - 1]}")
         h[f"NORMMED{i}"] = header["NORMMED"]
         if path is not None:
@@ -141,32 +142,6 @@ def load_records(paths) -> list[dict]:
     return records
 
 
-def prepared_inputs(prepared_dirs) -> tuple[list[str], list[str], list[dict]]:
-    """(AIA stacks, HMI targets, records) of prepared period directories (``prepare``).
-
-    The records, one per instrument and time in the fetch records' form, carry the drops of
-    every stage (fetch included) and key each stack to the grid time it was fetched for.
-    """
-    from farside_gan.layout import parse_time_key
-    from farside_gan.prepare import read_prepared
-
-    stacks, targets, records = [], [], []
-    for d in prepared_dirs:
-        instrument = json.loads((Path(d) / "records.json").read_text())["instrument"]
-        if instrument not in ("aia", "hmi"):
-            raise InputDataError(d, f"holds {instrument} data; the manifest pairs AIA with HMI",
-                                 reason="wrong_channel")
-        for e in read_prepared(d):
-            records.append({"instrument": instrument, "channel": "",
-                            "requested_time": parse_time_key(e["time"]).isoformat(),
-                            "status": e["status"], "reason": e["reason"],
-                            "detail": f"{e['stage']}: {e['detail']}" if e["stage"] else e["detail"],
-                            "obs_time": e.get("obs_time")})
-            if e["status"] == "ok":
-                (stacks if instrument == "aia" else targets).append(e.get("stack") or e["target"])
-    return stacks, targets, records
-
-
 def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed: int = 0,
                    eval_months: int = 2) -> list[dict]:
     """Rows (dicts with ``MANIFEST_COLUMNS``), one per observation time, sorted by time.
@@ -186,10 +161,11 @@ def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed:
     aia_fetched: list[tuple[datetime, datetime]] = []
     drops: dict[datetime, dict] = {}
     for rec in records:
-        if rec.get("instrument") not in ("aia", "hmi"):
+        if rec.get("instrument") not in (TRAINING_INPUT, TRAINING_TARGET):
             continue
         requested = parse_time(rec["requested_time"])
-        if rec.get("status") == "ok" and rec.get("obs_time") and rec["instrument"] == "aia":
+        if rec.get("status") == "ok" and rec.get("obs_time") \
+                and rec["instrument"] == TRAINING_INPUT:
             aia_fetched.append((parse_time(rec["obs_time"]), requested))
         elif rec.get("status") != "ok" and requested not in drops:
             drops[requested] = {"reason": rec.get("reason") or "dropped",
@@ -211,7 +187,8 @@ def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed:
                 used_targets.add(i)
         if not row["target"]:
             row.update(status="dropped", reason="no_partner",
-                       detail=f"no HMI target within {tolerance} of {stack.time:{TIME_FORMAT}}")
+                       detail=f"no {INSTRUMENTS[TRAINING_TARGET].label} target within "
+                              f"{tolerance} of {stack.time:{MANIFEST_TIME_FORMAT}}")
         rows.append(row)
     have = {r["time"] for r in rows}
     for t, drop in drops.items():
@@ -223,7 +200,7 @@ def build_manifest(records=(), stacks=(), targets=(), pair_tolerance="6m", seed:
     for r in rows:
         if r["status"] == "ok":
             r["split"] = split_of(r["time"], eval_by_year)
-        r["time"] = r["time"].strftime(TIME_FORMAT)
+        r["time"] = r["time"].strftime(MANIFEST_TIME_FORMAT)
     return rows
 
 

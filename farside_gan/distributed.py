@@ -188,18 +188,6 @@ def broadcast_object(obj, ctx: DistContext, src: int = 0):
     return box[0]
 
 
-def no_sync(model: torch.nn.Module):
-    """DDP's ``no_sync`` (skip the gradient all-reduce, e.g. for accumulation), or a no-op."""
-    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
-        return model.no_sync()
-    return contextlib.nullcontext()
-
-
-def seed_offset(ctx: DistContext) -> int:
-    """Add to per-rank RNG seeds (augmentation) so ranks don't draw identical transforms."""
-    return ctx.rank
-
-
 # ----------------------------------------------------------------------------- launcher
 
 #: Seconds the other workers get to exit after one fails or the launcher is stopped.

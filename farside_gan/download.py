@@ -28,7 +28,7 @@ from farside_gan.archives import HttpArchive, LocalArchive
 from farside_gan.errors import InputDataError, NoDataError
 from farside_gan.fido import FidoSource
 from farside_gan.jsoc import CONNECTIONS, JsocSource
-from farside_gan.layout import CHANNELS, check_channel
+from farside_gan.layout import CHANNELS, check_channel, parse_time
 from farside_gan.records import (FRAME_NAME, INCOMING_NAME, PARTIAL_NAME, RECORD_NAME, FrameRequest,
                                  finish_frame, frame_dir, kept_record, record_drop, write_index,
                                  write_record)
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 def times_at_cadence(start, end, cadence) -> list:
     """Times from ``start`` to ``end`` inclusive every ``cadence`` (e.g. '12h')."""
-    from farside_gan.quality import parse_time
 
     t, stop, step = parse_time(start), parse_time(end), parse_duration(cadence)
     out = []
@@ -74,7 +73,6 @@ def open_source(spec: str, jsoc_email: str | None = None, retries: int = RETRIES
 
 
 def _request(src, instrument: str, channel, time, tolerance) -> FrameRequest:
-    from farside_gan.quality import parse_time
 
     return FrameRequest(str(src), instrument, check_channel(instrument, channel), parse_time(time),
                         parse_duration(tolerance), src.series(instrument))
@@ -136,7 +134,6 @@ def fetch_period(source, instrument: str, times, out_dir, tolerance="1h", jsoc_e
     out_dir = Path(out_dir)
     src = source if not isinstance(source, str) else open_source(
         source, jsoc_email, retries, backoff, deadline_s, connections, **source_options)
-    from farside_gan.quality import parse_time
 
     requests = [_request(src, instrument, channel, t, tolerance)
                 for t in sorted({parse_time(t) for t in times}) for channel in CHANNELS[instrument]]

@@ -30,22 +30,17 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from farside_gan import metrics  # noqa: E402
-from farside_gan.errors import InputDataError  # noqa: E402
-from farside_gan.fitsio import atomic_output, read_fits  # noqa: E402
-from farside_gan.normalize import denormalize_hmi  # noqa: E402
+from farside_gan import conventions, metrics
+from farside_gan.errors import InputDataError
+from farside_gan.fitsio import atomic_output, read_fits
+from farside_gan.layout import NEARSIDE_LABEL, OBSERVER_NAMES, SIDES, TRUTHS, obs_time
+from farside_gan.normalize import denormalize_hmi
 
 log = logging.getLogger(__name__)
 
-SIDES = ("nearside", "farside")
-OBSERVERS = ("sdo", "stereo_a", "stereo_b")
-TRUTHS = ("hmi", "synthetic")
+
 METRIC_COLUMNS = ("cc", "cc_binned", "cc_ar", "cc_qs", "n_binned", "n_ar", "n_qs", "rmse",
                   "rmse_binned", "unsigned_flux_real", "unsigned_flux_generated",
                   "unsigned_flux_ratio", "net_flux_real", "net_flux_generated", "net_flux_ratio",
@@ -73,22 +68,24 @@ class Comparison:
     @classmethod
     def from_label(cls, label: str) -> "Comparison":
         parts = label.split("/")
-        if len(parts) != 3 or parts[0] not in SIDES or parts[1] not in OBSERVERS \
+        if len(parts) != 3 or parts[0] not in SIDES or parts[1] not in OBSERVER_NAMES \
                 or parts[2] not in TRUTHS:
             raise ValueError(f"comparison {label!r}: expected SIDE/OBSERVER/TRUTH with SIDE in "
-                             f"{SIDES}, OBSERVER in {OBSERVERS}, TRUTH in {TRUTHS}")
+                             f"{SIDES}, OBSERVER in {OBSERVER_NAMES}, TRUTH in {TRUTHS}")
         return cls(*parts)
 
 
 def read_gauss(path: str | os.PathLike):
-    """A 2-D magnetogram in Gauss: normalized frames (NORMCLIP) are de-normalized."""
+    """A 2-D magnetogram in Gauss (off-disk NaN as 0: only the disk is scored): normalized
+    frames are de-normalized with their own HMI clip (``NORMCLIP``)."""
     data, header = read_fits(path)
     if data.ndim != 2:
         raise InputDataError(path, f"expected a 2-D magnetogram, got shape {data.shape}",
                              reason="bad_shape")
     data = np.nan_to_num(np.asarray(data, np.float32), nan=0.0)
-    if "NORMCLIP" in header:
-        return denormalize_hmi(data, float(header["NORMCLIP"])), header
+    if conventions.HMI_KEYWORD in header:
+        clip = conventions.of_target(header, path, data.shape).hmi_clip
+        return denormalize_hmi(data, clip), header
     # HMI writes Mx/cm^2 (= G); aligned and generated maps write Gauss
     if str(header.get("BUNIT", "")).strip().lower().replace(" ", "") in GAUSS_UNITS:
         return data, header
@@ -110,28 +107,27 @@ def pair_directories(comparison: Comparison, prediction_dirs, target_dirs) -> Co
 
 def pair_by_time(predictions, targets, tolerance_s: float = 3600.0):
     """[(prediction, target, time)] matching each prediction to the nearest target in time."""
-    from farside_gan.inference import observation_time
-    target_times = [(t, observation_time(read_fits(t)[1], t)) for t in targets]
+    from astropy.io import fits
+    target_times = [(t, obs_time(fits.getheader(t), t)) for t in targets]
     pairs = []
     for p in predictions:
-        tp = observation_time(read_fits(p)[1], p)
-        best = min(target_times, key=lambda tt: abs((tt[1] - tp).sec), default=None)
-        if best is None or abs((best[1] - tp).sec) > tolerance_s:
-            raise InputDataError(p, f"no target within {tolerance_s:g} s of {tp.isot}",
+        tp = obs_time(fits.getheader(p), p)
+        best = min(target_times, key=lambda tt: abs((tt[1] - tp).total_seconds()), default=None)
+        if best is None or abs((best[1] - tp).total_seconds()) > tolerance_s:
+            raise InputDataError(p, f"no target within {tolerance_s:g} s of {tp.isoformat()}",
                                  reason="no_partner")
-        pairs.append((Path(p), Path(best[0]), tp.isot))
+        pairs.append((Path(p), Path(best[0]), tp.isoformat(timespec="milliseconds")))
     return pairs
 
 
-def disk_of(header, path, size: int) -> tuple[np.ndarray, float]:
-    """The on-disk mask of a prediction (its MASKRAD x its disk radius) and the radius (px)."""
-    from farside_gan.geometry import disk_mask
-    from farside_gan.model.data import disk_radius_px
-    if "MASKRAD" not in header:
-        raise InputDataError(path, "no MASKRAD: cannot tell which pixels were scored on the disk",
-                             reason="missing_keyword")
-    radius = disk_radius_px(header, size)
-    return disk_mask(size, radius, float(header["MASKRAD"])), radius
+def disk_of(header, path, size: int, target_header=None, target=None) -> tuple[np.ndarray, float]:
+    """The on-disk mask of a prediction (its ``MASKRAD`` x its ``R_SUN``) and the radius (px);
+    the target's geometry, when given, must be the prediction's (else an error naming it)."""
+    found = conventions.of_map(header, path, (size, size))
+    if target_header is not None:
+        conventions.check(conventions.of_map(target_header, target, (size, size)), found, target,
+                          f"its prediction {Path(path).name}'s", conventions.Conventions.GEOMETRY)
+    return found.disk_mask(), found.rsun_px
 
 
 def score_pair(prediction: Path, target: Path, comparison: Comparison, bin_factor: int | None,
@@ -142,7 +138,7 @@ def score_pair(prediction: Path, target: Path, comparison: Comparison, bin_facto
     if gen.shape != real.shape:
         raise InputDataError(target, f"shape {real.shape} differs from prediction "
                              f"{prediction} {gen.shape}", reason="bad_shape")
-    disk, radius = disk_of(header, prediction, gen.shape[0])
+    disk, radius = disk_of(header, prediction, gen.shape[0], target_header, target)
     if not np.any(real[disk]):
         raise InputDataError(target, "is zero everywhere on the disk: nothing to score against",
                              reason="degenerate_data")
@@ -158,10 +154,8 @@ def score_pair(prediction: Path, target: Path, comparison: Comparison, bin_facto
         min_flux=metrics.MIN_AR_FLUX_MX if area else 0.0, pixel_area=area or 1.0)
     row["oracle_cc_binned"] = math.nan
     if comparison.truth == "synthetic":
-        from farside_gan.inference import observation_time
         from farside_gan.synthetic.oracle import hale_rule_oracle
-        oracle = hale_rule_oracle(real, observation_time(target_header, target).to_datetime(),
-                                  smooth_px=float(factor))
+        oracle = hale_rule_oracle(real, obs_time(target_header, target), smooth_px=float(factor))
         disk_b = metrics.bin_mask(disk, factor)
         row["oracle_cc_binned"] = metrics.pearson_cc(metrics.bin_image(oracle, factor),
                                                      metrics.bin_image(real, factor), disk_b)
@@ -235,7 +229,7 @@ def summarize(rows: list[dict]) -> list[dict]:
 def evaluate(predictions, targets, out_dir: str | os.PathLike, bin_factor: int | None = None,
              ar_threshold: float = 100.0, qs_threshold: float | None = None,
              tolerance_s: float = 3600.0, max_maps: int = 20,
-             label: str = "nearside/sdo/hmi") -> Path:
+             label: str = NEARSIDE_LABEL) -> Path:
     """Score prediction files against target files paired by DATE-OBS, as one comparison."""
     comparison = Comparison.from_label(label)
     comparison.pairs = pair_by_time(predictions, targets, tolerance_s)

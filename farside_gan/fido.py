@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from farside_gan.jsoc import SEGMENT, STATUS_TOO_MANY, JsocSource
-from farside_gan.layout import SERIES, check_channel
+from farside_gan.layout import EUV, INSTRUMENTS, SERIES, check_channel, parse_time, utc_time
 from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Candidate,
                                   DownloadError, TransientError, download, nearest, verify_file,
                                   with_retries)
@@ -53,7 +53,7 @@ class FidoSource:
         return "fido"
 
     def series(self, instrument: str) -> str:
-        if instrument in ("aia", "hmi") and not self.jsoc_email:
+        if instrument in SEGMENT and not self.jsoc_email:
             raise DownloadError(
                 f"fido: {instrument.upper()} comes through Fido's JSOC client as {SERIES[instrument]} "
                 "(the VSO's HMI LOS magnetograms are the 45-second series, not the method's "
@@ -67,21 +67,22 @@ class FidoSource:
         import astropy.units as u
         from sunpy.net import attrs as a
 
-        if instrument in ("aia", "hmi"):
+        spec = INSTRUMENTS[instrument]
+        if instrument in SEGMENT:  # through Fido's JSOC client, by series
             if not jsoc_email:
                 raise DownloadError(f"fido: {instrument} needs the JSOC export address")
             attrs = [a.jsoc.Series(SERIES[instrument]), a.jsoc.Notify(jsoc_email),
                      a.jsoc.Segment(SEGMENT[instrument])]
             attrs.append(a.jsoc.PrimeKey("T_REC", t_rec) if t_rec else
                          a.Time(time - tolerance, time + tolerance))
-            if instrument == "aia":
+            if spec.role == EUV:
                 attrs.append(a.Wavelength(int(channel) * u.angstrom))
             return attrs
-        if instrument in ("euvi_a", "euvi_b"):
-            return [a.Time(time - tolerance, time + tolerance), a.Instrument("EUVI"),
-                    a.Source("STEREO_" + instrument[-1].upper()),
-                    a.Wavelength(int(channel) * u.angstrom)]
-        raise ValueError(f"unknown instrument {instrument!r}")
+        if spec.vso:  # from the VSO, by instrument and source
+            vso_instrument, vso_source = spec.vso
+            return [a.Time(time - tolerance, time + tolerance), a.Instrument(vso_instrument),
+                    a.Source(vso_source), a.Wavelength(int(channel) * u.angstrom)]
+        raise ValueError(f"fido: no JSOC series or VSO query known for {instrument!r}")
 
     def _search(self, *attrs):
         from sunpy.net import Fido
@@ -95,7 +96,6 @@ class FidoSource:
         return with_retries(attempt, "fido search", self.retries, self.backoff)
 
     def search(self, instrument, channel, time, tolerance) -> Candidate:
-        from farside_gan.quality import parse_time, utc_time
 
         channel = check_channel(instrument, channel)
         self.series(instrument)
@@ -104,7 +104,7 @@ class FidoSource:
         rows = []
         for block in result:
             for i, row in enumerate(block):
-                if instrument in ("aia", "hmi"):
+                if instrument in SEGMENT:
                     t_obs = str(row["T_OBS"]) if "T_OBS" in row.colnames else ""
                     if not t_obs or "MISSING" in t_obs.upper():
                         continue
@@ -117,7 +117,7 @@ class FidoSource:
         return nearest(rows, time, tolerance, what)
 
     def fetch(self, candidate: Candidate, dest: Path, partial: Path) -> dict:
-        if candidate.instrument in ("aia", "hmi"):
+        if candidate.instrument in SEGMENT:
             return self._fetch_jsoc(candidate, dest, partial)
         return self._fetch_vso(candidate, dest)
 

@@ -233,7 +233,7 @@ class MappedImages:
     and remembers where the raw data lies, keyed by the file's size and modification time; later
     opens of the unchanged file map that byte range directly. A training loader reads every
     file once per epoch from several threads, and astropy's header parsing holds Python's
-    global lock ~0.45 ms per file, stalling the thread that launches the GPU's work. Scaled or
+    global lock for each file, stalling the thread that launches the GPU's work. Scaled or
     compressed data always goes through astropy.
     """
 

@@ -1,163 +1,55 @@
 """Checkpoint + normalized EUV stacks -> magnetograms in Gauss as FITS maps.
 
-Each output keeps the input stack's 2-D celestial WCS, observer (HGLN_OBS, HGLT_OBS, DSUN_OBS),
-DATE-OBS and RSUN keywords, so ``sunpy.map.Map`` places it on the Sun and it can be reprojected
-(e.g. onto a Carrington map). The generator output is clipped to [-1, 1] (the training range),
-de-normalized with the training ``hmi_clip`` and masked off the disk (fill 0 G, as in training).
+The generator output is clipped to [-1, 1] (the training range), turned into Gauss with the HMI
+clip the model was trained with (recorded in its checkpoint from the targets' ``NORMCLIP``) and
+masked off the disk (NaN beyond the stack's ``MASKRAD``). A stack whose frame conventions
+(:mod:`farside_gan.conventions`: size, disk radius, mask, EUV normalization, channel order)
+differ from the model's training data is refused before anything is generated. The maps and
+their headers are :mod:`farside_gan.magnetogram`'s.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 import torch
-from astropy.io import fits
-from astropy.time import Time
 
-from farside_gan import __version__
+from farside_gan import conventions
 from farside_gan.distributed import resolve_device
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import sha256_of, write_fits
-from farside_gan.geometry import MASK_RADIUS
-from farside_gan.layout import EUV_INSTRUMENTS
-from farside_gan.model.data import disk_mask_for, read_stack
+from farside_gan.magnetogram import magnetogram_header, mask_off_disk, output_name
+from farside_gan.model.checkpoint import load_generator
+from farside_gan.model.data import read_stack
 from farside_gan.normalize import denormalize_hmi
 from farside_gan.validation import check_stack_for_model
-from farside_gan.training import (TrainConfig, build_networks, check_model_config, load_checkpoint,
-                                  load_state)
 
 log = logging.getLogger(__name__)
-
-_AXIS3 = re.compile(r"^(NAXIS3|CTYPE3|CUNIT3|CRPIX3|CRVAL3|CDELT3|CROTA3|CNAME3|CRDER3|CSYER3"
-                    r"|PC3_\d+|PC\d+_3|CD3_\d+|CD\d+_3|PS3_\d+|PV3_\d+)$")
-# Keys that would make sunpy treat the generated map as an EUV image of the input instrument.
-_INSTRUMENT_KEYS = ("INSTRUME", "DETECTOR", "WAVELNTH", "WAVEUNIT", "WAVE_STR", "EXPTIME")
-
-
-
-def load_generator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
-    """The generator of a training checkpoint or ``generator.pt``, in eval mode, and its config."""
-    ckpt = load_checkpoint(checkpoint, map_location="cpu")
-    try:
-        config = TrainConfig.from_dict(ckpt["config"], source=str(checkpoint))
-    except (TypeError, ValueError) as exc:
-        raise InputDataError(checkpoint, f"checkpoint config unusable ({exc})",
-                             reason="corrupt_checkpoint") from exc
-    check_model_config(checkpoint, ckpt["config"], config)
-    G, _ = build_networks(config)
-    load_state(checkpoint, G, ckpt["G"], "generator")
-    return G.to(resolve_device(device)).eval(), config
-
-
-def instrument_key(header: fits.Header) -> str | None:
-    """``aia``, ``euvi_a`` or ``euvi_b`` from the observatory keywords, None if unknown."""
-    from farside_gan.quality import instrument_of
-    known = instrument_of(header)
-    if known in EUV_INSTRUMENTS:
-        return known
-    where = " ".join(str(header.get(k, "")) for k in ("OBSRVTRY", "TELESCOP", "INSTRUME"))
-    where = where.upper().replace("-", "_").replace(" ", "_")
-    if "STEREO_A" in where or "AHEAD" in where:
-        return "euvi_a"
-    if "STEREO_B" in where or "BEHIND" in where:
-        return "euvi_b"
-    if "AIA" in where or "SDO" in where:
-        return "aia"
-    return None
-
-
-def observation_time(header: fits.Header, path) -> Time:
-    for key in ("DATE-OBS", "DATE_OBS", "T_OBS"):
-        if header.get(key):
-            try:
-                return Time(str(header[key]).replace("_TAI", "").rstrip("Z"), scale="utc")
-            except ValueError:
-                continue
-    raise InputDataError(path, "no readable DATE-OBS in header", reason="missing_keyword")
-
-
-def output_name(header: fits.Header, input_path) -> str:
-    """``{instrument}_{YYYYMMDD_HHMMSS}.fits`` (instrument from the header, else the input stem)."""
-    key = instrument_key(header) or Path(input_path).name.split(".")[0]
-    stamp = observation_time(header, input_path).to_datetime().strftime("%Y%m%d_%H%M%S")
-    return f"{key}_{stamp}.fits"
-
-
-def celestial_header(stack_header: fits.Header) -> fits.Header:
-    """The stack's header reduced to its 2-D celestial part (WCS, observer, date, radius),
-    without the keywords that describe the EUV input (channels, instrument, units)."""
-    header = fits.Header()
-    for card in stack_header.cards:
-        key = card.keyword
-        if key in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "BSCALE", "BZERO",
-                   "CHECKSUM", "DATASUM", "BUNIT", "DATAMIN", "DATAMAX") or _AXIS3.match(key) \
-                or re.match(r"^CHAN\d+$", key) or key in _INSTRUMENT_KEYS:
-            continue
-        header.append(card)
-    for i in (1, 2, 3):
-        if f"CHAN{i}" in stack_header:
-            header[f"INCHAN{i}"] = (stack_header[f"CHAN{i}"], f"input stack channel {i}")
-    for key, renamed in (("INSTRUME", "ININSTRU"), ("DETECTOR", "INDETECT")):
-        if key in stack_header:
-            header[renamed] = (stack_header[key], f"{key} of the input EUV images")
-    header["WCSAXES"] = 2
-    return header
-
-
-def mask_off_disk(gauss: np.ndarray, stack_header: fits.Header,
-                  mask_radius: float | None = None) -> tuple[np.ndarray, float]:
-    """Pixels beyond ``mask_radius`` solar radii (default: the stack's own ``MASKRAD``, as align
-    masked its input) set to 0 G, in place; returns the image and the radius used."""
-    radius = float(stack_header.get("MASKRAD", MASK_RADIUS)) if mask_radius is None else mask_radius
-    gauss[~disk_mask_for(stack_header, gauss.shape[-1], radius)] = 0.0
-    return gauss, radius
-
-
-def magnetogram_header(stack_header: fits.Header, input_path, checkpoint_name: str,
-                       checkpoint_sha: str, config: TrainConfig,
-                       mask_radius: float = MASK_RADIUS) -> fits.Header:
-    """The stack's header reduced to its 2-D celestial part, relabelled as a magnetogram."""
-    header = celestial_header(stack_header)
-    header["BUNIT"] = ("Gauss", "line-of-sight magnetic field")
-    header["INSTRUME"] = ("farside-gan", "generated by a Pix2PixHD generator")
-    header["CONTENT"] = "generated LOS magnetogram"
-    header["CREATOR"] = ("farside-gan", "software that wrote this file")
-    header["SWVER"] = (__version__, "farside-gan version")
-    header["CKPTNAME"] = (checkpoint_name[-68:], "generator checkpoint")
-    header["CKPTSHA"] = checkpoint_sha  # sha256 of the checkpoint file (no room for a comment)
-    header["INFILE"] = (Path(input_path).name[-68:], "input EUV stack")
-    header["HMICLIP"] = (config.hmi_clip, "[G] de-normalization constant")
-    header["MASKRAD"] = (float(mask_radius), "[Rsun] off-disk pixels set to 0 G")
-    header.add_history(f"farside-gan {__version__}: generated from {Path(input_path).name} "
-                       f"with {checkpoint_name} (sha256 {checkpoint_sha[:16]}...)")
-    return header
 
 
 @torch.no_grad()
 def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
             out_dir: str | os.PathLike | None = None, batch_size: int = 4, device: str = "auto",
-            mask_radius: float | None = None,
             outputs: list[str | os.PathLike] | None = None, precision: str = "auto",
             compile: bool = False) -> list[Path]:
     """Write one magnetogram per stack; returns the output paths in input order.
 
     Outputs go to ``out_dir`` named by :func:`output_name`, or to the explicit ``outputs`` paths
     (one per stack). On CUDA the generator runs in bf16 (``precision="auto"``) and, with
-    ``compile``, through torch.compile with its few-channel convs as GEMMs (1.7 ms per 1024 px
-    map on an H100 against 4.4 eager; compiling takes ~20 s, so it pays over thousands of
-    maps); on the CPU it runs in plain fp32. Off-disk pixels are masked beyond ``mask_radius``
-    solar radii: by default the input's own ``MASKRAD`` (as align masked it), else 0.98.
+    ``compile``, through torch.compile with its few-channel convs as GEMMs (compiling takes a
+    while, so it pays over thousands of maps; benchmarks/README.md has the figures); on the CPU
+    it runs in plain fp32. Off-disk pixels (beyond the stack's ``MASKRAD``) are NaN.
 
     Every stack is checked before any is generated (``validation.check_stack_for_model``): its
-    instrument's channel order, a size the generator takes, the geometry of the output map.
+    instrument's channel order, a size the generator takes, the geometry of the output map; and
+    its frame conventions must be the model's (``conventions.check_model_input``).
     """
     from farside_gan.model.accel import GeneratorRunner
     dev = resolve_device(device)
-    G, config = load_generator(checkpoint, dev)
+    G, config, model = load_generator(checkpoint, dev)
     run = GeneratorRunner(G, dev, precision, compile=compile)
     sha = sha256_of(checkpoint)
     stacks = [Path(s) for s in stacks]
@@ -169,6 +61,7 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
     for i, s in enumerate(stacks):  # headers first: clashes and bad inputs fail before any work
         data, header = read_stack(s, config.in_channels)
         check_stack_for_model(header, data.shape, s, config.in_channels, config.n_downsample)
+        conventions.check_model_input(conventions.of_stack(header, s, data.shape), model, s)
         name = Path(outputs[i]) if outputs is not None else Path(out_dir) / output_name(header, s)
         if name in names.values():
             clash = next(k for k, v in names.items() if v == name)
@@ -184,9 +77,8 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
             x = torch.from_numpy(np.stack([d for _, d, _ in group])).to(dev)
             y = run(x).clamp(-1, 1)[:, 0].cpu().numpy()
             for (s, _, h), field in zip(group, y):
-                gauss, radius = mask_off_disk(denormalize_hmi(field, config.hmi_clip), h,
-                                              mask_radius)
-                header = magnetogram_header(h, s, Path(checkpoint).name, sha, config, radius)
+                gauss = mask_off_disk(denormalize_hmi(field, model.hmi_clip), h, s)
+                header = magnetogram_header(h, s, Path(checkpoint).name, sha, model.hmi_clip)
                 path = write_fits(names[s], gauss.astype(np.float32), header)
                 log.info("%s -> %s", s, path)
         written.extend(names[s] for s in chunk)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from farside_gan.errors import InputDataError, NoDataError
 from farside_gan.fitsio import atomic_output
-from farside_gan.layout import CHANNELS, SERIES, check_channel
+from farside_gan.layout import CHANNELS, EUV, INSTRUMENTS, SERIES, check_channel, utc_time
 from farside_gan.records import (INCOMING_NAME, PARTIAL_NAME, FrameRequest, finish_frame,
                                  frame_dir, record_drop)
 from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Candidate,
@@ -39,7 +39,8 @@ from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Can
 
 log = logging.getLogger(__name__)
 
-SEGMENT = {"aia": "image", "hmi": "magnetogram"}
+#: The instruments JSOC serves, and the segment of their records that holds the image.
+SEGMENT = {key: i.jsoc_segment for key, i in INSTRUMENTS.items() if i.jsoc_segment}
 JSOC_URL = "http://jsoc.stanford.edu/"
 EXPORT_STATE = ".jsoc_exports.json"
 CONNECTIONS = 2            # parallel file downloads per fetch job
@@ -78,8 +79,14 @@ def time_selector(times: list[datetime]) -> str:
     return ",".join(jsoc_time(t) for t in times)
 
 
+def _wavelength_keyed(instrument: str) -> bool:
+    """An EUV series' records have the wavelength as their second prime key (WAVELNTH); a
+    magnetogram series has one channel (its second prime key is the camera)."""
+    return INSTRUMENTS[instrument].role == EUV
+
+
 def _channel_part(instrument: str, channels) -> str:
-    return f"[{','.join(str(c) for c in channels)}]" if instrument == "aia" else ""
+    return f"[{','.join(str(c) for c in channels)}]" if _wavelength_keyed(instrument) else ""
 
 
 def grid_record_set(instrument: str, times, channels, segment: bool = True) -> str:
@@ -90,7 +97,6 @@ def grid_record_set(instrument: str, times, channels, segment: bool = True) -> s
 
 def record_key(instrument: str, t_rec: str, channel) -> tuple:
     """A record's identity across queries and exports (T_REC to the second, in UTC)."""
-    from farside_gan.quality import utc_time
 
     t = utc_time(str(t_rec).strip())
     return instrument, str(channel), t.replace(microsecond=0) + timedelta(seconds=round(t.microsecond / 1e6))
@@ -103,7 +109,8 @@ def parse_export_record(instrument: str, record: str) -> tuple | None:
     if not m or m.group(1).lower() != SERIES[instrument].lower():
         return None
     keys = re.findall(r"\[([^\]]*)\]", m.group(2))
-    channel = keys[1] if instrument == "aia" and len(keys) > 1 else CHANNELS[instrument][0]
+    wavelength = _wavelength_keyed(instrument) and len(keys) > 1
+    channel = keys[1] if wavelength else CHANNELS[instrument][0]
     try:
         return record_key(instrument, keys[0], channel)
     except ValueError:
@@ -152,7 +159,7 @@ class ExportState:
 class JsocSource:
     """JSOC through drms; ``server_url`` points drms at another DRMS server (a mirror, a test)."""
 
-    SERIES = {i: SERIES[i] for i in ("aia", "hmi")}
+    SERIES = {i: SERIES[i] for i in SEGMENT}
 
     def __init__(self, email: str | None, retries: int = RETRIES, backoff: float = BACKOFF_S,
                  deadline_s: float | None = DEADLINE_S, connections: int = CONNECTIONS,
@@ -220,9 +227,8 @@ class JsocSource:
 
     def query(self, ds: str, instrument: str, channel=None) -> list[Candidate]:
         """Records of a record set, as candidates (time = T_OBS in UTC, location = T_REC)."""
-        from farside_gan.quality import utc_time
 
-        keys = KEYS + (",WAVELNTH" if instrument == "aia" else "")
+        keys = KEYS + (",WAVELNTH" if _wavelength_keyed(instrument) else "")
         table = self._call(lambda: self._client().query(ds, key=keys, convert_numeric=False),
                            f"query {ds}")
         out = []
@@ -231,7 +237,7 @@ class JsocSource:
             if "MISSING" in t_obs.upper() or not t_obs.strip():
                 continue
             ch = channel if channel is not None else (
-                int(rec["WAVELNTH"]) if instrument == "aia" else CHANNELS[instrument][0])
+                int(rec["WAVELNTH"]) if _wavelength_keyed(instrument) else CHANNELS[instrument][0])
             try:
                 out.append(Candidate(instrument, ch, utc_time(t_obs), str(rec["T_REC"]),
                                      quality=_quality(rec.get("QUALITY"))))
@@ -246,11 +252,12 @@ class JsocSource:
         if instrument not in cls.SERIES:
             raise ValueError(f"JSOC serves {sorted(cls.SERIES)}, not {instrument!r}")
         window = f"[{jsoc_time(start)}-{jsoc_time(end)}]"
-        return f"{cls.SERIES[instrument]}{window}{_channel_part(instrument, [int(channel)] if instrument == 'aia' else [])}"
+        channels = [int(channel)] if _wavelength_keyed(instrument) else []
+        return f"{cls.SERIES[instrument]}{window}{_channel_part(instrument, channels)}"
 
     @classmethod
     def export_spec(cls, instrument: str, channel, t_rec: str) -> str:
-        chan = f"[{int(channel)}]" if instrument == "aia" else ""
+        chan = f"[{int(channel)}]" if _wavelength_keyed(instrument) else ""
         return f"{cls.SERIES[instrument]}[{t_rec}]{chan}{{{SEGMENT[instrument]}}}"
 
     def search(self, instrument, channel, time, tolerance) -> Candidate:

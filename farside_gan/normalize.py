@@ -73,8 +73,10 @@ def normalize_frame(data: np.ndarray, header, euv_median: float = EUV_MEDIAN,
     centre, as written by align. The frame must be one (``validation.check_aligned``): finite
     on the disk, not empty there; ``euv_clip`` an increasing pair.
     """
+    from farside_gan.conventions import (of_map, write_euv_normalization,
+                                         write_hmi_normalization)
     from farside_gan.errors import InputDataError
-    from farside_gan.geometry import disk_mask
+    from farside_gan.layout import INSTRUMENTS, MAGNETOGRAM
     from farside_gan.validation import check_aligned
 
     euv_clip = check_euv_clip(euv_clip)
@@ -83,19 +85,16 @@ def normalize_frame(data: np.ndarray, header, euv_median: float = EUV_MEDIAN,
             raise ValueError(f"{name} must be a positive number, got {value!r}")
     header = header.copy()
     instrument = check_aligned(data, header, path)
-    if instrument == "hmi":
+    if INSTRUMENTS[instrument].role == MAGNETOGRAM:
         out = normalize_hmi(data, hmi_clip)
-        header["NORMCLIP"] = (float(hmi_clip), "[Gauss] field clipped to +-NORMCLIP, / NORMCLIP")
+        write_hmi_normalization(header, hmi_clip)
     else:
-        on_disk = disk_mask(data.shape[-1], float(header["R_SUN"]), float(header["MASKRAD"]))
+        on_disk = of_map(header, path, data.shape).disk_mask()
         finite = data[on_disk & np.isfinite(data)]
         if finite.size == 0 or not np.median(finite) > 0:
             raise InputDataError(path, "on-disk median is not positive (empty or dark image)",
                                  reason="empty_data")
-        header["NORMMED"] = (float(np.median(finite)), "on-disk median before scaling")
-        header["NORMTGT"] = (float(euv_median), "on-disk median scaled to this, then clipped")
-        header["NORMCLO"] = (float(euv_clip[0]), "clip low before log10")
-        header["NORMCHI"] = (float(euv_clip[1]), "clip high before log10")
+        write_euv_normalization(header, float(np.median(finite)), euv_median, euv_clip)
         out = normalize_euv(data, on_disk, euv_median, tuple(euv_clip))
     header["BUNIT"] = ""
     header.add_history("farside-gan normalize: mapped to [-1, 1]")

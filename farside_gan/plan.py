@@ -24,15 +24,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from farside_gan.errors import FarsideError
-from farside_gan.layout import CHANNELS
+from farside_gan.layout import CHANNELS, FARSIDE_INPUTS, INSTRUMENTS, TRAINING_INPUT, TRAINING_TARGET
 
 FITS_BLOCK = 2880
 HEADER_BLOCKS = 8           # a level-1 header: ~250 cards of 80 bytes
-#: Uncompressed (pixels, bytes per pixel) of one raw frame, per instrument.
-RAW_FORMAT = {"aia": (4096 ** 2, 2), "hmi": (4096 ** 2, 4), "euvi_a": (2048 ** 2, 2),
-              "euvi_b": (2048 ** 2, 2)}
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
-SPACECRAFT_INSTRUMENT = {"euvi_a": "stereo_a", "euvi_b": "stereo_b"}
 
 
 def fits_bytes(data_bytes: int, header_blocks: int = HEADER_BLOCKS) -> int:
@@ -97,7 +93,8 @@ def _model_bytes(config: dict) -> tuple[int, int]:
     """(generator.pt, one training checkpoint) in bytes, from the configured networks."""
     import torch
 
-    from farside_gan.training import TrainConfig, build_networks
+    from farside_gan.model.checkpoint import build_networks
+    from farside_gan.train_config import TrainConfig
 
     settings = {**config.get("model", {}), **config.get("training", {})}
     train = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in ("device", "gpus")})
@@ -114,30 +111,31 @@ def plan_fetch(config: dict) -> dict:
     size = int(config["image"]["size"])
     plane = fits_bytes(4 * size * size)
     stack = fits_bytes(4 * 3 * size * size)
-    times = {"aia": time_grid(config["start"], config["end"], config["cadence_hours"]),
-             "hmi": time_grid(config["start"], config["end"], config["cadence_hours"])}
-    for instrument in ("euvi_a", "euvi_b"):
+    times = {i: time_grid(config["start"], config["end"], config["cadence_hours"])
+             for i in (TRAINING_INPUT, TRAINING_TARGET)}
+    for instrument in FARSIDE_INPUTS:
         rng = config["farside"]["spacecraft"].get(instrument)
         if rng:
             times[instrument] = time_grid(rng["start"], rng["end"], config["farside"]["cadence_hours"])
     instruments = {}
     for instrument, ts in times.items():
-        source = fetch["euvi_source" if instrument.startswith("euvi") else "source"]
+        farside = instrument in FARSIDE_INPUTS  # config: fetch.euvi_source, synthetic.euvi_size
+        source = fetch["euvi_source" if farside else "source"]
         n_channels = len(CHANNELS[instrument])
         frames = len(ts) * n_channels
         periods = {_period_key(t, fetch["batch"]) for t in ts}
         if source == "jsoc":
             # one export per instrument and month within each fetch job (a day job: one per day)
             exports = len({max(_period_key(t, fetch["batch"]), f"{t:%Y%m}", key=len) for t in ts})
-        elif source == "fido" and instrument in ("aia", "hmi"):
+        elif source == "fido" and INSTRUMENTS[instrument].jsoc_segment:
             exports = frames  # sunpy's JSOC client stages each chosen record on its own
         else:
             exports = 0
-        pixels, depth = RAW_FORMAT[instrument]
+        pixels, depth = INSTRUMENTS[instrument].raw_format
         if config["synthetic"]["enabled"]:  # the demo's synthetic archive: smaller images
-            side = config["synthetic"]["euvi_size" if instrument.startswith("euvi") else "size"]
+            side = config["synthetic"]["euvi_size" if farside else "size"]
             pixels = side * side
-        prepared_per_time = n_channels * plane + (plane if instrument == "hmi" else stack)
+        prepared_per_time = n_channels * plane + (plane if instrument == TRAINING_TARGET else stack)
         instruments[instrument] = {
             "times": len(ts), "channels": n_channels, "frames": frames, "source": source,
             "fetch_jobs": len(periods), "export_requests": exports,
@@ -150,8 +148,8 @@ def plan_fetch(config: dict) -> dict:
     keep_every = int(training.get("keep_every_epochs", 10))
     kept = epochs // keep_every if keep_every else 0
     eval_fraction = int(config["dataset"]["eval_months"]) / 12
-    farside_maps = sum(instruments[i]["times"] for i in ("euvi_a", "euvi_b") if i in instruments)
-    nearside_maps = math.ceil(instruments["aia"]["times"] * eval_fraction)
+    farside_maps = sum(instruments[i]["times"] for i in FARSIDE_INPUTS if i in instruments)
+    nearside_maps = math.ceil(instruments[TRAINING_INPUT]["times"] * eval_fraction)
     final = {"generator_bytes": generator, "checkpoint_bytes": checkpoint,
              "checkpoints_kept": 1 + kept, "farside_maps": farside_maps,
              "nearside_maps_at_most": nearside_maps,

@@ -15,8 +15,10 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from farside_gan.fitsio import atomic_output  # noqa: E402
+from farside_gan.layout import INSTRUMENTS, TRAINING_TARGET  # noqa: E402
 
-TRUTH_NAMES = {"hmi": "HMI", "synthetic": "true (synthetic Sun)"}
+TRUTH_NAMES = {TRAINING_TARGET: INSTRUMENTS[TRAINING_TARGET].label,
+               "synthetic": "true (synthetic Sun)"}
 
 
 def magnetogram_cmap():
@@ -57,7 +59,7 @@ def preview_figure(stack: np.ndarray, real: np.ndarray, generated: np.ndarray,
 
 
 def maps_figure(real: np.ndarray, generated: np.ndarray, title: str, vmax: float = 1000.0,
-                truth_name: str = "hmi") -> Figure:
+                truth_name: str = TRAINING_TARGET) -> Figure:
     """Truth, generated and their difference side by side (Gauss)."""
     fig = Figure(figsize=(10, 3.6))
     axes = fig.subplots(1, 3)

@@ -30,8 +30,9 @@ from pathlib import Path
 from farside_gan.calibrate import CalibrationError
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output, read_fits, write_fits
-from farside_gan.layout import CHANNELS, EUV_INSTRUMENTS, time_key
-from farside_gan.quality import parse_time
+from farside_gan.layout import (CHANNELS, EUV_INSTRUMENTS, INSTRUMENTS, TRAINING_INPUT,
+                                TRAINING_TARGET, obs_time, parse_time, parse_time_key,
+                                reference_time, time_key)
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,8 @@ def prepare_time(instrument: str, key: str, frames: dict[str, dict], settings: P
     normalized, paths = [], []
     stage = "calibrate"
     try:
-        tables = _load_tables(calibration_dir) if instrument == "aia" else None
+        tables = _load_tables(calibration_dir) if INSTRUMENTS[instrument].calibration_tables \
+            else None
         for channel in channels:
             path = frames[channel]["frame_path"]
             stage = "calibrate"
@@ -153,7 +155,6 @@ def prepare_time(instrument: str, key: str, frames: dict[str, dict], settings: P
         return {"time": key, "status": "dropped", "stage": stage,
                 "reason": getattr(exc, "reason", None) or "calibration_failed",
                 "detail": str(exc), "obs_time": None, "aligned": {}}
-    from farside_gan.quality import obs_time, reference_time
     entry["obs_time"] = obs_time(header).isoformat()
     entry["reference_time"] = reference_time(header).isoformat()
     return entry
@@ -177,9 +178,9 @@ def prepare_period(instrument: str, fetch_index: str | os.PathLike, out_dir: str
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if instrument == "aia" and calibration_dir is None:
-        raise CalibrationError(f"{fetch_index}: AIA frames need the calibration tables "
-                               "(--calibration-dir)")
+    if INSTRUMENTS[instrument].calibration_tables and calibration_dir is None:
+        raise CalibrationError(f"{fetch_index}: {INSTRUMENTS[instrument].label} frames need the "
+                               "calibration tables (--calibration-dir)")
     by_time = frames_by_time(instrument, read_fetch_index(fetch_index))
     kept: dict[str, dict] = {}
     if times is not None:
@@ -232,3 +233,28 @@ def read_prepared(prepared_dir: str | os.PathLike) -> list[dict]:
                 e[key] = str(prepared_dir / e[key])
         e["aligned"] = {c: str(prepared_dir / p) for c, p in (e.get("aligned") or {}).items()}
     return entries
+
+
+def prepared_inputs(prepared_dirs) -> tuple[list[str], list[str], list[dict]]:
+    """(AIA stacks, HMI targets, records) of prepared period directories (``prepare``).
+
+    The records, one per instrument and time in the fetch records' form, carry the drops of
+    every stage (fetch included) and key each stack to the grid time it was fetched for.
+    """
+    stacks, targets, records = [], [], []
+    for d in prepared_dirs:
+        instrument = json.loads((Path(d) / "records.json").read_text())["instrument"]
+        if instrument not in (TRAINING_INPUT, TRAINING_TARGET):
+            raise InputDataError(d, f"holds {instrument} data; the manifest pairs {TRAINING_INPUT} "
+                                 f"with {TRAINING_TARGET}",
+                                 reason="wrong_channel")
+        for e in read_prepared(d):
+            records.append({"instrument": instrument, "channel": "",
+                            "requested_time": parse_time_key(e["time"]).isoformat(),
+                            "status": e["status"], "reason": e["reason"],
+                            "detail": f"{e['stage']}: {e['detail']}" if e["stage"] else e["detail"],
+                            "obs_time": e.get("obs_time")})
+            if e["status"] == "ok":
+                kind = stacks if instrument == TRAINING_INPUT else targets
+                kind.append(e.get("stack") or e["target"])
+    return stacks, targets, records

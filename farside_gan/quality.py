@@ -14,8 +14,7 @@ does not flag (lunar transits seen by STEREO, a user's own list) are passed as
 from __future__ import annotations
 
 import os
-import re
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -24,91 +23,11 @@ from astropy.io import fits
 from farside_gan import validation
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import read_fits
-from farside_gan.layout import CHANNELS
+from farside_gan.layout import EUV, INSTRUMENTS, channel_of, instrument_of, obs_time, parse_time
 
 #: A frame with more than this fraction of non-finite pixels is "mostly NaN". HMI 720 s
 #: magnetograms are NaN off the disk (about 22 % of the frame), which must pass.
 MAX_NAN_FRACTION = 0.5
-
-
-
-def parse_time(value) -> datetime:
-    """ISO time (with or without 'Z', or a datetime) -> naive UTC datetime."""
-    if isinstance(value, datetime):
-        t = value
-    else:
-        text = str(value).strip().replace("Z", "")
-        if re.match(r"^\d{4}\.\d{2}\.\d{2}_", text):  # JSOC style 2011.01.01_00:00:00_TAI
-            text = re.sub(r"_(TAI|UTC)$", "", text).replace(".", "-", 2).replace("_", "T", 1)
-        t = datetime.fromisoformat(text)
-    if t.tzinfo is not None:
-        t = t.astimezone(timezone.utc).replace(tzinfo=None)
-    return t
-
-
-def instrument_of(header: fits.Header) -> str | None:
-    """The instrument name of ``layout.CHANNELS`` that wrote this header, or None if unknown."""
-    telescop = str(header.get("TELESCOP", "")).upper()
-    instrume = str(header.get("INSTRUME", "")).upper()
-    if header.get("DETECTOR", "").strip().upper() == "EUVI":
-        obs = str(header.get("OBSRVTRY", "")).upper()
-        if obs.endswith("A"):
-            return "euvi_a"
-        if obs.endswith("B"):
-            return "euvi_b"
-        return None
-    if "AIA" in telescop or instrume.startswith("AIA"):
-        return "aia"
-    if "HMI" in telescop or instrume.startswith("HMI"):
-        return "hmi"
-    return None
-
-
-def channel_of(header: fits.Header, instrument: str):
-    """The channel as ``layout.CHANNELS`` names it: the wavelength, or 'magnetogram' for HMI."""
-    if instrument == "hmi":
-        content = str(header.get("CONTENT", "MAGNETOGRAM")).upper()
-        return "magnetogram" if "MAGNETOGRAM" in content else content.lower()
-    wavelength = header.get("WAVELNTH")
-    return None if wavelength is None else int(round(float(wavelength)))
-
-
-def obs_time(header: fits.Header, path=None) -> datetime:
-    value = header.get("DATE-OBS") or header.get("DATE_OBS")
-    if not value:
-        raise InputDataError(path, "header has no DATE-OBS", reason="missing_keyword")
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise InputDataError(path, f"DATE-OBS {value!r} is not a time ({exc})",
-                             reason="inconsistent_header") from exc
-
-
-def utc_time(value) -> datetime:
-    """Like :func:`parse_time`, but JSOC times ending in ``_TAI`` are converted to UTC."""
-    text = str(value).strip()
-    if text.endswith("_TAI"):
-        from astropy.time import Time
-        return Time(parse_time(text), scale="tai").utc.to_datetime()
-    return parse_time(text)
-
-
-def reference_time(header: fits.Header, path=None) -> datetime:
-    """Mid-exposure time in UTC, for pairing: T_OBS (AIA UTC; HMI TAI, converted), else
-    DATE-AVG (EUVI), else DATE-OBS. HMI's DATE-OBS is the start of the 720 s integration,
-    six minutes before its T_OBS, so DATE-OBS alone would mis-pair it with AIA."""
-    t_obs = str(header.get("T_OBS", "") or "").strip()
-    if t_obs and "MISSING" not in t_obs.upper():
-        try:
-            return utc_time(t_obs)
-        except ValueError:
-            pass
-    if header.get("DATE-AVG"):
-        try:
-            return parse_time(header["DATE-AVG"])
-        except ValueError:
-            pass
-    return obs_time(header, path)
 
 
 def _in_periods(t: datetime, periods) -> tuple | None:
@@ -138,7 +57,7 @@ def check_frame(data: np.ndarray, header: fits.Header, instrument: str | None = 
                              reason="wrong_channel")
     validation.require(header, found, "fetch", path)
     t = obs_time(header, path)
-    if found in validation.EXPOSURE_S:  # EUV: the channel is a number
+    if INSTRUMENTS[found].role == EUV:  # the channel is a wavelength
         validation.number(header, "WAVELNTH", path)
     if channel is not None:
         got = channel_of(header, found)
@@ -176,7 +95,7 @@ def check_file(path: str | os.PathLike, instrument: str | None = None, channel=N
                eclipse_periods=None, max_nan_fraction: float = MAX_NAN_FRACTION):
     """Read and check a raw frame; returns ``(data, header)`` or raises :class:`InputDataError`."""
     data, header = read_fits(path)
-    if instrument is not None and instrument not in CHANNELS:
+    if instrument is not None and instrument not in INSTRUMENTS:
         raise ValueError(f"unknown instrument {instrument!r}")
     check_frame(data, header, instrument, channel, Path(path), eclipse_periods, max_nan_fraction)
     return data, header

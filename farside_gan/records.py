@@ -20,7 +20,7 @@ from pathlib import Path
 
 from farside_gan.errors import InputDataError, NoDataError
 from farside_gan.fitsio import atomic_output, sha256_of
-from farside_gan.layout import CHANNELS, SERIES_CADENCE_S
+from farside_gan.layout import CHANNELS, SERIES_CADENCE_S, parse_time, reference_time
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def finish_frame(request: FrameRequest, out_dir, incoming: Path, record: dict,
     ``record`` carries what the source said (``source_file``, ``obs_time``, ``export_id``). A
     data problem gives a 'dropped' record (and removes an older frame: the record and the
     directory always agree)."""
-    from farside_gan.quality import check_file, parse_time, reference_time
+    from farside_gan.quality import check_file
 
     out_dir = Path(out_dir)
     try:

@@ -58,7 +58,6 @@ class TrainConfig:
     val_every_epochs: int = 1       # 0 = no validation
     val_max_samples: int = 16
     bin_factor: int = 8
-    hmi_clip: float = 3000.0        # Gauss of a normalized target value of 1
     max_steps: int = 0              # stop after this many steps in total; 0 = run all epochs
     progress: bool = True           # a progress bar on a terminal, else a progress line in the log
     progress_seconds: float = 30.0  # seconds between progress lines when stderr is not a terminal

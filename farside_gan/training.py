@@ -18,6 +18,12 @@ after a failed job without losing anything a rerun needs. A run resumes from
 settings (``TrainConfig.RUNTIME_FIELDS`` may differ) on the same training files; otherwise it
 starts at step 0 and says why.
 
+The training files' frame conventions (:mod:`farside_gan.conventions`: disk, mask, EUV
+normalization, channel order, the targets' HMI clip) are read from their headers before the
+first step; files that differ are refused naming one. They give the validation its disk and
+Gauss scale and go into every checkpoint and ``generator.pt``, which ``predict`` checks its
+stacks against and turns its output into Gauss with.
+
 Speed work (bf16 is here; channels-last, fused Adam, torch.compile, DDP via
 ``farside_gan.distributed``) belongs in :meth:`Trainer.__init__` (model/optimizer set-up) and
 :meth:`Trainer.train_step` (the step); checkpoints always store the unwrapped modules.
@@ -39,21 +45,23 @@ import torch
 from torch.utils.data import DataLoader
 
 from farside_gan import __version__
+from farside_gan import conventions as frame_conventions
 from farside_gan import distributed as dist
+from farside_gan.conventions import Conventions
 from farside_gan.errors import InputDataError, OutputError
 from farside_gan.fitsio import atomic_output
 from farside_gan.model.accel import use_gemm_convs
-from farside_gan.model.data import (Augmentation, PairedFitsDataset, disk_radius_px,
-                                    manifest_pairs)
+from farside_gan.model.checkpoint import (CHECKPOINT_FORMAT, GENERATOR_FORMAT, build_networks,
+                                          check_model_config, load_checkpoint, load_state,
+                                          save_checkpoint)
+from farside_gan.model.data import Augmentation, PairedFitsDataset, manifest_pairs
 from farside_gan.model.losses import discriminator_loss, generator_loss
-from farside_gan.model.networks import GlobalGenerator, MultiscaleDiscriminator, init_weights
+from farside_gan.model.networks import init_weights
 from farside_gan.progress import StepProgress
 from farside_gan.train_config import TrainConfig  # defined there without torch; used as training.TrainConfig
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "farside-gan-checkpoint"
-GENERATOR_FORMAT = "farside-gan-generator"
 LOSS_COLUMNS = ("step", "epoch", "lr", "loss_D", "loss_G", "loss_G_gan", "loss_G_fm", "loss_G_cc",
                "seconds")
 VALIDATION_COLUMNS = ("epoch", "step", "n", "cc", "cc_binned", "rmse")
@@ -64,57 +72,6 @@ def lr_factor(epoch: int, epochs: int, epoch_decay: int) -> float:
     if epoch < epoch_decay:
         return 1.0
     return max(0.0, 1.0 - (epoch - epoch_decay + 1) / (epochs - epoch_decay + 1))
-
-
-def build_networks(config: TrainConfig) -> tuple[GlobalGenerator, MultiscaleDiscriminator]:
-    G = GlobalGenerator(config.in_channels, config.out_channels, config.ngf, config.n_downsample,
-                        config.n_residual, config.norm, config.padding)
-    D = MultiscaleDiscriminator(config.in_channels + config.out_channels, config.ndf, config.n_D,
-                                config.n_layers_D, config.norm)
-    return G, D
-
-
-# ---------------------------------------------------------------- checkpoints
-
-def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
-    """Load a training checkpoint or generator file; corrupt/foreign files raise InputDataError."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputDataError(path, "checkpoint file does not exist", reason="missing_file")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/garbage files
-        raise InputDataError(path, f"corrupt or unreadable checkpoint ({type(exc).__name__}: "
-                             f"{str(exc)[:200]})", reason="corrupt_checkpoint") from exc
-    if not isinstance(ckpt, dict) or ckpt.get("format") not in (CHECKPOINT_FORMAT, GENERATOR_FORMAT):
-        raise InputDataError(path, "not a farside-gan checkpoint (no 'format' marker)",
-                             reason="corrupt_checkpoint")
-    for key in ("G", "config"):
-        if key not in ckpt:
-            raise InputDataError(path, f"checkpoint lacks {key!r}", reason="corrupt_checkpoint")
-    return ckpt
-
-
-def check_model_config(path, saved: dict, config: TrainConfig) -> None:
-    """Raise InputDataError naming every model setting where the checkpoint and config differ."""
-    diffs = [f"{k}: checkpoint {saved.get(k)!r} != config {getattr(config, k)!r}"
-             for k in TrainConfig.MODEL_FIELDS if saved.get(k) != getattr(config, k)]
-    if diffs:
-        raise InputDataError(path, "checkpoint does not match the model configuration ("
-                             + "; ".join(diffs) + ")", reason="checkpoint_mismatch")
-
-
-def load_state(path, module: torch.nn.Module, state: dict, what: str) -> None:
-    try:
-        module.load_state_dict(state)
-    except (RuntimeError, ValueError, KeyError) as exc:
-        raise InputDataError(path, f"{what} weights do not fit the network ({str(exc)[:300]})",
-                             reason="checkpoint_mismatch") from exc
-
-
-def _save(obj: dict, path: Path) -> None:
-    with atomic_output(path, suffix=".pt") as tmp:
-        torch.save(obj, tmp)
 
 
 def files_fingerprint(paths) -> str:
@@ -136,8 +93,11 @@ class Trainer:
     """Holds networks, optimizers, data and output paths; :meth:`fit` runs (or resumes) training."""
 
     def __init__(self, config: TrainConfig, train_set: PairedFitsDataset, out_dir: str | os.PathLike,
-                 val_set: PairedFitsDataset | None = None, device: str = "auto"):
+                 val_set: PairedFitsDataset | None = None, device: str = "auto",
+                 conventions: Conventions | None = None):
         self.config = config
+        if conventions is not None:
+            self.conventions = conventions  # else read from the files when first needed
         self.train_set, self.val_set = train_set, val_set
         self.out_dir = Path(out_dir)
         # Under torchrun: one process per GPU (or gloo CPU worker); else a single process.
@@ -204,6 +164,14 @@ class Trainer:
         """The training and validation files as they are now (see :func:`files_fingerprint`)."""
         sets = [s for s in (self.train_set, self.val_set) if s is not None]
         return files_fingerprint(p for s in sets for pair in s.pairs for p in pair)
+
+    @functools.cached_property
+    def conventions(self) -> Conventions:
+        """The frame conventions of the training and validation files (one set: a file that
+        differs is an error naming it): the geometry validation scores on, the Gauss of a
+        target value of 1, what a prediction's inputs must have. Recorded in checkpoints."""
+        sets = [s for s in (self.train_set, self.val_set) if s is not None]
+        return frame_conventions.of_pairs([pair for s in sets for pair in s.pairs])
 
     @property
     def generator_path(self) -> Path:
@@ -287,6 +255,7 @@ class Trainer:
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "step": self.step, "epoch": self.epoch, "config": self.config.to_dict(),
+            "conventions": self.conventions.to_dict(),
             "run": {"data": self.data_fingerprint, "world_size": self.dist.world_size},
             "rng": {"torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
@@ -294,7 +263,7 @@ class Trainer:
 
     def save_checkpoint(self, path: Path | None = None) -> Path:
         path = path or self.latest_path
-        _save(self.state(), path)
+        save_checkpoint(self.state(), path)
         return path
 
     def load_checkpoint(self, path: str | os.PathLike) -> None:
@@ -313,6 +282,8 @@ class Trainer:
                     f"{self.dist.world_size}")
         if run.get("data") != self.data_fingerprint:
             return "the training files changed since (added, removed or rewritten)"
+        if ckpt.get("conventions") != self.conventions.to_dict():
+            return "its data's frame conventions differ from this run's"
         if int(ckpt["step"]) >= self.total_steps:
             return f"it ends a finished run (step {ckpt['step']} of {self.total_steps})"
         return None
@@ -332,9 +303,10 @@ class Trainer:
             torch.cuda.set_rng_state_all([s.cpu() for s in ckpt["rng"]["cuda"]])
 
     def save_generator(self) -> Path:
-        _save({"format": GENERATOR_FORMAT, "software_version": __version__,
-               "G": self.G.state_dict(), "config": self.config.to_dict(),
-               "step": self.step, "epoch": self.epoch}, self.generator_path)
+        save_checkpoint({"format": GENERATOR_FORMAT, "software_version": __version__,
+                         "G": self.G.state_dict(), "config": self.config.to_dict(),
+                         "conventions": self.conventions.to_dict(),
+                         "step": self.step, "epoch": self.epoch}, self.generator_path)
         return self.generator_path
 
     # -- the loop
@@ -363,6 +335,7 @@ class Trainer:
         """
         cfg = self.config
         total_steps = self.total_steps
+        log.info("training data conventions: %s", self.conventions)  # read and checked first
         if resume and self.latest_path.exists():
             ckpt = load_checkpoint(self.latest_path, map_location=self.device)
             problem = self.resume_problem(ckpt)
@@ -441,22 +414,20 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Mean CC, binned CC and RMSE (Gauss) on the disk over the first val samples."""
+        """Mean CC, binned CC and RMSE (Gauss) on the disk over the first val samples, with the
+        data's own conventions: its disk (``R_SUN``, ``MASKRAD``) and HMI clip (``NORMCLIP``)."""
         from farside_gan.metrics import bin_image, bin_mask, pearson_cc, rmse
-        from farside_gan.geometry import disk_mask
-        from farside_gan.model.data import read_stack
+        disk = self.conventions.disk_mask()
+        gauss = self.conventions.hmi_clip
         self.G.eval()
         scores = []
         try:
             for i in range(min(len(self.val_set), self.config.val_max_samples)):
                 item = self.val_set[i]
-                _, header = read_stack(self.val_set.pairs[i][0])
-                n = item["input"].shape[-1]
-                disk = disk_mask(n, disk_radius_px(header, n))
                 with self._autocast():
                     out = self.G(item["input"][None].to(self.device))
-                gen = out.float().clamp(-1, 1)[0, 0].cpu().numpy() * self.config.hmi_clip
-                real = item["target"][0].numpy() * self.config.hmi_clip
+                gen = out.float().clamp(-1, 1)[0, 0].cpu().numpy() * gauss
+                real = item["target"][0].numpy() * gauss
                 gen = np.where(disk, gen, 0.0)
                 f = self.config.bin_factor
                 scores.append((pearson_cc(gen, real, disk),
@@ -533,8 +504,11 @@ class Trainer:
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, manifest: str | os.PathLike | None = None,
           data_dir: str | os.PathLike | None = None, val_dir: str | os.PathLike | None = None,
-          device: str = "auto", resume: bool = True) -> Path:
-    """Build datasets from a manifest (train/eval splits) or pair directories, and train."""
+          device: str = "auto", resume: bool = True, expected_conventions: dict | None = None) -> Path:
+    """Build datasets from a manifest (train/eval splits) or pair directories, and train.
+
+    ``expected_conventions`` (e.g. the workflow's ``image:`` and ``normalize:`` values, as for
+    :func:`farside_gan.conventions.check`) must be what the data's headers say."""
     aug = Augmentation(config.augment_rotation_deg, config.augment_translate_px)
     common = {"in_channels": config.in_channels, "seed": config.seed}
     if (manifest is None) == (data_dir is None):
@@ -553,6 +527,12 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, manifest: str | os.Pa
         val_set = PairedFitsDataset.from_directory(val_dir, **common) if val_dir else None
     trainer = Trainer(config, train_set, out_dir, val_set=val_set, device=device)
     try:
+        if expected_conventions:
+            stack, target = train_set.pairs[0]  # every file has the same conventions (of_pairs)
+            expected = dict(expected_conventions)
+            hmi = {k: expected.pop(k) for k in ("hmi_clip",) if k in expected}
+            frame_conventions.check(trainer.conventions, expected, stack)
+            frame_conventions.check(trainer.conventions, hmi, target)
         return trainer.fit(resume=resume)
     finally:
         if trainer.dist.enabled:

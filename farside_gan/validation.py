@@ -27,8 +27,11 @@ import numpy as np
 from astropy.io import fits
 from astropy.io.fits.verify import VerifyError
 
+from farside_gan import conventions
+from farside_gan.conventions import GEOMETRY_KEYWORDS
 from farside_gan.errors import InputDataError
-from farside_gan.layout import CHANNELS, EUV_INSTRUMENTS
+from farside_gan.layout import (CHANNELS, EUV, EUV_INSTRUMENTS, INSTRUMENTS, MAGNETOGRAM,
+                                instrument_of, obs_time, utc_time)
 
 AU_M = 149_597_870_700.0
 
@@ -39,7 +42,7 @@ _PC = "PC1_1+PC1_2+PC2_1+PC2_2"
 _CD = "CD1_1+CD1_2+CD2_1+CD2_2"
 #: The roll keyword each instrument's sunpy map class reads when there is no PC/CD matrix
 #: (EUVIMap reads CROTA, the others CROTA2); without any of them sunpy assumes 0 degrees.
-CROTA_KEY = {"aia": "CROTA2", "hmi": "CROTA2", "euvi_a": "CROTA", "euvi_b": "CROTA"}
+CROTA_KEY = {key: i.roll_keyword for key, i in INSTRUMENTS.items()}
 _ROTATION = {inst: f"{key}|{_PC}|{_CD}" for inst, key in CROTA_KEY.items()}
 _ALIGNED_ROTATION = f"CROTA2|{_PC}|{_CD}"  # align writes PC and CROTA2, whatever the instrument
 _WCS = ("CTYPE1", "CTYPE2", "CUNIT1", "CUNIT2", "CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2",
@@ -48,29 +51,32 @@ _OBSERVER = ("DSUN_OBS", "HGLN_OBS+HGLT_OBS|CRLN_OBS+CRLT_OBS")
 _GEOMETRY = {inst: (_DATE, *_WCS, _ROTATION[inst], *_OBSERVER) for inst in CROTA_KEY}
 _EXPOSURE = ("WAVELNTH", "EXPTIME")
 _STACK_WCS = (_DATE, *_WCS, _ALIGNED_ROTATION, *_OBSERVER, "R_SUN|RSUN_OBS")
+#: What each role's raw frame must say beyond its geometry: an EUV imager its channel and
+#: exposure, a magnetograph what the image is.
+_ROLE_KEYWORDS = {EUV: _EXPOSURE, MAGNETOGRAM: ("CONTENT",)}
+#: What each calibration procedure (``calibrate.CALIBRATIONS``) reads.
+_CALIBRATION_KEYWORDS = {"aia_prep": (_DATE, *_EXPOSURE), "hmi_los": (),
+                         "secchi_prep": ("EXPTIME",)}
 
 #: stage -> instrument -> keywords the stage reads (and must not guess).
 REQUIRED = {
     # the fetch check asks for everything the later stages need, so a frame that would fail
     # there is dropped (and recorded) here instead of stopping the workflow later
-    "fetch": {"aia": (*_GEOMETRY["aia"], *_EXPOSURE),
-              "hmi": (*_GEOMETRY["hmi"], "CONTENT"),
-              "euvi_a": (*_GEOMETRY["euvi_a"], *_EXPOSURE),
-              "euvi_b": (*_GEOMETRY["euvi_b"], *_EXPOSURE)},
-    "calibrate": {"aia": (_DATE, *_EXPOSURE), "hmi": (), "euvi_a": ("EXPTIME",),
-                  "euvi_b": ("EXPTIME",)},
+    "fetch": {key: (*_GEOMETRY[key], *_ROLE_KEYWORDS[i.role]) for key, i in INSTRUMENTS.items()},
+    "calibrate": {key: _CALIBRATION_KEYWORDS[i.calibration] for key, i in INSTRUMENTS.items()},
     "align": _GEOMETRY,
-    "normalize": {inst: ("R_SUN", "MASKRAD") for inst in CROTA_KEY},
-    "stack": {inst: (_DATE, "WAVELNTH", "R_SUN", "MASKRAD", "NORMMED") for inst in EUV_INSTRUMENTS},
+    "normalize": {inst: (GEOMETRY_KEYWORDS["rsun_px"], GEOMETRY_KEYWORDS["mask_radius"])
+                  for inst in CROTA_KEY},
+    "stack": {inst: (_DATE, "WAVELNTH", GEOMETRY_KEYWORDS["rsun_px"],
+                     GEOMETRY_KEYWORDS["mask_radius"], "NORMMED") for inst in EUV_INSTRUMENTS},
     "predict": {inst: (*_STACK_WCS, "CHAN1") for inst in EUV_INSTRUMENTS},
 }
 
-#: Exposure time (s): AIA 2-3 s nominal, shortened by its automatic exposure control in flares;
-#: EUVI up to about a minute (284 A). HMI's 720 s magnetograms are not exposure-normalized.
-#: The bounds are generous: they catch garbage (1e12, 1e-30), not unusual exposures.
-EXPOSURE_S = {"aia": (1e-3, 30.0), "euvi_a": (1e-3, 300.0), "euvi_b": (1e-3, 300.0)}
-#: Observer distance (au): SDO at Earth (0.983-1.017); STEREO-A ~0.96, STEREO-B ~1.0-1.09.
-DSUN_AU = {"aia": (0.97, 1.03), "hmi": (0.97, 1.03), "euvi_a": (0.90, 1.10), "euvi_b": (0.90, 1.10)}
+#: Exposure time (s) of the instruments that have one (HMI's 720 s magnetograms are not
+#: exposure-normalized); observer distance (au): SDO at Earth (0.983-1.017), STEREO-A ~0.96,
+#: STEREO-B ~1.0-1.09; first light. The registry (``layout.INSTRUMENTS``) holds the values.
+EXPOSURE_S = {key: i.exposure_s for key, i in INSTRUMENTS.items() if i.exposure_s}
+DSUN_AU = {key: i.dsun_au for key, i in INSTRUMENTS.items()}
 #: RSUN_REF (m), when given: 6.957e8 (IAU nominal) to 6.96e8 (SDO, SECCHI).
 RSUN_REF_M = (6.90e8, 7.00e8)
 #: Relative disagreement allowed between RSUN_OBS and asin(RSUN_REF / DSUN_OBS).
@@ -78,14 +84,14 @@ RSUN_TOLERANCE = 0.02
 #: Plate scale, as the disk radius over the frame width: full-disk frames of AIA (0.39), HMI
 #: (0.47) and EUVI (0.30), binned or not; a wrong CDELT or CUNIT puts it far outside.
 DISK_RADIUS_FRACTION = (0.1, 1.0)
+#: An aligned frame's MASKRAD (solar radii).
+MASK_RADIUS_RANGE = (0.1, 2.0)
 #: CDELT1 / CDELT2: the pixels of every instrument here are square.
 MAX_PIXEL_ASPECT = 1.01
 #: A PC (or CD / CDELT) matrix must be a rotation to this accuracy, and agree with CROTA.
 ROTATION_TOLERANCE = 1e-3
 CROTA_AGREEMENT_DEG = 0.1
-#: First light: an earlier DATE-OBS is garbage.
-MISSION_START = {"aia": datetime(2010, 3, 24), "hmi": datetime(2010, 3, 24),
-                 "euvi_a": datetime(2006, 10, 26), "euvi_b": datetime(2006, 10, 26)}
+MISSION_START = {key: i.mission_start for key, i in INSTRUMENTS.items()}
 #: T_OBS / DATE-AVG lie within this of DATE-OBS (HMI's T_OBS is 6 min later, in TAI).
 TIME_KEYWORDS_AGREE = timedelta(hours=1)
 #: Fraction of the pixels within 0.9 Rsun that may be 0 or NaN: a few exact zeros are possible
@@ -198,7 +204,6 @@ def check_wavelength(header: fits.Header, instrument: str, known=None, path=None
 def check_times(header: fits.Header, instrument: str | None, path=None) -> datetime:
     """DATE-OBS parsed and plausible (after first light, not in the future); T_OBS and DATE-AVG,
     when given, parse and agree with it. Returns DATE-OBS (naive UTC)."""
-    from farside_gan.quality import obs_time, utc_time
     t = obs_time(header, path)
     start = MISSION_START.get(instrument, datetime(1990, 1, 1))
     if not start <= t <= _utc_now() + timedelta(days=1):
@@ -370,7 +375,6 @@ def check_disk_data(data: np.ndarray, disk: Disk, path=None) -> None:
 # ----------------------------------------------------------------------------- stages
 
 def known_instrument(header: fits.Header, path=None, allowed=None) -> str:
-    from farside_gan.quality import instrument_of
     instrument = instrument_of(header)
     if instrument is None:
         raise InputDataError(path, "header names no known instrument (TELESCOP/INSTRUME/DETECTOR)",
@@ -385,7 +389,7 @@ def check_raw_header(header: fits.Header, instrument: str, path=None) -> None:
     """The values of a raw header that has what ``require(.., "fetch")`` asks for: times,
     channel, exposure (quality flags and eclipses are quality.py's)."""
     check_times(header, instrument, path)
-    if instrument in EXPOSURE_S:
+    if INSTRUMENTS[instrument].role == EUV:
         check_wavelength(header, instrument, path=path)
         check_exposure(header, instrument, path)
 
@@ -396,11 +400,12 @@ def check_calibrate_input(data: np.ndarray, header: fits.Header, path=None) -> s
     instrument = known_instrument(header, path)
     check_image(data, path)
     require(header, instrument, "calibrate", path)
-    if instrument == "aia":
-        from farside_gan.calibrate import AIA_CHANNELS
-        check_wavelength(header, instrument, AIA_CHANNELS, path)
+    reads = REQUIRED["calibrate"][instrument]
+    if "WAVELNTH" in reads:  # e.g. AIA's pointing and degradation tables: any of its channels
+        check_wavelength(header, instrument, INSTRUMENTS[instrument].all_channels, path)
+    if _DATE in reads:
         check_times(header, instrument, path)
-    if instrument in EXPOSURE_S:
+    if "EXPTIME" in reads:
         check_exposure(header, instrument, path)
     return instrument
 
@@ -427,9 +432,15 @@ def check_aligned(data: np.ndarray, header: fits.Header, path=None) -> str:
         raise InputDataError(path, f"not an aligned frame: header lacks {', '.join(missing)}",
                              reason="missing_keyword")
     n = data.shape[0]
-    radius = in_range(header, "R_SUN", (DISK_RADIUS_FRACTION[0] * n, DISK_RADIUS_FRACTION[1] * n),
-                      path, " px")
-    maskrad = in_range(header, "MASKRAD", (0.1, 2.0), path, " Rsun")
+    found = conventions.of_map(header, path, data.shape)
+    radius, maskrad = found.rsun_px, found.mask_radius
+    for name, value, (lo, hi), unit in (
+            ("rsun_px", radius, (DISK_RADIUS_FRACTION[0] * n, DISK_RADIUS_FRACTION[1] * n), " px"),
+            ("mask_radius", maskrad, MASK_RADIUS_RANGE, " Rsun")):
+        if not lo <= value <= hi:
+            raise InputDataError(path, f"{GEOMETRY_KEYWORDS[name]} = {value:.4g}{unit} is outside "
+                                 f"the physical range [{lo:g}, {hi:g}]{unit}",
+                                 reason="out_of_range")
     centre = (n - 1) / 2
     disk = Disk(centre, centre, radius)
     bad = np.count_nonzero(~np.isfinite(data[disk.mask(data.shape, min(maskrad, 1.0))]))
@@ -441,10 +452,10 @@ def check_aligned(data: np.ndarray, header: fits.Header, path=None) -> str:
 
 
 def check_stack_frames(frames, paths, max_time_spread: timedelta = MAX_STACK_TIME_SPREAD) -> None:
-    """Normalized frames for one stack: headers parse, each frame finite in [-1, 1], one disk
-    geometry, observed within ``max_time_spread`` of each other (channel order: stack_frames)."""
-    from farside_gan.quality import obs_time
-    times, radii = [], []
+    """Normalized frames for one stack: headers parse, each frame finite in [-1, 1], one set of
+    frame conventions (disk geometry, EUV normalization), observed within ``max_time_spread``
+    of each other (channel order: stack_frames)."""
+    times, found = [], []
     for (data, header), path in zip(frames, paths):
         parse_all_cards(header, path)
         instrument = known_instrument(header, path, EUV_INSTRUMENTS)
@@ -458,11 +469,9 @@ def check_stack_frames(frames, paths, max_time_spread: timedelta = MAX_STACK_TIM
             raise InputDataError(path, f"values reach {np.abs(data).max():.3g}; normalized frames "
                                  "lie in [-1, 1]", reason="not_normalized")
         times.append(obs_time(header, path))
-        radii.append((number(header, "R_SUN", path), number(header, "MASKRAD", path)))
-    for path, radius in zip(paths, radii):
-        if radius != radii[0]:
-            raise InputDataError(path, f"R_SUN/MASKRAD {radius} differ from {radii[0]} of "
-                                 f"{paths[0]}: not aligned alike", reason="inconsistent_header")
+        found.append(conventions.read(header, path, data.shape, need=("euv",)))
+    for path, each in zip(paths[1:], found[1:]):  # aligned and normalized alike
+        conventions.check(each, found[0], path, f"{paths[0]}'s")
     spread = max(times) - min(times)
     if spread > max_time_spread:
         first, last = int(np.argmin(times)), int(np.argmax(times))
@@ -480,12 +489,7 @@ def check_stack_for_model(header: fits.Header, shape, path=None, in_channels: in
     require(header, instrument, "predict", path)
     channels = len(shape) == 3 and shape[0]
     expected = CHANNELS[instrument][:channels] if channels else ()
-    keys = [f"CHAN{i}" for i in range(1, (channels or 0) + 1)]
-    missing = [k for k in keys if not _present(header, k)]
-    if missing:
-        raise InputDataError(path, f"header lacks {', '.join(missing)}: the stack's channel order",
-                             reason="missing_keyword")
-    found = tuple(header.get(k) for k in keys)
+    found = conventions.read(header, path, shape, need=("channels",)).channels if channels else ()
     if tuple(str(c) for c in found) != tuple(str(c) for c in expected) or not channels:
         raise InputDataError(path, f"channels CHAN1..{channels or '?'} = {found} are not the "
                              f"{instrument} order {CHANNELS[instrument]}", reason="wrong_channel")

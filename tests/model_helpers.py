@@ -1,7 +1,8 @@
 """Small stacks and targets in the pipeline's formats, for the model tests (no other stage needed).
 
 Stacks: (3, N, N) float32 in [-1, 1] with a helioprojective WCS in axes 1-2, CTYPE3 'CHANNEL',
-CHAN1..3 and the observer keywords; targets: (N, N) normalized HMI with NORMCLIP. The field is a
+CHAN1..3, the observer keywords and the frame conventions (R_SUN, MASKRAD, NORMTGT/NORMCLO/NORMCHI);
+targets: (N, N) normalized HMI with R_SUN, MASKRAD and NORMCLIP. The field is a
 few bipoles on the disk; the EUV channels are local functions of it (one of them signed), so a
 tiny generator can learn the mapping in a few hundred CPU steps.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from farside_gan import conventions
 from farside_gan.fitsio import write_fits
 from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX, disk_mask
 from farside_gan.normalize import normalize_hmi
@@ -25,7 +27,8 @@ OBSERVERS = {  # HGLN_OBS, HGLT_OBS (deg), DSUN_OBS (m), OBSRVTRY
 }
 
 
-def celestial_header(n: int, time: str, instrument: str = "aia") -> fits.Header:
+def celestial_header(n: int, time: str, instrument: str = "aia",
+                     mask_radius: float = MASK_RADIUS) -> fits.Header:
     lon, lat, dsun, obs = OBSERVERS[instrument]
     rsun_px = n * RSUN_PX / IMAGE_SIZE
     h = fits.Header()
@@ -44,16 +47,27 @@ def celestial_header(n: int, time: str, instrument: str = "aia") -> fits.Header:
     h["INSTRUME"] = "AIA" if instrument == "aia" else "SECCHI"
     if instrument != "aia":
         h["DETECTOR"] = "EUVI"
+    conventions.write_geometry(h, rsun_px, mask_radius)
     return h
 
 
-def stack_header(n: int, time: str, instrument: str = "aia") -> fits.Header:
-    h = celestial_header(n, time, instrument)
+def stack_header(n: int, time: str, instrument: str = "aia", mask_radius: float = MASK_RADIUS,
+                 euv_median: float = 100.0, euv_clip=(1.0, 200.0)) -> fits.Header:
+    h = celestial_header(n, time, instrument, mask_radius)
     h["CTYPE3"], h["CRPIX3"], h["CRVAL3"], h["CDELT3"] = "CHANNEL", 1.0, 1.0, 1.0
-    chans = (304, 193, 171) if instrument == "aia" else (304, 195, 171)
-    for i, c in enumerate(chans, 1):
-        h[f"CHAN{i}"] = c
+    conventions.write_euv_normalization(h, 50.0, euv_median, euv_clip)
+    del h["NORMMED"]  # a stack keeps each channel's as NORMMED1..3
+    conventions.write_channels(h, (304, 193, 171) if instrument == "aia" else (304, 195, 171))
     h["BUNIT"] = ""
+    return h
+
+
+def target_header(n: int, time: str, hmi_clip: float = 3000.0,
+                  mask_radius: float = MASK_RADIUS) -> fits.Header:
+    """A normalized HMI target's header (SDO's observer, HMI's identity, NORMCLIP)."""
+    h = celestial_header(n, time, "aia", mask_radius)
+    h["TELESCOP"], h["INSTRUME"], h["CONTENT"], h["BUNIT"] = "SDO/HMI", "HMI_FRONT2", "MAGNETOGRAM", ""
+    conventions.write_hmi_normalization(h, hmi_clip)
     return h
 
 
@@ -86,27 +100,30 @@ def euv_channels(field: np.ndarray) -> np.ndarray:
 
 
 def write_pair(directory: Path, index: int, n: int = 64, seed: int = 0,
-               instrument: str = "aia") -> tuple[Path, Path, np.ndarray]:
-    """Write stack_XXX.fits and target_XXX.fits; returns their paths and the field in Gauss."""
+               instrument: str = "aia", hmi_clip: float = 3000.0,
+               mask_radius: float = MASK_RADIUS) -> tuple[Path, Path, np.ndarray]:
+    """Write stack_XXX.fits and target_XXX.fits; returns their paths and the field in Gauss
+    (clipped at +-``hmi_clip``, the targets' NORMCLIP)."""
     rng = np.random.default_rng([seed, index])
     field = bipole_field(n, rng)
     time = f"2011-01-{1 + index // 2:02d}T{12 * (index % 2):02d}:00:00.000"
     directory = Path(directory)
     stack = write_fits(directory / f"stack_{index:03d}.fits", euv_channels(field),
-                       stack_header(n, time, instrument))
-    th = celestial_header(n, time, "aia")
-    th["NORMCLIP"], th["BUNIT"], th["INSTRUME"] = 3000.0, "", "HMI_FRONT2"
-    target = write_fits(directory / f"target_{index:03d}.fits", normalize_hmi(field), th)
-    return stack, target, np.clip(field, -3000, 3000)
+                       stack_header(n, time, instrument, mask_radius))
+    target = write_fits(directory / f"target_{index:03d}.fits", normalize_hmi(field, hmi_clip),
+                        target_header(n, time, hmi_clip, mask_radius))
+    return stack, target, np.clip(field, -hmi_clip, hmi_clip)
 
 
 def write_manifest(directory: Path, n_train: int, n_eval: int = 0, n: int = 64,
-                   seed: int = 0) -> Path:
+                   seed: int = 0, hmi_clip: float = 3000.0,
+                   mask_radius: float = MASK_RADIUS) -> Path:
     """Pairs + manifest.csv with relative paths (plus one dropped row, which must be ignored)."""
     directory = Path(directory)
     rows = []
     for i in range(n_train + n_eval):
-        stack, target, _ = write_pair(directory / "pairs", i, n, seed)
+        stack, target, _ = write_pair(directory / "pairs", i, n, seed, hmi_clip=hmi_clip,
+                                      mask_radius=mask_radius)
         time = fits.getheader(stack)["DATE-OBS"]
         rows.append({"time": time, "split": "train" if i < n_train else "eval",
                      "input": str(stack.relative_to(directory)),

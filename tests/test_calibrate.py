@@ -163,3 +163,47 @@ def test_synthetic_frames_calibrate_to_physical_units(synthetic_archive, tmp_pat
         else:
             assert h["BUNIT"] == "DN/s"
             np.testing.assert_allclose(np.nanmedian(out), np.nanmedian(raw) / raw_h["EXPTIME"], rtol=1e-4)
+
+
+def _sun_centre_px(data, header) -> np.ndarray:
+    """Where sunpy puts the Sun's centre (helioprojective 0", 0") in a frame: 0-based (x, y)."""
+    import warnings
+    import sunpy.map
+    from astropy.coordinates import SkyCoord
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = sunpy.map.Map(data, header)
+        return np.array([float(c) for c in m.wcs.world_to_pixel(
+            SkyCoord(0 * u.arcsec, 0 * u.arcsec, frame=m.coordinate_frame))])
+
+
+def test_pointing_update_leaves_the_real_aia_sun_where_sunpy_puts_it(tmp_path):
+    """sunpy's real AIA 171 file (128 px, binned 32) has CRVAL = (-4.53", 2.87"): its reference
+    pixel is not the Sun's centre. A pointing table entry that agrees with the header (X0_MP,
+    Y0_MP, its plate scale and roll) must not move the Sun: checked on the calibrated header and
+    on the data after aligning to 1024 px (a uniform disk drawn where sunpy puts the Sun).
+    Keeping CRVAL with the table's CRPIX put it 2.07 px off at 1024 px."""
+    from farside_gan.align import align_frame
+    raw, header = read_fits(AIA_FILE)
+    assert (header["CRVAL1"], header["CRVAL2"]) == pytest.approx((-4.532, 2.866), abs=1e-3)
+    binning = 4096 / raw.shape[1]
+    cal = tables(tmp_path / "cal", x0=header["X0_MP"], y0=header["Y0_MP"],
+                 scale=header["CDELT1"] / binning, instrot=header["INST_ROT"])
+    expected = _sun_centre_px(raw, header)
+    # the table entry agrees with sunpy's reading of the header to a hundredth of a pixel
+    assert (np.array([header["X0_MP"], header["Y0_MP"]]) + 0.5) / binning - 0.5 == \
+        pytest.approx(expected, abs=0.01)
+
+    out, h = calibrate_frame(raw, header, calibration_dir=cal, path=AIA_FILE)
+    assert h["CRVAL1"] == 0.0 and h["CRVAL2"] == 0.0
+    np.testing.assert_allclose(_sun_centre_px(out, h), expected, atol=0.01)
+
+    # the data: a smooth blob centred where sunpy says the Sun is, aligned to 1024 px
+    yy, xx = np.indices(raw.shape)
+    blob = 1.0 + 100.0 * np.exp(-((xx - expected[0]) ** 2 + (yy - expected[1]) ** 2) / (2 * 12.0 ** 2))
+    aligned, _ = align_frame(blob.astype(np.float32), h, size=1024, rsun_px=450.0,
+                             mask_radius=1.5, path=AIA_FILE)
+    weight = aligned - 1.0
+    yy, xx = np.indices(aligned.shape)
+    centroid = np.array([(weight * xx).sum(), (weight * yy).sum()]) / weight.sum()
+    np.testing.assert_allclose(centroid, (1023 / 2, 1023 / 2), atol=0.05)

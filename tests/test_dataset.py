@@ -3,6 +3,7 @@ manifest rows with every drop and its reason, seeded per-year month split."""
 
 from __future__ import annotations
 
+import re
 import json
 from datetime import datetime, timedelta
 
@@ -19,17 +20,19 @@ from farside_gan.fitsio import read_fits, write_fits
 N = 16
 
 
-def normalized(path, instrument, channel, t: datetime, value=0.0):
+def normalized(path, instrument, channel, t: datetime, value=0.0, **conventions):
     h = fits.Header()
     h.update(CTYPE1="HPLN-TAN", CTYPE2="HPLT-TAN", CUNIT1="arcsec", CUNIT2="arcsec", CRPIX1=8.5,
              CRPIX2=8.5, CRVAL1=0.0, CRVAL2=0.0, CDELT1=137.0, CDELT2=137.0, DSUN_OBS=1.47e11,
              HGLN_OBS=0.0, HGLT_OBS=-3.0, R_SUN=7.03, MASKRAD=0.98, BUNIT="")
     if instrument == "aia":
         h.update(TELESCOP="SDO/AIA", INSTRUME="AIA_4", WAVELNTH=channel, NORMMED=321.0 + channel,
+                 NORMTGT=100.0, NORMCLO=1.0, NORMCHI=200.0,
                  T_OBS=(t + timedelta(seconds=1)).isoformat() + "Z")
     else:
         h.update(TELESCOP="SDO/HMI", INSTRUME="HMI_SIDE1", CONTENT="MAGNETOGRAM", NORMCLIP=3000.0)
     h["DATE-OBS"] = t.isoformat()
+    h.update(conventions)
     write_fits(path, np.full((N, N), value, np.float32), h)
     return path
 
@@ -58,6 +61,24 @@ def test_stack_rejects_wrong_order_and_mismatched_frames(tmp_path):
     hmi = normalized(tmp_path / "hmi.fits", "hmi", "magnetogram", t)
     with pytest.raises(InputDataError, match="not an EUV frame"):
         stack_files(tmp_path / "s.fits", [hmi, p193, p171])
+    assert not (tmp_path / "s.fits").exists()
+
+
+@pytest.mark.parametrize("keyword, value, words", [
+    ("MASKRAD", 0.95, "mask_radius (MASKRAD) 0.95"),
+    ("R_SUN", 7.5, "rsun_px (R_SUN) 7.5"),
+    ("NORMCHI", 150.0, "euv_clip (NORMCLO/NORMCHI) (1, 150)"),
+    ("NORMTGT", 50.0, "euv_median (NORMTGT) 50"),
+])
+def test_stack_refuses_channels_of_different_conventions_naming_the_file(tmp_path, keyword,
+                                                                          value, words):
+    """The three channels of a stack were aligned and normalized alike, or there is no stack."""
+    t = datetime(2011, 1, 1)
+    paths = [normalized(tmp_path / f"{c}.fits", "aia", c, t, **({keyword: value} if c == 171 else {}))
+             for c in (304, 193, 171)]
+    with pytest.raises(InputDataError, match=f"171.fits: frame conventions differ: .*{re.escape(words)}") as err:
+        stack_files(tmp_path / "s.fits", paths)
+    assert err.value.reason == "convention_mismatch"
     assert not (tmp_path / "s.fits").exists()
 
 

@@ -106,3 +106,47 @@ def test_a_constant_prediction_fails_the_evaluation_naming_it_and_writes_nothing
     with pytest.raises(InputDataError, match="flat.fits: is constant on the disk"):
         evaluate([predictions[0], flat], [targets[0], targets[1]], tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_scores_on_the_predictions_own_disk_with_nan_off_it(tmp_path):
+    """Maps masked at 0.95 Rsun with NaN off the disk (as predict and synth-truth write them):
+    scored on exactly that disk, fluxes summed over it; a target of another disk geometry is
+    refused naming it."""
+    _, target, field = write_pair(tmp_path, 0, 64, mask_radius=0.95)
+    header = celestial_header(64, "2011-01-01T00:00:00", mask_radius=0.95)
+    header["BUNIT"] = "Gauss"
+    disk = disk_mask(64, header["R_SUN"], 0.95)
+    prediction = np.where(disk, 0.5 * field, np.nan).astype(np.float32)
+    path = write_fits(tmp_path / "pred.fits", prediction, header)
+    evaluate([path], [target], tmp_path / "out", bin_factor=1)
+    [row] = _rows(tmp_path / "out/metrics.csv")
+    assert int(row["n_binned"]) == disk.sum()  # 0.98 would add a ring of pixels
+    area = metrics.pixel_area_cm2(header)
+    assert float(row["unsigned_flux_real"]) == pytest.approx(np.abs(field[disk]).sum() * area,
+                                                             rel=1e-4)
+    assert float(row["unsigned_flux_ratio"]) == pytest.approx(0.5, rel=1e-5)
+    assert float(row["cc"]) == pytest.approx(1.0)
+    other = celestial_header(64, "2011-01-01T00:00:00", mask_radius=0.95)
+    other["R_SUN"], other["BUNIT"] = 30.0, "Gauss"
+    moved = write_fits(tmp_path / "moved.fits", field.astype(np.float32), other)
+    with pytest.raises(InputDataError, match=r"moved.fits: frame conventions differ: rsun_px "
+                       r"\(R_SUN\) 30, its prediction pred.fits's 28.125") as err:
+        evaluate([path], [moved], tmp_path / "x")
+    assert err.value.reason == "convention_mismatch"
+
+
+def test_evaluate_command_does_not_load_torch(pairs, tmp_path):
+    """`farside-gan evaluate` (a CPU job) imports neither torch nor the trainer."""
+    import subprocess
+    import sys
+    predictions, targets, _ = pairs
+    code = ("import sys\nfrom farside_gan.cli import main\n"
+            f"assert main(['evaluate', '--predictions', *{list(map(str, predictions))!r}, "
+            f"'--targets', *{list(map(str, targets))!r}, '--out-dir', {str(tmp_path)!r}]) == 0\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m in "
+            "('farside_gan.training', 'farside_gan.inference', 'farside_gan.model'))\n"
+            "print(loaded)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    assert len(_rows(tmp_path / "metrics.csv")) == 3

@@ -266,7 +266,7 @@ def normalized(path, channel, time: datetime, fill=None):
     n = 32
     h = fits.Header({"TELESCOP": "SDO/AIA", "INSTRUME": "AIA_4", "WAVELNTH": channel,
                      "DATE-OBS": time.isoformat(), "R_SUN": 14.0625, "MASKRAD": 0.98,
-                     "NORMMED": 300.0})
+                     "NORMMED": 300.0, "NORMTGT": 100.0, "NORMCLO": 1.0, "NORMCHI": 200.0})
     data = np.linspace(-1, 1, n * n, dtype=np.float32).reshape(n, n)
     if fill is not None:
         data[:] = fill

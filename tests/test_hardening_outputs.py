@@ -241,13 +241,13 @@ def test_outputs_honour_the_umask(tmp_path, umask):
 
     from farside_gan.dataset import write_manifest
     from farside_gan.download import write_record
-    from farside_gan.training import _save
+    from farside_gan.model.checkpoint import save_checkpoint
     previous = os.umask(umask)
     try:
         paths = [write_fits(tmp_path / "frame.fits", np.zeros((8, 8), np.float32)),
                  write_manifest(tmp_path / "manifest.csv", []),
                  write_record(tmp_path / "record.json", {"status": "ok"})]
-        _save({"x": torch.zeros(2)}, tmp_path / "latest.pt")
+        save_checkpoint({"x": torch.zeros(2)}, tmp_path / "latest.pt")
         paths.append(tmp_path / "latest.pt")
     finally:
         os.umask(previous)

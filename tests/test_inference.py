@@ -7,7 +7,8 @@ from astropy.io import fits
 from farside_gan.cli import main
 from farside_gan.errors import InputDataError
 from farside_gan.geometry import disk_mask
-from farside_gan.inference import load_generator, predict, sha256_of
+from farside_gan.inference import predict, sha256_of
+from farside_gan.model.checkpoint import load_generator
 from farside_gan.model.data import PairedFitsDataset
 from farside_gan.training import TrainConfig, Trainer
 from model_helpers import write_pair
@@ -48,15 +49,21 @@ def test_prediction_is_a_gauss_map_with_the_input_observer(generator_file, farsi
     centre = smap.pixel_to_world(31.5 * u.pix, 31.5 * u.pix)
     assert abs(centre.Tx.to_value(u.arcsec)) < 1e-6 and abs(centre.Ty.to_value(u.arcsec)) < 1e-6
     assert smap.rsun_obs.to_value(u.arcsec) == pytest.approx(stack_header["RSUN_OBS"])
-    # Values in Gauss within the training clip, zero off the disk, not all zero on it.
-    rsun_px = stack_header["RSUN_OBS"] / stack_header["CDELT1"]
-    disk = disk_mask(64, rsun_px)
-    assert np.all(smap.data[~disk] == 0)
-    assert np.abs(smap.data).max() <= 3000.0 and np.abs(smap.data[disk]).max() > 1.0
+    # Values in Gauss within the training clip, NaN off the disk (as HMI's level 1.5), not all
+    # zero on it.
+    disk = disk_mask(64, stack_header["R_SUN"], stack_header["MASKRAD"])
+    assert np.all(np.isnan(smap.data[~disk])) and np.all(np.isfinite(smap.data[disk]))
+    assert np.abs(smap.data[disk]).max() <= 3000.0 and np.abs(smap.data[disk]).max() > 1.0
     h = smap.meta
     assert h["bunit"] == "Gauss" and h["ckptsha"] == sha256_of(generator_file)
     assert h["infile"] == farside_stacks[1].name and h["creator"] == "farside-gan"
     assert h["inchan2"] == 195 and "ctype3" not in h and h["naxis"] == 2
+    # the header describes our product, not the EUVI input
+    assert (h["origin"], h["telescop"], h["lvl_num"]) == ("farside-gan", "farside-gan", 2.0)
+    assert h["instrume"] == "Pix2PixHD generator" and h["content"] == "generated LOS magnetogram"
+    assert (h["intelesc"], h["ininstru"], h["indetect"]) == ("STEREO", "SECCHI", "EUVI")
+    assert "detector" not in h and "wavelnth" not in h and "normtgt" not in h
+    assert type(smap) is sunpy.map.GenericMap and h["obsrvtry"] == "STEREO_A"
 
 
 def test_batching_does_not_change_the_result(generator_file, farside_stacks, tmp_path):
@@ -87,7 +94,20 @@ def test_prediction_pixels_land_on_the_observers_hemisphere_and_reproject(
                                       frame="carrington")
     carrington = smap.reproject_to(header)
     assert carrington.data.shape == (90, 180)
-    assert np.isfinite(carrington.data).sum() > 0.3 * carrington.data.size
+    # the map lands on the part of the sphere its disk shows (within MASKRAD of the disk
+    # centre, as the observer sees it; the interpolation loses about a pixel at the edge) and
+    # nowhere else: off-disk NaN stays NaN
+    grid = all_coordinates_from_map(carrington)
+    observer = smap.observer_coordinate.transform_to(grid.frame)
+    lon, lat = grid.lon.to_value(u.rad), grid.lat.to_value(u.rad)
+    lon0, lat0 = observer.lon.to_value(u.rad), observer.lat.to_value(u.rad)
+    cos_angle = np.sin(lat) * np.sin(lat0) + np.cos(lat) * np.cos(lat0) * np.cos(lon - lon0)
+    projected_radius = np.sqrt(np.clip(1 - cos_angle ** 2, 0, 1))  # in Rsun, on the near side
+    maskrad, rsun_px = smap.meta["maskrad"], smap.meta["r_sun"]
+    finite = np.isfinite(carrington.data)
+    assert np.all(cos_angle[finite] > 0) and np.all(projected_radius[finite] <= maskrad)
+    inner = (cos_angle > 0) & (projected_radius <= maskrad - 2 / rsun_px)
+    assert np.all(finite[inner]) and inner.sum() > 0.2 * inner.size
 
 
 def test_predict_cli_and_checkpoint_errors(generator_file, farside_stacks, tmp_path, capsys):
@@ -137,20 +157,71 @@ def test_train_and_predict_on_synthetic_pipeline_stacks(tmp_path):
     assert smap.observer_coordinate.radius.to_value(u.m) == pytest.approx(stack_header["DSUN_OBS"])
     assert smap.meta["inchan2"] == 195 and smap.meta["ininstru"] == stack_header["INSTRUME"]
     disk = disk_mask(64, stack_header["R_SUN"], stack_header["MASKRAD"])
-    assert np.all(smap.data[~disk] == 0)
+    assert np.all(np.isnan(smap.data[~disk])) and np.all(np.isfinite(smap.data[disk]))
 
 
-def test_mask_follows_the_inputs_maskrad(generator_file, farside_stacks, tmp_path):
-    # A stack aligned with mask_radius 0.9 is masked at 0.9 Rsun, and the header says so.
-    data, header = fits.getdata(farside_stacks[0], header=True)
-    header["MASKRAD"] = 0.9
-    stack = tmp_path / "stack_maskrad_0.9.fits"
-    fits.writeto(stack, data, header)
-    (out,) = predict(generator_file, [stack], outputs=[tmp_path / "m.fits"], device="cpu")
+@pytest.fixture(scope="module")
+def unusual_model(tmp_path_factory):
+    """A generator trained on data of non-default conventions: targets clipped at 2000 G
+    (NORMCLIP) and frames masked at 0.9 Rsun (MASKRAD); and EUVI stacks of the same."""
+    d = tmp_path_factory.mktemp("unusual")
+    stack, target, _ = write_pair(d, 0, 64, hmi_clip=2000.0, mask_radius=0.9)
+    trainer = Trainer(TrainConfig(**TINY), PairedFitsDataset([(stack, target)]), d / "run",
+                      device="cpu")
+    stacks = [write_pair(d / "euvi", i, 64, instrument="euvi_a", mask_radius=0.9)[0]
+              for i in range(2)]
+    return trainer.save_generator(), stacks
+
+
+def test_prediction_is_in_the_gauss_of_the_models_training_targets(unusual_model, tmp_path):
+    """The model's output x the NORMCLIP of its training targets (2000 G here), whatever
+    TrainConfig says; masked (NaN) beyond the stack's MASKRAD (0.9 here)."""
+    import torch
+
+    from farside_gan.model.checkpoint import load_generator
+    generator, stacks = unusual_model
+    G, _, conventions = load_generator(generator)
+    assert conventions.hmi_clip == 2000.0 and conventions.mask_radius == 0.9
+    (out,) = predict(generator, stacks[:1], outputs=[tmp_path / "m.fits"], device="cpu")
     field, h = fits.getdata(out, header=True)
-    rsun_px = header["RSUN_OBS"] / header["CDELT1"]
-    assert h["MASKRAD"] == 0.9
-    assert np.all(field[~disk_mask(64, rsun_px, 0.9)] == 0)
-    ring = disk_mask(64, rsun_px, 0.98) & ~disk_mask(64, rsun_px, 0.9)
-    assert ring.any() and np.all(field[ring] == 0)
-    assert np.count_nonzero(field[disk_mask(64, rsun_px, 0.9)]) > 0.9 * disk_mask(64, rsun_px, 0.9).sum()
+    with torch.no_grad():
+        raw = G(torch.from_numpy(fits.getdata(stacks[0]).astype(np.float32))[None])[0, 0].numpy()
+    disk = disk_mask(64, h["R_SUN"], 0.9)
+    assert h["MASKRAD"] == 0.9 and h["HMICLIP"] == 2000.0
+    np.testing.assert_allclose(field[disk], np.clip(raw, -1, 1)[disk] * 2000.0, rtol=1e-5, atol=1e-3)
+    assert np.all(np.isnan(field[~disk]))
+    ring = disk_mask(64, h["R_SUN"], 0.98) & ~disk
+    assert ring.any()  # the default mask would have kept these pixels
+
+
+def test_predict_refuses_stacks_of_other_conventions_naming_them(unusual_model, generator_file,
+                                                                 farside_stacks, tmp_path):
+    generator, stacks = unusual_model
+    # the model of 0.9-masked data and a stack masked at 0.98 (the default)
+    with pytest.raises(InputDataError, match=f"{farside_stacks[0]}: frame conventions differ: "
+                       r"mask_radius \(MASKRAD\) 0.98, the model's 0.9") as err:
+        predict(generator, [stacks[0], farside_stacks[0]], tmp_path / "out", device="cpu")
+    assert err.value.reason == "convention_mismatch"
+    assert not (tmp_path / "out").exists()  # refused before anything was generated
+    # a stack normalized with another EUV clip, or of another size
+    data, header = fits.getdata(farside_stacks[0], header=True)
+    header["NORMCHI"] = 500.0
+    other = tmp_path / "clip500.fits"
+    fits.writeto(other, data, header)
+    with pytest.raises(InputDataError, match=r"clip500.fits: frame conventions differ: euv_clip "
+                       r"\(NORMCLO/NORMCHI\) \(1, 500\), the model's \(1, 200\)"):
+        predict(generator_file, [other], tmp_path / "out", device="cpu")
+    small = write_pair(tmp_path / "small", 0, 32, instrument="euvi_a")[0]
+    with pytest.raises(InputDataError, match=r"frame conventions differ: size \(NAXIS1\) 32, "
+                       r"the model's 64.*rsun_px"):
+        predict(generator_file, [small], tmp_path / "out", device="cpu")
+
+
+def test_checkpoint_without_conventions_is_refused(generator_file, tmp_path):
+    import torch
+    ckpt = torch.load(generator_file, weights_only=True)
+    del ckpt["conventions"]
+    old = tmp_path / "old.pt"
+    torch.save(ckpt, old)
+    with pytest.raises(InputDataError, match="old.pt: checkpoint records no frame conventions"):
+        load_generator(old)

@@ -10,8 +10,8 @@ import sunpy.data.test
 from astropy.io import fits
 
 from farside_gan.errors import InputDataError
-from farside_gan.quality import (check_file, check_frame, instrument_of, parse_time,
-                                 reference_time)
+from farside_gan.layout import instrument_of, parse_time, reference_time
+from farside_gan.quality import check_file, check_frame
 
 
 def aia_header(**changes) -> fits.Header:

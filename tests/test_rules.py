@@ -1,9 +1,14 @@
 """One test per workflow rule: Snakemake runs just that rule (--allowed-rules) on small data.
 
 The data are a chain: each stage's fixture runs one rule in a shared scratch workspace on the
-outputs of the stage before it (a synthetic archive of 3 times, 128 px, prepared at 64 px with
-the published disk ratio). Each test checks its rule's outputs against the library run
-directly on the same inputs, and against physical expectations.
+outputs of the stage before it (a synthetic archive of 3 times, 128 px, prepared at 64 px). Each
+test checks its rule's outputs against the library run directly on the same inputs, and against
+physical expectations.
+
+The frame conventions are not the defaults (a 26-px disk radius, a mask at 0.95 Rsun, HMI
+clipped at 2000 G), so a stage that used a default instead of what the data says would show:
+farside maps are the generator's output x 2000 G, masked at 0.95 Rsun, and evaluation scores
+that disk.
 
 Times: 2011-01-31 00 and 12 UT, 2011-02-01 00 UT, fetched in day batches. The 01-31 12 UT
 frames fall in the configured eclipse period and are dropped; with dataset seed 0 February is
@@ -20,10 +25,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from farside_gan.geometry import disk_mask
 from test_workflow_helpers import run_snakemake, write_config
 
 SIZE = 64
-RSUN_PX = SIZE * 450 / 1024
+RSUN_PX, MASK_RADIUS, HMI_CLIP = 26.0, 0.95, 2000.0  # not the defaults (28.125, 0.98, 3000)
 TRAIN_T, ECLIPSE_T, EVAL_T = "20110131T0000", "20110131T1200", "20110201T0000"
 FARSIDE_T = "20110131T0000"
 CONFIG = {
@@ -33,8 +39,8 @@ CONFIG = {
     "synthetic": {"enabled": True, "size": 128, "euvi_size": 128, "seed": 0},
     "fetch": {"source": "local", "euvi_source": "local", "archive": "data/archive",
               "batch": "day", "eclipse_periods": ["2011-01-31T11:00/2011-01-31T13:00"]},
-    "image": {"size": SIZE, "rsun_px": RSUN_PX, "mask_radius": 0.98, "fill": 0.0},
-    "normalize": {"euv_median": 100.0, "euv_clip": [1.0, 200.0], "hmi_clip": 3000.0},
+    "image": {"size": SIZE, "rsun_px": RSUN_PX, "mask_radius": MASK_RADIUS, "fill": 0.0},
+    "normalize": {"euv_median": 100.0, "euv_clip": [1.0, 200.0], "hmi_clip": HMI_CLIP},
     "dataset": {"pair_tolerance": "6m", "seed": 0, "eval_months": 2},
     "model": {"ngf": 4, "ndf": 8, "n_downsample": 2, "n_residual": 1},
     "training": {"epochs": 2, "epoch_decay": 1, "preview_every": 0, "progress": False,
@@ -192,7 +198,7 @@ def test_prepare_matches_the_library_chain_and_records_drops(prepared, fetched, 
     for ch in CHANNELS["aia"]:
         raw = fetched / f"aia/20110131/{ch}/{TRAIN_T}/frame.fits"
         data, header = calibrate_frame(*read_fits(raw), calibration_dir=calibration, path=raw)
-        data, header = align_frame(data, header, SIZE, RSUN_PX, 0.98, 0.0, path=raw)
+        data, header = align_frame(data, header, SIZE, RSUN_PX, MASK_RADIUS, 0.0, path=raw)
         np.testing.assert_array_equal(
             fits.getdata(prepared / f"aia/20110131/aligned/{ch}/{TRAIN_T}.fits"), data)
         frames.append(normalize_frame(data, header, path=raw))
@@ -210,7 +216,6 @@ def test_prepare_centres_the_disk_and_normalizes(prepared):
     import astropy.units as u
     import sunpy.map
     from astropy.coordinates import SkyCoord
-    from farside_gan.geometry import disk_mask
     for path in (prepared / f"aia/20110131/aligned/193/{TRAIN_T}.fits",
                  prepared / f"hmi/20110131/aligned/magnetogram/{TRAIN_T}.fits"):
         m = sunpy.map.Map(path)
@@ -219,14 +224,17 @@ def test_prepare_centres_the_disk_and_normalizes(prepared):
         centre = m.wcs.world_to_pixel(SkyCoord(0 * u.arcsec, 0 * u.arcsec, frame=m.coordinate_frame))
         assert np.allclose([float(c) for c in centre], (SIZE - 1) / 2, atol=0.05)
         yy, xx = np.indices(m.data.shape)
-        assert np.all(m.data[np.hypot(xx - (SIZE - 1) / 2, yy - (SIZE - 1) / 2) > 0.98 * RSUN_PX + 1] == 0)
-    on_disk = disk_mask(SIZE, RSUN_PX, 0.98)
+        assert np.all(m.data[np.hypot(xx - (SIZE - 1) / 2, yy - (SIZE - 1) / 2) > MASK_RADIUS * RSUN_PX] == 0)
+        assert (m.meta["r_sun"], m.meta["maskrad"]) == (RSUN_PX, MASK_RADIUS)
+    on_disk = disk_mask(SIZE, RSUN_PX, MASK_RADIUS)
     euv = fits.getdata(prepared / f"aia/20110131/stacks/{TRAIN_T}.fits")[0]
     median_100 = 2 * np.log10(100) / np.log10(200) - 1  # 100 after clip [1, 200], log, to [-1, 1]
     assert float(np.median(euv[on_disk])) == pytest.approx(median_100, abs=0.02)
-    target = fits.getdata(prepared / f"hmi/20110131/targets/{TRAIN_T}.fits")
+    target, header = fits.getdata(prepared / f"hmi/20110131/targets/{TRAIN_T}.fits", header=True)
     gauss = fits.getdata(prepared / f"hmi/20110131/aligned/magnetogram/{TRAIN_T}.fits")
-    np.testing.assert_allclose(target, np.clip(np.nan_to_num(gauss), -3000, 3000) / 3000, atol=1e-6)
+    assert header["NORMCLIP"] == HMI_CLIP
+    np.testing.assert_allclose(target, np.clip(np.nan_to_num(gauss), -HMI_CLIP, HMI_CLIP) / HMI_CLIP,
+                               atol=1e-6)
 
 
 def test_manifest_pairs_splits_and_records_drops(manifest):
@@ -247,6 +255,10 @@ def test_train_writes_generator_checkpoint_and_losses(trained):
     checkpoint = torch.load(trained / "checkpoints/latest.pt", map_location="cpu", weights_only=False)
     assert checkpoint["epoch"] in (1, 2)  # 0- or 1-based count of the 2 epochs
     assert checkpoint["config"]["ngf"] == 4 and checkpoint["config"]["n_residual"] == 1
+    # the conventions of its data, read from the files' headers
+    assert checkpoint["conventions"] == {
+        "size": SIZE, "rsun_px": RSUN_PX, "mask_radius": MASK_RADIUS, "euv_median": 100.0,
+        "euv_clip": [1.0, 200.0], "hmi_clip": HMI_CLIP, "channels": [304, 193, 171]}
     rows = _rows(trained / "losses.csv")
     assert rows and all(np.isfinite(float(v)) for r in rows for k, v in r.items()
                         if k.startswith("loss") and v != "")
@@ -260,7 +272,24 @@ def test_predict_nearside_matches_library_and_is_gauss(nearside, trained, prepar
     [expected] = predict(trained / "generator.pt", [prepared / f"aia/20110201/stacks/{EVAL_T}.fits"],
                          tmp_path, device="cpu")
     np.testing.assert_allclose(got, fits.getdata(expected), atol=1e-3)
-    assert np.abs(got).max() <= 3000.0 + 1e-3
+    disk = disk_mask(SIZE, RSUN_PX, MASK_RADIUS)
+    assert np.abs(got[disk]).max() <= HMI_CLIP + 1e-3 and np.all(np.isnan(got[~disk]))
+
+
+def test_farside_maps_are_in_the_gauss_of_the_training_targets(farside, trained, prepared):
+    """The generator's output x normalize.hmi_clip (2000 G here, in the targets' NORMCLIP),
+    NaN beyond image.mask_radius (0.95 here)."""
+    import torch
+    from farside_gan.model.checkpoint import load_generator
+    G, _, _ = load_generator(trained / "generator.pt")
+    stack = fits.getdata(prepared / f"euvi_a/20110131/stacks/{FARSIDE_T}.fits").astype(np.float32)
+    with torch.no_grad():
+        raw = G(torch.from_numpy(stack)[None])[0, 0].clamp(-1, 1).numpy()
+    got, header = fits.getdata(farside / f"{FARSIDE_T}.fits", header=True)
+    disk = disk_mask(SIZE, RSUN_PX, MASK_RADIUS)
+    np.testing.assert_allclose(got[disk], raw[disk] * HMI_CLIP, rtol=1e-5, atol=1e-3)
+    assert np.all(np.isnan(got[~disk]))
+    assert (header["HMICLIP"], header["MASKRAD"], header["R_SUN"]) == (HMI_CLIP, MASK_RADIUS, RSUN_PX)
 
 
 def test_predict_farside_keeps_stereo_observer(farside, prepared):
@@ -289,12 +318,14 @@ def test_truth_maps_share_the_predictions_geometry_and_score_perfectly(truth, fa
         t_header, p_header = fits.getheader(truth_file), fits.getheader(prediction)
         assert {k: t_header.get(k) for k in GEOMETRY_KEYS} == {k: p_header.get(k) for k in GEOMETRY_KEYS}
         data = fits.getdata(truth_file)
-        # the synthetic Sun's LOS field, masked like the prediction: 0 off the disk, kG spots on it
+        # the synthetic Sun's LOS field, masked like the prediction: NaN off the disk (beyond
+        # MASKRAD), kG spots on it
         expected = np.nan_to_num(SyntheticSun(seed=0).los_field(t_header))
-        on = data != 0
-        np.testing.assert_allclose(data[on], expected[on], atol=1e-3)
-        assert np.abs(data).max() > 300
-        assert np.all(data[fits.getdata(prediction) == 0] == 0)
+        disk = disk_mask(SIZE, RSUN_PX, MASK_RADIUS)
+        np.testing.assert_allclose(data[disk], expected[disk], atol=1e-3)
+        assert np.nanmax(np.abs(data)) > 300
+        assert np.array_equal(np.isnan(data), ~disk)
+        assert np.array_equal(np.isnan(fits.getdata(prediction)), ~disk)
         # scoring the truth against itself: CC 1 and flux ratio 1
         label = "farside/stereo_a/synthetic" if observer == "stereo_a" else "nearside/sdo/synthetic"
         evaluate([truth_file], [truth_file], tmp_path / observer, label=label)
@@ -311,7 +342,9 @@ def test_evaluate_scores_near_side_against_hmi_and_truth_and_far_side_against_tr
         ("farside", "stereo_a", "synthetic", FARSIDE_T)}
     for r in rows:
         assert -1 <= float(r["cc"]) <= 1 and float(r["rmse"]) > 0
-        assert r["bin"] == "1"  # 8x8 at a 450-px radius is 1 pixel at this 28-px radius
+        assert r["bin"] == "1"  # 8x8 at a 450-px radius is 1 pixel at this 26-px radius
+        # scored on the disk the data says (0.95 Rsun), not the default 0.98
+        assert int(r["n_binned"]) == disk_mask(SIZE, RSUN_PX, MASK_RADIUS).sum()
     summary = _rows(evaluated / "summary.csv")
     assert {(r["side"], r["observer"], r["truth"], r["statistic"]) for r in summary} == {
         (s, o, t, stat) for s, o, t in (("nearside", "sdo", "hmi"), ("nearside", "sdo", "synthetic"),

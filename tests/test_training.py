@@ -220,3 +220,80 @@ def test_augmentation_moves_input_and_target_together(manifest):
     # the identity transform changes nothing
     same, _ = Augmentation(0.0, 0.0).apply(image, image[:1], torch.Generator().manual_seed(0))
     assert torch.allclose(same, image, atol=1e-5)
+
+
+# ---------------------------------------------------------------- the data's conventions
+
+@pytest.fixture(scope="module")
+def unusual_manifest(tmp_path_factory):
+    """Pairs of non-default conventions: targets clipped at 2000 G, frames masked at 0.95 Rsun."""
+    return write_manifest(tmp_path_factory.mktemp("unusual"), n_train=2, n_eval=2, n=64,
+                          hmi_clip=2000.0, mask_radius=0.95)
+
+
+def test_validation_scores_on_the_datas_disk_in_the_datas_gauss(unusual_manifest, tmp_path):
+    """Trainer.validate reads MASKRAD/R_SUN and NORMCLIP from the files, not 0.98 and a
+    TrainConfig default of 3000 G; the checkpoint records them."""
+    import numpy as np
+
+    from farside_gan.geometry import disk_mask
+    from farside_gan.metrics import bin_image, bin_mask, pearson_cc, rmse
+    config = TrainConfig(**TINY, bin_factor=2)
+    train, val = _datasets(unusual_manifest, config)
+    trainer = Trainer(config, train, tmp_path, val_set=val, device="cpu")
+    c = trainer.conventions
+    assert (c.size, c.mask_radius, c.hmi_clip) == (64, 0.95, 2000.0)
+    assert c.rsun_px == pytest.approx(64 * 450 / 1024) and c.channels == (304, 193, 171)
+    row = trainer.validate()
+    disk = disk_mask(64, 64 * 450 / 1024, 0.95)
+    expected = []
+    with torch.no_grad():
+        for i in range(len(val)):
+            item = val[i]
+            gen = trainer.G(item["input"][None]).clamp(-1, 1)[0, 0].numpy() * 2000.0
+            real = item["target"][0].numpy() * 2000.0
+            gen = np.where(disk, gen, 0.0)
+            expected.append((pearson_cc(gen, real, disk),
+                             pearson_cc(bin_image(gen, 2), bin_image(real, 2), bin_mask(disk, 2)),
+                             rmse(gen, real, disk)))
+    cc, ccb, err = (float(np.mean(v)) for v in zip(*expected))
+    assert row["n"] == 2
+    assert (row["cc"], row["cc_binned"], row["rmse"]) == pytest.approx((cc, ccb, err), rel=1e-5)
+    checkpoint = torch.load(trainer.save_checkpoint(), weights_only=True)
+    assert checkpoint["conventions"]["hmi_clip"] == 2000.0
+    assert checkpoint["conventions"]["mask_radius"] == 0.95
+    assert "hmi_clip" not in checkpoint["config"]  # one source: the data
+
+
+def test_training_files_of_different_conventions_are_refused_naming_one(tmp_path):
+    from astropy.io import fits
+    manifest = write_manifest(tmp_path, n_train=3, n_eval=0, n=64)
+    with fits.open(tmp_path / "pairs/target_002.fits", mode="update") as hdul:
+        hdul[0].header["NORMCLIP"] = 2000.0
+    train = PairedFitsDataset.from_manifest(manifest, "train")
+    with pytest.raises(InputDataError, match="target_002.fits: frame conventions differ: "
+                       r"hmi_clip \(NORMCLIP\) 2000, the first target .*target_000.fits 3000") as err:
+        Trainer(TrainConfig(**TINY), train, tmp_path / "run", device="cpu").fit()
+    assert err.value.reason == "convention_mismatch"
+    assert not (tmp_path / "run/generator.pt").exists()
+
+
+def test_train_checks_the_configured_conventions_against_the_files(unusual_manifest, tmp_path,
+                                                                   capsys):
+    """The workflow passes image: and normalize: as --expect; data prepared otherwise stop the
+    run naming a file."""
+    args = ["train", "--manifest", str(unusual_manifest), "--out-dir", str(tmp_path / "run"),
+            "--device", "cpu", "--set", "epochs=1", "--set", "epoch_decay=1", "--set", "ngf=4",
+            "--set", "ndf=4", "--set", "n_downsample=2", "--set", "n_residual=1",
+            "--set", "progress=false", "--set", "num_threads=1"]
+    assert main(args + ["--expect", "hmi_clip=3000", "--expect", "mask_radius=0.95"]) == 1
+    err = capsys.readouterr().err
+    assert "target_000.fits: frame conventions differ: hmi_clip (NORMCLIP) 2000, the " \
+        "configuration 3000" in err
+    assert main(args + ["--expect", "mask_radius=0.98"]) == 1
+    assert "stack_000.fits: frame conventions differ: mask_radius (MASKRAD) 0.95, the " \
+        "configuration 0.98" in capsys.readouterr().err
+    assert not (tmp_path / "run/generator.pt").exists()
+    assert main(args + ["--expect", "hmi_clip=2000", "--expect", "mask_radius=0.95",
+                        "--expect", "size=64", "--expect", "euv_clip=1,200"]) == 0
+    assert (tmp_path / "run/generator.pt").exists()

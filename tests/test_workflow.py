@@ -101,6 +101,7 @@ def test_demo_runs_offline_to_farside_maps(demo):
     import sunpy.map
     from astropy.io import fits
 
+    from farside_gan.geometry import disk_mask
     workdir, seconds, _ = demo
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     run = workdir / config["workdir"]  # the demo writes under its own run directory
@@ -114,7 +115,9 @@ def test_demo_runs_offline_to_farside_maps(demo):
             assert m.data.shape == (config["image"]["size"],) * 2
             assert fits.getheader(path)["BUNIT"] == "Gauss"
             assert m.observer_coordinate.lon.to_value("deg") == pytest.approx(stack["HGLN_OBS"])
-            assert np.all(np.isfinite(m.data))
+            # Gauss on the disk the stack's header gives, NaN off it (as HMI's level 1.5)
+            disk = disk_mask(config["image"]["size"], stack["R_SUN"], stack["MASKRAD"])
+            assert np.all(np.isfinite(m.data[disk])) and np.all(np.isnan(m.data[~disk]))
     with open(run / "data/manifest.csv", newline="") as f:
         splits = [r["split"] for r in csv.DictReader(f) if r["status"] == "ok"]
     assert splits.count("train") == 4 and splits.count("eval") == 2

@@ -202,7 +202,8 @@ def schema_sections() -> tuple[dict, dict]:
 
 def test_schema_describes_exactly_the_train_config_fields():
     """One list of settings: TrainConfig's. The schema says each one's type, bounds, default and
-    meaning; `device` and `gpus` are the workflow's own, `hmi_clip` comes from normalize:."""
+    meaning; `device` and `gpus` are the workflow's own (the Gauss scale is not a setting: it
+    comes with the data, NORMCLIP)."""
     import dataclasses
     from farside_gan.model.networks import NORMS, PADDINGS
     from farside_gan.train_config import LOADERS, PRECISIONS, TrainConfig
@@ -212,7 +213,7 @@ def test_schema_describes_exactly_the_train_config_fields():
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     assert set(model["properties"]) == set(TrainConfig.MODEL_FIELDS)
     assert set(training["properties"]) == \
-        set(fields) - set(TrainConfig.MODEL_FIELDS) - {"hmi_clip"} | {"device", "gpus"}
+        set(fields) - set(TrainConfig.MODEL_FIELDS) | {"device", "gpus"}
     types = {int: "integer", float: "number", bool: "boolean"}
     for name, spec in {**model["properties"], **training["properties"]}.items():
         assert spec.get("description"), name
@@ -306,7 +307,8 @@ def test_config_mistakes_stop_the_run_before_the_train_job_deletes_anything(tmp_
 
 def test_train_shell_line_passes_each_setting_as_one_quoted_word(tmp_path):
     """The dry run's train command, split as the shell splits it: exactly one `--set key=value`
-    per setting, with the config's values."""
+    per setting, with the config's values, and one `--expect key=value` per frame convention
+    of image: and normalize: (which the data must have)."""
     config = train_workspace(tmp_path, {"augment_translate_px": 1.5, "loader": "workers"})
     proc = run_snakemake(tmp_path, "-n", "--printshellcmds", *train_args(), configfiles=[config])
     [line] = [l for l in (proc.stdout + proc.stderr).splitlines() if " farside_gan train " in l]
@@ -319,7 +321,14 @@ def test_train_shell_line_passes_each_setting_as_one_quoted_word(tmp_path):
             if key not in ("device", "gpus"):
                 assert settings.pop(key) == (str(value).lower() if isinstance(value, bool)
                                              else str(value)), key
-    assert settings == {"hmi_clip": str(expected["normalize"]["hmi_clip"])}
+    assert settings == {}
+    conventions = dict(words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "--expect")
+    image, normalize = expected["image"], expected["normalize"]
+    assert conventions == {"size": str(image["size"]), "rsun_px": str(image["rsun_px"]),
+                           "mask_radius": str(image["mask_radius"]),
+                           "euv_median": str(normalize["euv_median"]),
+                           "euv_clip": ",".join(map(str, normalize["euv_clip"])),
+                           "hmi_clip": str(normalize["hmi_clip"])}
 
 
 # ---------------------------------------------------------------- the default configuration

@@ -15,6 +15,17 @@ import sys
 from farside_gan import __version__
 from farside_gan.errors import NO_SPACE_ERRNOS, FarsideError
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except where there is none to show (required
+    options, flags, options that default to nothing)."""
+
+    def _get_help_string(self, action):
+        if action.required or action.default in (None, False, [], argparse.SUPPRESS) \
+                or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 # Command groups, in the order they appear in --help (the order of the pipeline).
 COMMAND_MODULES = ("synthetic", "data", "model", "workflow")
 

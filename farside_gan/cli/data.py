@@ -6,7 +6,6 @@ Long argument lists (manifest inputs) may be given in a file as ``@list.txt`` (o
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
@@ -118,7 +117,8 @@ def _prepare(args):
 
 
 def _manifest(args):
-    from farside_gan.dataset import build_manifest, load_records, prepared_inputs, write_manifest
+    from farside_gan.dataset import build_manifest, load_records, write_manifest
+    from farside_gan.prepare import prepared_inputs
 
     stacks, targets, prepare_drops = prepared_inputs(args.prepared)
     rows = build_manifest(load_records(args.records) + prepare_drops, args.stacks + stacks,
@@ -134,26 +134,53 @@ def _manifest(args):
 
 
 def register(subparsers) -> None:
+    from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX
+    from farside_gan.layout import INSTRUMENTS
+    from farside_gan.normalize import EUV_CLIP, EUV_MEDIAN, HMI_CLIP
+
+    from farside_gan.cli import HelpFormatter as formatter
+
     def source_arguments(p):
         p.add_argument("--source", required=True,
                        help="archive directory, http://host:PORT/ archive, 'fido' or 'jsoc'")
-        p.add_argument("--instrument", required=True, choices=["aia", "hmi", "euvi_a", "euvi_b"])
-        p.add_argument("--tolerance", default="1h", help="e.g. 6m, 1h (default 1h)")
-        p.add_argument("--out-dir", required=True)
+        p.add_argument("--instrument", required=True, choices=list(INSTRUMENTS),
+                       help="which instrument's frames")
+        p.add_argument("--tolerance", default="1h",
+                       help="the frame nearest the wanted time within this (e.g. 6m, 1h)")
+        p.add_argument("--out-dir", required=True, help="directory for the frames and records")
         p.add_argument("--jsoc-email", default=None, help="JSOC-registered export email (jsoc, and "
                        "AIA/HMI through fido)")
         p.add_argument("--jsoc-url", default=None,
                        help="another DRMS server than JSOC's (a mirror; the tests' fake)")
         p.add_argument("--eclipse-period", action="append", metavar="START/END",
                        help="drop frames in this ISO period (repeatable)")
-        p.add_argument("--retries", type=int, default=4)
+        p.add_argument("--retries", type=int, default=4, help="attempts per file after the first")
         p.add_argument("--file-deadline", default="15m",
-                       help="most time one file may take, all attempts together (default 15m)")
+                       help="most time one file may take, all attempts together")
         p.add_argument("--refetch", action="store_true",
                        help="fetch again even where a verified frame for the same request is there "
                             "(it is replaced only once the new one is verified)")
 
+    def geometry_arguments(p):
+        p.add_argument("--size", type=int, default=IMAGE_SIZE,
+                       help="co-aligned image size (pixels)")
+        p.add_argument("--rsun-px", type=float, default=RSUN_PX,
+                       help="solar radius in the image (pixels); written as R_SUN")
+        p.add_argument("--mask-radius", type=float, default=MASK_RADIUS,
+                       help="pixels beyond this many solar radii get --fill; written as MASKRAD")
+        p.add_argument("--fill", type=float, default=0.0, help="value of masked pixels")
+
+    def normalization_arguments(p):
+        p.add_argument("--euv-median", type=float, default=EUV_MEDIAN,
+                       help="on-disk EUV median scaled to this; written as NORMTGT")
+        p.add_argument("--euv-clip", type=float, nargs=2, default=list(EUV_CLIP),
+                       metavar=("LO", "HI"), help="EUV clip range before log10; written as "
+                       "NORMCLO, NORMCHI")
+        p.add_argument("--hmi-clip", type=float, default=HMI_CLIP,
+                       help="HMI clip (Gauss), the Gauss of a normalized 1; written as NORMCLIP")
+
     p = subparsers.add_parser("fetch", help="download the frame nearest a time, quality-check it",
+                              formatter_class=formatter,
                               description="Writes OUT_DIR/record.json and OUT_DIR/frame.fits when "
                               "the frame is usable; keeps a verified frame of the same request. "
                               "Exit 0 for data problems (recorded), non-zero when the source fails.")
@@ -162,7 +189,7 @@ def register(subparsers) -> None:
     p.add_argument("--time", required=True, help="wanted time, ISO (UTC)")
     p.set_defaults(func=_fetch)
 
-    p = subparsers.add_parser("fetch-period", fromfile_prefix_chars="@",
+    p = subparsers.add_parser("fetch-period", fromfile_prefix_chars="@", formatter_class=formatter,
                               help="download every channel of an instrument at many times "
                                    "(JSOC: one export per month)",
                               description="Writes OUT_DIR/<channel>/<YYYYMMDDTHHMM>/record.json (+ "
@@ -174,12 +201,14 @@ def register(subparsers) -> None:
     source_arguments(p)
     p.add_argument("--times", nargs="+", required=True, metavar="TIME",
                    help="wanted times, ISO (UTC); or @file with one per line")
-    p.add_argument("--index", default=None, help="write the period's records here (JSON)")
+    p.add_argument("--index", default=None,
+                   help="write the period's records here (JSON; default: none)")
     p.add_argument("--connections", type=int, default=2,
-                   help="parallel downloads (JSOC export files, http archive, Fido); default 2")
+                   help="parallel downloads (JSOC export files, http archive, Fido)")
     p.set_defaults(func=_fetch_period)
 
     p = subparsers.add_parser("plan", help="what a configuration will fetch and store",
+                              formatter_class=formatter,
                               description="Frames per instrument, expected download bytes, export "
                               "requests and disk for raw, intermediate and final data of a "
                               "workflow configuration (later files override earlier ones).")
@@ -187,45 +216,46 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=_plan)
 
-    p = subparsers.add_parser("calibration-tables", help="fetch (or write demo) AIA pointing and "
-                              "degradation tables")
-    p.add_argument("out_dir", metavar="OUT_DIR")
+    p = subparsers.add_parser("calibration-tables", formatter_class=formatter,
+                              help="fetch (or write demo) AIA pointing and degradation tables")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="directory for the two ECSV tables")
     p.add_argument("--offline-demo", action="store_true",
                    help="write nominal tables (no network), for synthetic data")
-    p.add_argument("--pointing-source", default="lmsal", choices=["lmsal", "jsoc"])
+    p.add_argument("--pointing-source", default="lmsal", choices=["lmsal", "jsoc"],
+                   help="where aiapy gets the master pointing table")
     p.set_defaults(func=_calibration_tables)
 
-    p = subparsers.add_parser("calibrate", help="raw frame -> calibrated frame (same grid)")
-    p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT")
-    p.add_argument("--calibration-dir", default=None, help="AIA tables (from calibration-tables)")
+    p = subparsers.add_parser("calibrate", help="raw frame -> calibrated frame (same grid)",
+                              formatter_class=formatter)
+    p.add_argument("input", metavar="IN", help="raw frame (FITS)")
+    p.add_argument("output", metavar="OUT", help="calibrated frame (FITS)")
+    p.add_argument("--calibration-dir", default=None,
+                   help="AIA tables (from calibration-tables); AIA frames need them")
     p.set_defaults(func=_calibrate)
 
-    p = subparsers.add_parser("align", help="calibrated frame -> centred, fixed-radius, north-up frame")
-    p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT")
-    p.add_argument("--size", type=int, default=1024)
-    p.add_argument("--rsun-px", type=float, default=450.0)
-    p.add_argument("--mask-radius", type=float, default=0.98)
-    p.add_argument("--fill", type=float, default=0.0)
+    p = subparsers.add_parser("align", formatter_class=formatter,
+                              help="calibrated frame -> centred, fixed-radius, north-up frame")
+    p.add_argument("input", metavar="IN", help="calibrated frame (FITS)")
+    p.add_argument("output", metavar="OUT", help="aligned frame (FITS)")
+    geometry_arguments(p)
     p.add_argument("--order", type=int, default=1, choices=[0, 1, 3],
-                   help="interpolation order after anti-aliasing (default 1)")
+                   help="interpolation order after anti-aliasing")
     p.set_defaults(func=_align)
 
-    p = subparsers.add_parser("normalize", help="aligned frame -> [-1, 1]")
-    p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT")
-    p.add_argument("--euv-median", type=float, default=100.0)
-    p.add_argument("--euv-clip", type=float, nargs=2, default=[1.0, 200.0], metavar=("LO", "HI"))
-    p.add_argument("--hmi-clip", type=float, default=3000.0)
+    p = subparsers.add_parser("normalize", help="aligned frame -> [-1, 1]",
+                              formatter_class=formatter)
+    p.add_argument("input", metavar="IN", help="aligned frame (FITS)")
+    p.add_argument("output", metavar="OUT", help="normalized frame (FITS)")
+    normalization_arguments(p)
     p.set_defaults(func=_normalize)
 
-    p = subparsers.add_parser("stack", help="three normalized EUV channels -> one (3, N, N) FITS")
-    p.add_argument("output", metavar="OUT")
+    p = subparsers.add_parser("stack", help="three normalized EUV channels -> one (3, N, N) FITS",
+                              formatter_class=formatter)
+    p.add_argument("output", metavar="OUT", help="the stack (FITS)")
     p.add_argument("inputs", metavar="IN", nargs=3, help="the channels in order: 304 193|195 171")
     p.add_argument("--max-time-spread", default="2h",
-                   help="refuse channels observed further apart than this (default 2h: twice "
-                   "the fetch tolerance)")
+                   help="refuse channels observed further apart than this (twice the fetch "
+                   "tolerance)")
     p.set_defaults(func=_stack)
 
     p = subparsers.add_parser("prepare", help="calibrate, align, normalize and stack a fetched period",
@@ -234,33 +264,31 @@ def register(subparsers) -> None:
                               "OUT_DIR/records.json (each time ok or dropped, with the stage and "
                               "reason), aligned/<channel>/<time>.fits, stacks/<time>.fits (EUV) or "
                               "targets/<time>.fits (HMI).",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--instrument", required=True, choices=["aia", "hmi", "euvi_a", "euvi_b"])
+                              formatter_class=formatter)
+    p.add_argument("--instrument", required=True, choices=list(INSTRUMENTS),
+                   help="which instrument's period")
     p.add_argument("--fetch-index", required=True, help="the period's fetch index (records.json)")
     p.add_argument("--out-dir", required=True, help="the period's prepared directory")
-    p.add_argument("--calibration-dir", default=None, help="AIA tables (from calibration-tables)")
-    p.add_argument("--size", type=int, default=1024, help="co-aligned image size (pixels)")
-    p.add_argument("--rsun-px", type=float, default=450.0, help="solar radius in the image (pixels)")
-    p.add_argument("--mask-radius", type=float, default=0.98, help="mask beyond this many Rsun")
-    p.add_argument("--fill", type=float, default=0.0, help="value of masked pixels")
-    p.add_argument("--euv-median", type=float, default=100.0, help="on-disk EUV median scaled to this")
-    p.add_argument("--euv-clip", type=float, nargs=2, default=[1.0, 200.0], metavar=("LO", "HI"),
-                   help="EUV clip range before log10")
-    p.add_argument("--hmi-clip", type=float, default=3000.0, help="HMI clip (Gauss)")
+    p.add_argument("--calibration-dir", default=None,
+                   help="AIA tables (from calibration-tables); AIA periods need them")
+    geometry_arguments(p)
+    normalization_arguments(p)
     p.add_argument("--workers", type=int, default=1, help="processes preparing times in parallel")
     p.add_argument("--time", action="append", metavar="YYYYMMDDTHHMM",
                    help="redo only this time (repeatable); the others' results are kept")
     p.set_defaults(func=_prepare)
 
-    p = subparsers.add_parser("manifest", fromfile_prefix_chars="@",
+    p = subparsers.add_parser("manifest", fromfile_prefix_chars="@", formatter_class=formatter,
                               help="pair stacks with targets, split, record drops")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the manifest CSV to write")
     p.add_argument("--records", nargs="*", default=[], help="fetch record.json files")
     p.add_argument("--prepared", nargs="*", default=[],
                    help="prepared AIA and HMI period directories (their stacks, targets and drops)")
     p.add_argument("--stacks", nargs="*", default=[], help="AIA stack FITS files")
     p.add_argument("--targets", nargs="*", default=[], help="normalized HMI FITS files")
-    p.add_argument("--pair-tolerance", default="6m")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-months", type=int, default=2)
+    p.add_argument("--pair-tolerance", default="6m",
+                   help="an AIA stack's HMI target is the nearest within this")
+    p.add_argument("--seed", type=int, default=0, help="seed of the per-year month split")
+    p.add_argument("--eval-months", type=int, default=2,
+                   help="months of each year held out for evaluation")
     p.set_defaults(func=_manifest)

@@ -3,10 +3,9 @@
 cuDNN runs the convs with few input or output channels (the generator's 3->32 7x7 input and
 32->1 7x7 output convs, the discriminators' 4-channel input and 1-channel score convs) on slow
 non-tensor-core kernels; :class:`GemmConv2d` computes them as matrix products instead (same
-parameters, same function). Under torch.compile that took training from 68.6 to 77.9
-samples/s (batch 8) and inference from 2.14 to 1.73 ms per 1024 px map on an H100
-(benchmarks/README.md). On the CPU everything runs unchanged in float32, so CPU results stay
-bit-identical.
+parameters, same function), which made training and inference faster under torch.compile
+(measured in benchmarks/README.md). On the CPU everything runs unchanged in float32, so CPU
+results stay bit-identical.
 """
 
 from __future__ import annotations
@@ -31,8 +30,8 @@ def _compute_dtype(x: torch.Tensor) -> torch.dtype:
 
 def _add_bias(out: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     # In float32 (out is bf16 under autocast): the generator's output map keeps fp32 in its
-    # last add, and on the H100 this ran 2.5% faster than adding in bf16 (77.7 vs 75.8-76.1
-    # samples/s; benchmarks/README.md), at +2.4 GiB. F.conv2d would return bf16 here.
+    # last add, which also ran faster than adding in bf16, at more memory
+    # (benchmarks/README.md). F.conv2d would return bf16 here.
     return out.float() + bias.float().view(1, -1, 1, 1)
 
 
@@ -62,7 +61,7 @@ class _TapConv(torch.autograd.Function):
     the zero-padded output gradient (a cout-channel image: cheap), so both the input and the
     weight gradients are single GEMMs against those patches (with the taps flipped). Autograd
     through the 49 shifted slices instead makes torch.compile emit one masked 49-term sum per
-    tap-plane element, ~4.6 ms per backward at 1024 px, batch 8 (benchmarks/README.md).
+    tap-plane element, a slow backward (benchmarks/README.md).
     """
 
     @staticmethod

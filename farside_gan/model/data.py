@@ -25,7 +25,6 @@ from torch.utils.data import Dataset
 
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import MappedImages, read_fits
-from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX
 
 MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "detail")
 FITS_SUFFIXES = (".fits", ".fts", ".fit", ".fits.gz")
@@ -85,21 +84,6 @@ def _copy_checked(path, out: np.ndarray, data: np.ndarray) -> None:
     value check of :func:`_checked_values` on ``out``."""
     np.copyto(out, data, casting="unsafe")
     _checked_values(path, out)
-
-
-def disk_radius_px(header, image_size: int) -> float:
-    """Solar radius in pixels: R_SUN (written by align), RSUN_OBS / CDELT1, else 450/1024 N."""
-    if header.get("R_SUN"):
-        return float(header["R_SUN"])
-    rsun, cdelt = header.get("RSUN_OBS"), header.get("CDELT1")
-    if rsun and cdelt:
-        return abs(float(rsun) / float(cdelt))
-    return image_size * RSUN_PX / IMAGE_SIZE
-
-
-def disk_mask_for(header, image_size: int, mask_radius: float = MASK_RADIUS) -> np.ndarray:
-    from farside_gan.geometry import disk_mask
-    return disk_mask(image_size, disk_radius_px(header, image_size), mask_radius)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """A batch loader that reads samples with threads of this process instead of worker processes.
 
 torch's DataLoader workers hand each sample to the trainer through shared memory; for
-1024 px FITS pairs (16 MB a sample) that hand-over, not the reading, capped the loader at
-~65 samples/s on the H100 machine (benchmarks/README.md). FITS reading and the numpy work
-release the GIL, so threads read in parallel.
+1024 px FITS pairs (16 MB a sample) that hand-over, not the reading, capped the loader below
+what the GPU takes (measured in benchmarks/README.md). FITS reading and the numpy work release
+the GIL, so threads read in parallel.
 
 Datasets that can read an item straight into given arrays (``reads_into`` true and a
 ``read_into(index, outputs)`` method, as :class:`~farside_gan.model.data.PairedFitsDataset`

@@ -22,12 +22,13 @@ from astropy.io import fits
 
 from farside_gan import __version__
 from farside_gan.fitsio import atomic_output, sha256_of
-from farside_gan.layout import (CATALOG_CHECKSUM_NAME, CATALOG_COLUMNS, CATALOG_NAME, Observation,
-                                archive_relpath, catalog_checksum_line, check_archive_path,
-                                check_catalog_checksum, check_channel)
+from farside_gan.layout import (CATALOG_CHECKSUM_NAME, CATALOG_COLUMNS, CATALOG_NAME,
+                                INSTRUMENTS as REGISTRY, Observation, archive_relpath,
+                                catalog_checksum_line, check_archive_path, check_catalog_checksum,
+                                check_channel)
 from farside_gan.synthetic import instruments as inst
 
-INSTRUMENTS = ("aia", "hmi", "euvi_a", "euvi_b")
+INSTRUMENTS = tuple(REGISTRY)
 log = logging.getLogger(__name__)
 
 

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from astropy.io import fits
 
-from farside_gan.layout import SERIES
+from farside_gan.layout import SERIES, utc_time
 from farside_gan.synthetic.httpserver import BadRequest, FaultyHandler, FaultyServer
 
 #: A one-time selector picks the record nearest it within half a slot. JSOC's AIA slots are 12 s,
@@ -46,7 +46,6 @@ INT_KEYS = ("QUALITY", "WAVELNTH", "CAMERA")
 
 def parse_jsoc_time(text: str) -> datetime:
     """A DRMS time (…_UTC, …_TAI, ISO with Z) -> naive UTC datetime."""
-    from farside_gan.quality import utc_time
 
     text = text.strip()
     if not text:

@@ -4,7 +4,8 @@ The synthetic Sun knows its field everywhere, so for every map the pipeline gene
 from an AIA stack, far side from an EUVI stack) the noiseless line-of-sight field exists on the
 map's own pixel grid, seen by the map's observer at the map's time. ``truth_map`` computes it
 from the input stack's header alone (so it does not depend on the model) and writes it as the
-prediction would be written: the same 2-D celestial header, Gauss, the same off-disk mask.
+prediction would be written: the same 2-D celestial header, Gauss, the same off-disk mask
+(NaN beyond the stack's ``MASKRAD``).
 """
 
 from __future__ import annotations
@@ -24,24 +25,20 @@ log = logging.getLogger(__name__)
 
 def truth_map(sun, stack_header: fits.Header, input_path=None) -> tuple[np.ndarray, fits.Header]:
     """(LOS field in Gauss on the stack's grid, masked like a prediction; its header)."""
-    from farside_gan.inference import celestial_header, mask_off_disk
+    from farside_gan.magnetogram import mask_off_disk, product_header
     from farside_gan.synthetic.projection import Geometry
 
-    header = celestial_header(stack_header)
+    header = product_header(stack_header, "true LOS field of the synthetic Sun")
     ny, nx = int(stack_header["NAXIS2"]), int(stack_header["NAXIS1"])
     geometry_header = header.copy()
     geometry_header["NAXIS"], geometry_header["NAXIS1"], geometry_header["NAXIS2"] = 2, nx, ny
     field = np.nan_to_num(sun.los_field(Geometry.from_target(geometry_header)), nan=0.0)
-    field, radius = mask_off_disk(field.astype(np.float32), stack_header)
-    header["BUNIT"] = ("Gauss", "line-of-sight magnetic field")
-    header["CONTENT"] = "true LOS field of the synthetic Sun"
-    header["CREATOR"] = ("farside-gan", "software that wrote this file")
-    header["SWVER"] = (__version__, "farside-gan version")
+    field = mask_off_disk(field.astype(np.float32), stack_header, input_path)
+    header["INSTRUME"] = ("synthetic Sun", "what made the map")
     header["SYNSEED"] = (int(sun.seed), "synthetic Sun seed")
     header["SYNGRID"] = (float(sun.grid_deg), "[deg] synthetic Sun surface grid")
     if input_path is not None:
         header["INFILE"] = (Path(input_path).name[-68:], "stack whose grid this is")
-    header["MASKRAD"] = (radius, "[Rsun] off-disk pixels set to 0 G")
     header.add_history(f"farside-gan {__version__}: noiseless LOS field of the synthetic Sun "
                        f"(seed {sun.seed}) on the grid of {Path(input_path).name if input_path else 'a stack'}")
     return field, header

@@ -15,20 +15,22 @@ from pathlib import Path
 REPO = Path(workflow.basedir).parent
 sys.path.insert(0, str(REPO))  # the library's conventions, read here and by every job
 from farside_gan.dataset import split_months  # noqa: E402
-from farside_gan.layout import CHANNELS, OBSERVERS, TIME_KEY_FORMAT  # noqa: E402
+from farside_gan.layout import (CHANNELS, FARSIDE_INPUTS, INSTRUMENTS, OBSERVERS,  # noqa: E402
+                                TIME_KEY_FORMAT, TRAINING_INPUT, TRAINING_TARGET)
 
 FARSIDE_GAN = "python -m farside_gan"
 # (braces doubled: Snakemake formats the prefix like the shell line)
 shell.prefix(f'export PYTHONPATH="{REPO}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
 
-SPACECRAFT = {OBSERVERS[i]: i for i in ("euvi_a", "euvi_b")}  # results/farside/<spacecraft>/
+SPACECRAFT = {OBSERVERS[i]: i for i in FARSIDE_INPUTS}  # results/farside/<spacecraft>/
 INSTRUMENT_OF_OBSERVER = {observer: i for i, observer in OBSERVERS.items()}
+NEARSIDE_OBSERVER = OBSERVERS[TRAINING_INPUT]
 
 
 wildcard_constraints:
-    instrument="aia|hmi|euvi_a|euvi_b",
-    spacecraft="stereo_a|stereo_b",
-    observer="sdo|stereo_a|stereo_b",
+    instrument="|".join(INSTRUMENTS),
+    spacecraft="|".join(SPACECRAFT),
+    observer="|".join(INSTRUMENT_OF_OBSERVER),
     period=r"\d{6}|\d{8}|\d{8}T\d{4}",
 
 
@@ -71,7 +73,7 @@ def period_of(time):
 
 
 def instrument_times(instrument):
-    if instrument in ("aia", "hmi"):
+    if instrument in (TRAINING_INPUT, TRAINING_TARGET):
         return TRAIN_TIMES
     return FARSIDE_TIMES.get(OBSERVERS[instrument], [])
 
@@ -88,7 +90,7 @@ def periods(instrument):
 # periods to predict are known before any data is: those in an evaluation month.
 _EVAL_MONTHS = split_months({int(t[:4]) for t in TRAIN_TIMES}, config["dataset"]["seed"],
                             config["dataset"]["eval_months"])
-EVAL_PERIODS = [p for p in periods("aia") if int(p[4:6]) in _EVAL_MONTHS.get(int(p[:4]), ())]
+EVAL_PERIODS = [p for p in periods(TRAINING_INPUT) if int(p[4:6]) in _EVAL_MONTHS.get(int(p[:4]), ())]
 
 
 def fetch_index(instrument, period):
@@ -118,7 +120,7 @@ def archive_input(wildcards):
 
 def fetch_source(instrument):
     """The fetch command's --source: jsoc, fido, or the archive directory/URL (local/http)."""
-    source = config["fetch"]["euvi_source" if instrument.startswith("euvi") else "source"]
+    source = config["fetch"]["euvi_source" if instrument in FARSIDE_INPUTS else "source"]
     if source in ("local", "http"):
         if not config["fetch"]["archive"]:
             raise WorkflowError(f"config: fetch.archive must name the archive for source {source}")
@@ -157,7 +159,8 @@ def synthetic_archive_spec():
     """The synthetic archive holds each instrument at the times the workflow fetches (AIA and HMI
     at the training times, each STEREO at its farside times) and nothing else:
     [(instruments, start, end, cadence hours)]."""
-    groups = [("aia,hmi", config["start"], config["end"], config["cadence_hours"])]
+    groups = [(f"{TRAINING_INPUT},{TRAINING_TARGET}", config["start"], config["end"],
+               config["cadence_hours"])]
     groups += [(SPACECRAFT[sc], config["farside"]["spacecraft"][SPACECRAFT[sc]]["start"],
                 config["farside"]["spacecraft"][SPACECRAFT[sc]]["end"],
                 config["farside"]["cadence_hours"]) for sc in FARSIDE_TIMES]
@@ -193,13 +196,14 @@ def manifest_commands(wildcards, input, output):
 def comparisons():
     """[(label, prediction dir, truth dir, the rule output holding the truth dir)]."""
     out = []
+    near = NEARSIDE_OBSERVER
     for p in EVAL_PERIODS:
-        hmi = prepared_dir("hmi", p)
-        out.append(("nearside/sdo/hmi", f"results/nearside/{p}",
-                    str(Path(hmi, "aligned", "magnetogram")), hmi))
+        target = prepared_dir(TRAINING_TARGET, p)
+        out.append((f"nearside/{near}/{TRAINING_TARGET}", f"results/nearside/{p}",
+                    str(Path(target, "aligned", *CHANNELS[TRAINING_TARGET])), target))
     if SYNTHETIC:
-        out += [("nearside/sdo/synthetic", f"results/nearside/{p}", f"results/truth/sdo/{p}",
-                 f"results/truth/sdo/{p}") for p in EVAL_PERIODS]
+        out += [(f"nearside/{near}/synthetic", f"results/nearside/{p}", f"results/truth/{near}/{p}",
+                 f"results/truth/{near}/{p}") for p in EVAL_PERIODS]
         for d in farside_map_dirs():
             truth = d.replace("results/farside/", "results/truth/", 1)
             out.append((f"farside/{d.split('/')[2]}/synthetic", d, truth, truth))
@@ -221,7 +225,7 @@ def evaluate_commands(wildcards, input, output):
 
 def prepare_inputs(wildcards):
     inputs = {"index": fetch_index(wildcards.instrument, wildcards.period)}
-    if wildcards.instrument == "aia":  # pointing and degradation tables
+    if INSTRUMENTS[wildcards.instrument].calibration_tables:  # AIA: pointing, degradation
         inputs["calibration"] = "data/calibration"
     return inputs
 
@@ -230,12 +234,19 @@ WORKFLOW_ONLY_KEYS = {"device", "gpus"}  # read by the rules, not by farside-gan
 
 
 def train_config_values():
-    """What `farside-gan train` is given: the model: and training: keys but the workflow's own,
-    and the Gauss of a normalized HMI value of 1 from normalize: (one place for it)."""
-    values = {k: v for section in ("model", "training") for k, v in config[section].items()
-              if k not in WORKFLOW_ONLY_KEYS}
-    values["hmi_clip"] = config["normalize"]["hmi_clip"]
-    return values
+    """What `farside-gan train` is given: the model: and training: keys but the workflow's own."""
+    return {k: v for section in ("model", "training") for k, v in config[section].items()
+            if k not in WORKFLOW_ONLY_KEYS}
+
+
+def expected_conventions():
+    """The frame conventions image: and normalize: fix, which `farside-gan train` checks the
+    training data's headers against (farside_gan.conventions)."""
+    image, normalize = config["image"], config["normalize"]
+    return {"size": image["size"], "rsun_px": image["rsun_px"],
+            "mask_radius": image["mask_radius"], "euv_median": normalize["euv_median"],
+            "euv_clip": ",".join(str(c) for c in normalize["euv_clip"]),
+            "hmi_clip": normalize["hmi_clip"]}
 
 
 def check_train_config():
@@ -256,15 +267,17 @@ check_train_config()
 
 
 def train_settings():
-    """`--set key=value` for each of train_config_values(), quoted for the shell (the schema
-    leaves no free text there, but no config value reaches a shell unquoted)."""
+    """`--set key=value` for each of train_config_values() and `--expect key=value` for each of
+    expected_conventions(), quoted for the shell (the schema leaves no free text there, but no
+    config value reaches a shell unquoted)."""
     import shlex
 
     args = []
-    for key, value in train_config_values().items():
-        if isinstance(value, bool):
-            value = str(value).lower()
-        args.append(f"--set {shlex.quote(f'{key}={value}')}")
+    for option, values in (("--set", train_config_values()), ("--expect", expected_conventions())):
+        for key, value in values.items():
+            if isinstance(value, bool):
+                value = str(value).lower()
+            args.append(f"{option} {shlex.quote(f'{key}={value}')}")
     return " ".join(args)
 
 

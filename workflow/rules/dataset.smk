@@ -4,7 +4,7 @@
 
 rule manifest:
     input:
-        prepared=prepared_dirs("aia") + prepared_dirs("hmi"),
+        prepared=prepared_dirs(TRAINING_INPUT) + prepared_dirs(TRAINING_TARGET),
     output:
         "data/manifest.csv",
     log:

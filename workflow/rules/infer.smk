@@ -9,7 +9,7 @@ INFER_DEVICE = "cpu" if config["training"]["device"] == "cpu" else "auto"
 rule predict_nearside:
     input:
         generator="results/model/generator.pt",
-        prepared="data/prepared/aia/{period}",
+        prepared=prepared_dir(TRAINING_INPUT, "{period}"),
     output:
         directory("results/nearside/{period}"),
     log:

@@ -1,0 +1,170 @@
+"""The instrument registry (``farside_gan.layout``) is the one place where instruments, their
+channels, observers, series and header identities are spelled; and it identifies instruments
+from headers in one function.
+
+The scan reads the code, not the prose: string and integer literals of the library and the
+workflow (docstrings, comments and messages that merely mention an instrument are fine). Files
+allowed to spell instruments themselves, and why:
+
+* ``farside_gan/layout.py``: the registry.
+* ``farside_gan/synthetic/instruments.py``, ``euv.py``, ``archive.py``, ``badfiles.py``: they
+  stand in for the real instruments (headers, emission per channel, each instrument's files, bad
+  files of each kind) and write what the real files hold; deriving those from the registry would
+  let a registry mistake pass every test unseen.
+* ``farside_gan/synthetic/jsocserver.py``: stands in for JSOC, a service outside the pipeline
+  that names its series and segments itself; the same reason.
+* the tests (not scanned): they check the registry from outside.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from farside_gan import layout
+
+REPO = Path(__file__).resolve().parents[1]
+ALLOWED = {"farside_gan/layout.py", "farside_gan/synthetic/instruments.py",
+           "farside_gan/synthetic/euv.py", "farside_gan/synthetic/archive.py",
+           "farside_gan/synthetic/badfiles.py", "farside_gan/synthetic/jsocserver.py"}
+
+
+def registry_words() -> set[str]:
+    """Every name the registry spells (upper case): keys, observers, labels, series, header
+    identities, VSO attributes, channel names."""
+    words = set()
+    for i in layout.INSTRUMENT_LIST:
+        words |= {i.key, i.observer, i.label, i.series, i.camera, i.observatory, *(i.vso or ())}
+        words |= {str(c) for c in i.channels if not str(c).isdigit()}
+    return {w.upper() for w in words}
+
+
+CHANNEL_NUMBERS = {c for i in layout.INSTRUMENT_LIST for c in i.channels if isinstance(c, int)}
+
+
+def _docstrings(tree) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def _parts(text: str) -> list[str]:
+    """A code-like string (no spaces: a value, a path, alternatives) in its parts; prose (with
+    spaces: a message, a help text) only as a whole."""
+    return [text] if re.search(r"\s", text.strip()) else re.split(r"[|/,{}]", text)
+
+
+def python_spellings(path: Path, words: set[str]) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    docs = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or id(node) in docs:
+            continue
+        value = node.value
+        if isinstance(value, str) and any(part.strip().upper() in words
+                                          for part in _parts(value)):
+            found.append(f"{path.relative_to(REPO)}:{node.lineno}: {value!r}")
+        elif type(value) is int and value in CHANNEL_NUMBERS:
+            found.append(f"{path.relative_to(REPO)}:{node.lineno}: {value!r}")
+    return found
+
+
+def workflow_spellings(path: Path, words: set[str]) -> list[str]:
+    found = []
+    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+        code = line.split("#", 1)[0]
+        for literal in re.findall(r"\"([^\"]*)\"|'([^']*)'", code):
+            text = "".join(literal)
+            if any(p.strip().upper() in words for p in _parts(text)):
+                found.append(f"{path.relative_to(REPO)}:{lineno}: {text!r}")
+        for number in re.findall(r"\b\d+\b", code):
+            if int(number) in CHANNEL_NUMBERS:
+                found.append(f"{path.relative_to(REPO)}:{lineno}: {number}")
+    return found
+
+
+def test_instruments_and_channels_are_spelled_only_in_the_registry():
+    words = registry_words()
+    assert {"AIA", "HMI", "EUVI_A", "SDO", "STEREO_B", "AIA.LEV1_EUV_12S", "MAGNETOGRAM"} <= words
+    found = []
+    for path in sorted((REPO / "farside_gan").rglob("*.py")):
+        if str(path.relative_to(REPO)) not in ALLOWED:
+            found += python_spellings(path, words)
+    for path in [REPO / "workflow/Snakefile", *sorted((REPO / "workflow/rules").glob("*.smk"))]:
+        found += workflow_spellings(path, words)
+    for path in sorted((REPO / "workflow/scripts").glob("*.py")):
+        found += python_spellings(path, words)
+    assert not found, "instrument names or channels spelled outside farside_gan/layout.py:\n" + \
+        "\n".join(found)
+
+
+def test_the_scan_sees_a_spelled_instrument(tmp_path):
+    """The scan is not blind: the spellings it must catch, in code and in rules."""
+    words = registry_words()
+    module = tmp_path / "m.py"
+    module.write_text('"""Docstrings may say aia."""\nx = "aia"\ny = ("euvi_a", 195)\n'
+                      'z = f"results/{x}/sdo/"\nw = "SDO/HMI"\nv = "prose about AIA is fine"\n')
+    rules = tmp_path / "r.smk"
+    rules.write_text('wildcard_constraints:\n    observer="sdo|stereo_a",\n'
+                     'x = prepared_dirs("hmi")  # a comment may say "aia"\n')
+    global REPO
+    saved, REPO = REPO, tmp_path
+    try:
+        assert sorted(f.split(": ", 1)[1] for f in python_spellings(module, words)) == \
+            sorted(["'aia'", "'euvi_a'", "195", "'/sdo/'", "'SDO/HMI'"])
+        assert [f.split(": ", 1)[1] for f in workflow_spellings(rules, words)] == \
+            ["'sdo|stereo_a'", "'hmi'"]
+    finally:
+        REPO = saved
+
+
+@pytest.mark.parametrize("keywords, expected", [
+    ({"TELESCOP": "SDO/AIA", "INSTRUME": "AIA_3", "DETECTOR": "AIA"}, "aia"),  # real AIA level 1
+    ({"TELESCOP": "SDO/HMI", "INSTRUME": "HMI_FRONT2"}, "hmi"),                 # real HMI
+    ({"TELESCOP": "STEREO", "INSTRUME": "SECCHI", "DETECTOR": "EUVI", "OBSRVTRY": "STEREO_A"},
+     "euvi_a"),
+    ({"TELESCOP": "STEREO", "INSTRUME": "SECCHI", "DETECTOR": "EUVI", "OBSRVTRY": "STEREO_B"},
+     "euvi_b"),
+    # EUVI of neither spacecraft: not a guess
+    ({"TELESCOP": "STEREO", "INSTRUME": "SECCHI", "DETECTOR": "EUVI"}, None),
+    # two cameras claimed at once: not a guess either
+    ({"TELESCOP": "SDO/AIA", "INSTRUME": "HMI_FRONT2"}, None),
+    # our own product: what made it is the generator, not an instrument
+    ({"TELESCOP": "farside-gan", "INSTRUME": "Pix2PixHD generator", "OBSRVTRY": "STEREO_A"}, None),
+    ({}, None),
+])
+def test_instrument_of_a_header(keywords, expected):
+    from astropy.io import fits
+    assert layout.instrument_of(fits.Header(keywords)) == expected
+
+
+def test_instrument_of_sunpys_real_headers():
+    import sunpy.data.test
+    from astropy.io import fits
+    aia = fits.getheader(sunpy.data.test.get_test_filepath("aia_171_level1.fits"))
+    euvi = fits.Header.fromtextfile(
+        sunpy.data.test.get_test_filepath("euvi_20090615_000900_n4euA_s.header"))
+    assert layout.instrument_of(aia) == "aia" and layout.channel_of(aia, "aia") == 171
+    assert layout.instrument_of(euvi) == "euvi_a" and layout.channel_of(euvi, "euvi_a") == 171
+
+
+def test_registry_facts_are_consistent():
+    assert layout.CHANNELS[layout.TRAINING_INPUT] == (304, 193, 171)
+    assert all(layout.CHANNELS[i] == (304, 195, 171) for i in layout.FARSIDE_INPUTS)
+    # every EUV instrument's channels image the same lines in the same order (the model's input)
+    assert len({layout.bands(layout.CHANNELS[i]) for i in layout.EUV_INSTRUMENTS}) == 1
+    assert layout.OBSERVERS == {"aia": "sdo", "euvi_a": "stereo_a", "euvi_b": "stereo_b"}
+    assert layout.NEARSIDE_LABEL == "nearside/sdo/hmi"
+    for i in layout.INSTRUMENT_LIST:
+        assert set(i.channels) <= set(i.all_channels), i.key
+        from farside_gan.calibrate import CALIBRATIONS
+        assert i.calibration in CALIBRATIONS, i.key
