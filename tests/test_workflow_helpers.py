@@ -124,6 +124,8 @@ def train_workspace(workdir: Path, training: dict | None = None) -> Path:
     return write_config(workdir / "config.yaml", {
         "start": "2011-01-01T00:00", "end": "2011-01-01T00:00",
         "fetch": {"source": "local", "euvi_source": "local", "archive": "data/archive"},
+        # the pairs' frame (model_helpers: 64 px, the published disk ratio); training checks it
+        "image": {"size": 64, "rsun_px": 64 * 450 / 1024},
         "model": TINY_MODEL, "training": {**TINY_TRAINING, **(training or {})},
     })
 
