@@ -19,13 +19,32 @@ from farside_gan.errors import NO_SPACE_ERRNOS, FarsideError
 COMMAND_MODULES = ("synthetic", "data", "model", "workflow")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's help ends with its default, where it has one worth saying (not None, an
+    empty list or an off switch)."""
+
+    def _get_help_string(self, action):
+        default = action.default  # (0 == False: compare by identity)
+        if default is None or default is False or default is argparse.SUPPRESS \
+                or (isinstance(default, list) and not default) or "%(default)" in action.help:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The parser of every subcommand: options show their defaults."""
+
+    def __init__(self, *args, formatter_class=HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="farside-gan",
         description="Solar farside magnetograms from EUV images with a Pix2PixHD GAN.")
     parser.add_argument("--version", action="version", version=f"farside-gan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"farside_gan.cli.{name}")

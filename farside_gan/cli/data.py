@@ -137,18 +137,22 @@ def register(subparsers) -> None:
     def source_arguments(p):
         p.add_argument("--source", required=True,
                        help="archive directory, http://host:PORT/ archive, 'fido' or 'jsoc'")
-        p.add_argument("--instrument", required=True, choices=["aia", "hmi", "euvi_a", "euvi_b"])
-        p.add_argument("--tolerance", default="1h", help="e.g. 6m, 1h (default 1h)")
-        p.add_argument("--out-dir", required=True)
+        p.add_argument("--instrument", required=True, choices=["aia", "hmi", "euvi_a", "euvi_b"],
+                       help="whose frames to fetch")
+        p.add_argument("--tolerance", default="1h",
+                       help="take the observation nearest the wanted time within this (e.g. 6m, 1h)")
+        p.add_argument("--out-dir", required=True, help="the frames' directory (see the description)")
         p.add_argument("--jsoc-email", default=None, help="JSOC-registered export email (jsoc, and "
                        "AIA/HMI through fido)")
         p.add_argument("--jsoc-url", default=None,
                        help="another DRMS server than JSOC's (a mirror; the tests' fake)")
         p.add_argument("--eclipse-period", action="append", metavar="START/END",
                        help="drop frames in this ISO period (repeatable)")
-        p.add_argument("--retries", type=int, default=4)
+        p.add_argument("--retries", type=int, default=4,
+                       help="retries of a failed transfer or request (exponential backoff, at least "
+                       "the server's Retry-After)")
         p.add_argument("--file-deadline", default="15m",
-                       help="most time one file may take, all attempts together (default 15m)")
+                       help="most time one file may take, all attempts together")
         p.add_argument("--refetch", action="store_true",
                        help="fetch again even where a verified frame for the same request is there "
                             "(it is replaced only once the new one is verified)")
@@ -176,7 +180,7 @@ def register(subparsers) -> None:
                    help="wanted times, ISO (UTC); or @file with one per line")
     p.add_argument("--index", default=None, help="write the period's records here (JSON)")
     p.add_argument("--connections", type=int, default=2,
-                   help="parallel downloads (JSOC export files, http archive, Fido); default 2")
+                   help="parallel downloads (JSOC export files, http archive, Fido)")
     p.set_defaults(func=_fetch_period)
 
     p = subparsers.add_parser("plan", help="what a configuration will fetch and store",
@@ -189,43 +193,47 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("calibration-tables", help="fetch (or write demo) AIA pointing and "
                               "degradation tables")
-    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="where the two tables go")
     p.add_argument("--offline-demo", action="store_true",
                    help="write nominal tables (no network), for synthetic data")
-    p.add_argument("--pointing-source", default="lmsal", choices=["lmsal", "jsoc"])
+    p.add_argument("--pointing-source", default="lmsal", choices=["lmsal", "jsoc"],
+                   help="where aiapy fetches the pointing table from")
     p.set_defaults(func=_calibration_tables)
 
     p = subparsers.add_parser("calibrate", help="raw frame -> calibrated frame (same grid)")
-    p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT")
+    p.add_argument("input", metavar="IN", help="a raw AIA, HMI or EUVI frame (FITS)")
+    p.add_argument("output", metavar="OUT", help="the calibrated frame (FITS)")
     p.add_argument("--calibration-dir", default=None, help="AIA tables (from calibration-tables)")
     p.set_defaults(func=_calibrate)
 
     p = subparsers.add_parser("align", help="calibrated frame -> centred, fixed-radius, north-up frame")
-    p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT")
-    p.add_argument("--size", type=int, default=1024)
-    p.add_argument("--rsun-px", type=float, default=450.0)
-    p.add_argument("--mask-radius", type=float, default=0.98)
-    p.add_argument("--fill", type=float, default=0.0)
+    p.add_argument("input", metavar="IN", help="a calibrated frame (FITS)")
+    p.add_argument("output", metavar="OUT", help="the co-aligned frame (FITS)")
+    p.add_argument("--size", type=int, default=1024, help="co-aligned image size (pixels)")
+    p.add_argument("--rsun-px", type=float, default=450.0, help="solar radius in the image (pixels)")
+    p.add_argument("--mask-radius", type=float, default=0.98, help="mask beyond this many Rsun")
+    p.add_argument("--fill", type=float, default=0.0, help="value of masked pixels")
     p.add_argument("--order", type=int, default=1, choices=[0, 1, 3],
-                   help="interpolation order after anti-aliasing (default 1)")
+                   help="interpolation order after anti-aliasing")
     p.set_defaults(func=_align)
 
     p = subparsers.add_parser("normalize", help="aligned frame -> [-1, 1]")
-    p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT")
-    p.add_argument("--euv-median", type=float, default=100.0)
-    p.add_argument("--euv-clip", type=float, nargs=2, default=[1.0, 200.0], metavar=("LO", "HI"))
-    p.add_argument("--hmi-clip", type=float, default=3000.0)
+    p.add_argument("input", metavar="IN", help="an aligned frame (FITS)")
+    p.add_argument("output", metavar="OUT", help="the normalized frame (FITS)")
+    p.add_argument("--euv-median", type=float, default=100.0,
+                   help="EUV: on-disk median scaled to this")
+    p.add_argument("--euv-clip", type=float, nargs=2, default=[1.0, 200.0], metavar=("LO", "HI"),
+                   help="EUV: clip range before log10 and the map to [-1, 1]")
+    p.add_argument("--hmi-clip", type=float, default=3000.0,
+                   help="HMI: clip at +-this (Gauss), then divide by it")
     p.set_defaults(func=_normalize)
 
     p = subparsers.add_parser("stack", help="three normalized EUV channels -> one (3, N, N) FITS")
-    p.add_argument("output", metavar="OUT")
+    p.add_argument("output", metavar="OUT", help="the stack (FITS, 3 x N x N)")
     p.add_argument("inputs", metavar="IN", nargs=3, help="the channels in order: 304 193|195 171")
     p.add_argument("--max-time-spread", default="2h",
-                   help="refuse channels observed further apart than this (default 2h: twice "
-                   "the fetch tolerance)")
+                   help="refuse channels observed further apart than this (twice the fetch "
+                   "tolerance)")
     p.set_defaults(func=_stack)
 
     p = subparsers.add_parser("prepare", help="calibrate, align, normalize and stack a fetched period",
@@ -233,9 +241,9 @@ def register(subparsers) -> None:
                               "calibrate -> align -> normalize (-> stack), in one process. Writes "
                               "OUT_DIR/records.json (each time ok or dropped, with the stage and "
                               "reason), aligned/<channel>/<time>.fits, stacks/<time>.fits (EUV) or "
-                              "targets/<time>.fits (HMI).",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--instrument", required=True, choices=["aia", "hmi", "euvi_a", "euvi_b"])
+                              "targets/<time>.fits (HMI).")
+    p.add_argument("--instrument", required=True, choices=["aia", "hmi", "euvi_a", "euvi_b"],
+                   help="whose frames the period holds")
     p.add_argument("--fetch-index", required=True, help="the period's fetch index (records.json)")
     p.add_argument("--out-dir", required=True, help="the period's prepared directory")
     p.add_argument("--calibration-dir", default=None, help="AIA tables (from calibration-tables)")
@@ -253,14 +261,19 @@ def register(subparsers) -> None:
     p.set_defaults(func=_prepare)
 
     p = subparsers.add_parser("manifest", fromfile_prefix_chars="@",
-                              help="pair stacks with targets, split, record drops")
-    p.add_argument("--out", required=True)
+                              help="pair stacks with targets, split, record drops",
+                              description="Writes the manifest CSV: every training time, ok with "
+                              "its split (train/eval, by month, seeded) or dropped with the stage "
+                              "and reason. Long lists may come from a file: @list.txt.")
+    p.add_argument("--out", required=True, help="the manifest (CSV)")
     p.add_argument("--records", nargs="*", default=[], help="fetch record.json files")
     p.add_argument("--prepared", nargs="*", default=[],
                    help="prepared AIA and HMI period directories (their stacks, targets and drops)")
     p.add_argument("--stacks", nargs="*", default=[], help="AIA stack FITS files")
     p.add_argument("--targets", nargs="*", default=[], help="normalized HMI FITS files")
-    p.add_argument("--pair-tolerance", default="6m")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--eval-months", type=int, default=2)
+    p.add_argument("--pair-tolerance", default="6m",
+                   help="pair an AIA stack with the HMI target within this (e.g. 6m)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the months' split")
+    p.add_argument("--eval-months", type=int, default=2,
+                   help="months of each year that evaluate (the others train)")
     p.set_defaults(func=_manifest)

@@ -17,13 +17,14 @@ def register(subparsers) -> None:
     src.add_argument("--manifest", help="dataset manifest CSV (split train; eval for validation)")
     src.add_argument("--data-dir", help="directory with input/ and target/ FITS of the same names")
     p.add_argument("--val-dir", help="validation pairs directory (with --data-dir)")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out-dir", required=True, help="the model's directory (see the description)")
     p.add_argument("--config", help="YAML file; its model: and training: sections are read")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set epochs=10 (repeatable)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
-                   help="continue from OUT_DIR/checkpoints/latest.pt if present (default)")
+                   help="continue from OUT_DIR/checkpoints/latest.pt when it is of an unfinished "
+                   "run of the same settings and files")
     p.set_defaults(func=_train)
 
     p = subparsers.add_parser("predict", help="generate magnetograms from EUV stacks",
@@ -35,8 +36,8 @@ def register(subparsers) -> None:
     dest.add_argument("--out-dir", help="directory for the outputs, named after the inputs' times")
     dest.add_argument("--output", action="append", metavar="OUT.fits",
                       help="explicit output path, once per input stack, in order")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=4, help="stacks per forward pass")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="auto: bf16 on CUDA, fp32 on the CPU")
     p.add_argument("--compile", action="store_true",
@@ -44,7 +45,7 @@ def register(subparsers) -> None:
     p.add_argument("--prepared", metavar="DIR",
                    help="a prepared period directory (`prepare`): every usable stack in it, "
                    "written as OUT_DIR/<time>.fits")
-    p.add_argument("stacks", nargs="*", metavar="STACK.fits")
+    p.add_argument("stacks", nargs="*", metavar="STACK.fits", help="EUV stacks (without --prepared)")
     p.set_defaults(func=_predict)
 
     p = subparsers.add_parser("evaluate", help="score generated magnetograms against the truth",
@@ -52,8 +53,7 @@ def register(subparsers) -> None:
                               "comparison), summary.csv, scatter.png, flux.png and maps/*.png. A "
                               "comparison SIDE/OBSERVER/TRUTH (e.g. farside/stereo_a/synthetic) "
                               "pairs PRED_DIR/<time>.fits with TARGET_DIR/<time>.fits; plain file "
-                              "lists (--predictions/--targets) pair by DATE-OBS.",
-                              formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                              "lists (--predictions/--targets) pair by DATE-OBS.")
     p.add_argument("--comparison", nargs=3, action="append", default=[],
                    metavar=("LABEL", "PRED_DIR", "TARGET_DIR"),
                    help="score the maps of PRED_DIR against those of TARGET_DIR with the same "
@@ -63,7 +63,7 @@ def register(subparsers) -> None:
                    help="their truths: normalized HMI targets or Gauss maps")
     p.add_argument("--label", default="nearside/sdo/hmi",
                    help="comparison name of --predictions/--targets")
-    p.add_argument("--out-dir", required=True)
+    p.add_argument("--out-dir", required=True, help="where the tables and plots go")
     p.add_argument("--ar-threshold", type=float, default=100.0,
                    help="|B| (G, binned) at or above which a pixel is active region")
     p.add_argument("--qs-threshold", type=float, default=None,

@@ -77,11 +77,13 @@ def register(subparsers) -> None:
     p.add_argument("root", type=Path, help="archive root directory")
     p.add_argument("--start", required=True, help="first nominal time (ISO, UTC)")
     p.add_argument("--end", required=True, help="last nominal time (ISO, UTC, inclusive)")
-    p.add_argument("--cadence", type=parse_cadence, default=timedelta(hours=12), help="e.g. 12h")
-    p.add_argument("--instruments", default="aia,hmi,euvi_a,euvi_b", help="comma-separated")
+    p.add_argument("--cadence", type=parse_cadence, default="12h",
+                   help="time between observations, e.g. 12h, 30m, 1d12h")
+    p.add_argument("--instruments", default="aia,hmi,euvi_a,euvi_b",
+                   help="comma-separated instruments to write")
     p.add_argument("--size", type=int, default=256, help="AIA/HMI image size in pixels (real: 4096)")
     p.add_argument("--euvi-size", type=int, default=None, help="EUVI image size (default: --size; real: 2048)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the synthetic Sun's and the noise's seed")
     p.add_argument("--grid-deg", type=float, default=0.2,
                    help="resolution of the synthetic Sun's surface grid in degrees (0.1 for >= 2048 px)")
     p.add_argument("--workers", type=int, default=1,
@@ -97,12 +99,12 @@ def register(subparsers) -> None:
     p.add_argument("--sun", required=True, type=Path,
                    help="synthetic archive root (or its synthetic_sun.json)")
     p.add_argument("--prepared", required=True, type=Path, help="prepared period directory")
-    p.add_argument("--out-dir", required=True, type=Path)
+    p.add_argument("--out-dir", required=True, type=Path, help="where <time>.fits go")
     p.set_defaults(func=_synth_truth)
 
     p = subparsers.add_parser("serve-archive", help="serve an archive over HTTP until interrupted")
-    p.add_argument("root", type=Path)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("root", type=Path, help="archive root directory (with catalog.csv)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--fault", type=parse_fault, action="append", default=[], metavar="GLOB:KIND[:COUNT]",
                    help="inject a fault (KIND: 503, 429, drop, truncate, trickle) into the next COUNT (default 1) "
@@ -110,7 +112,7 @@ def register(subparsers) -> None:
     p.set_defaults(func=_serve_archive)
 
     p = subparsers.add_parser("synth-bad-files", help="write one file per kind of defect")
-    p.add_argument("directory", type=Path)
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("directory", type=Path, help="where the files go, named as the archives name them")
+    p.add_argument("--size", type=int, default=64, help="image size in pixels")
+    p.add_argument("--seed", type=int, default=0, help="the synthetic Sun's and the noise's seed")
     p.set_defaults(func=_synth_bad_files)
