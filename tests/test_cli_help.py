@@ -17,7 +17,7 @@ def subcommands() -> dict[str, argparse.ArgumentParser]:
 
 def test_every_pipeline_command_is_there():
     assert {"synth-archive", "fetch-period", "prepare", "align", "normalize", "manifest", "train",
-            "predict", "evaluate", "quicklook"} <= set(subcommands())
+            "predict", "evaluate", "quicklook", "report-page"} <= set(subcommands())
 
 
 @pytest.mark.parametrize("name, parser", sorted(subcommands().items()))

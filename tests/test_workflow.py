@@ -130,13 +130,44 @@ def test_demo_runs_offline_to_farside_maps(demo):
 
 @pytest.mark.slow
 def test_demo_report_holds_the_evaluation_plots(demo):
+    """The README's report command (no --cores; the config files read again after `workdir:`)
+    makes a report whose landing page (the workflow description) opens on the run: the
+    evaluation summary as a table, the loss figure, the latest farside maps, the data, the
+    configuration; the categories hold every plot and quicklook."""
+    import base64
+    import json
+    import re
+
     workdir, _, _ = demo
-    run_snakemake(workdir, "--report", "report.html", configfiles=[DEMO_CONFIG])
+    run = workdir / "runs/demo"
+    proc = run_snakemake(workdir, "--report", "report.html", configfiles=[DEMO_CONFIG])
+    assert "never awaited" not in proc.stdout + proc.stderr
     html = (workdir / "report.html").read_text(errors="replace")
-    assert len(html) > 10_000
-    for name in ("scatter.png", "flux.png", "metrics.csv", "20110131T0000.png",
+    for name in ("scatter.png", "flux.png", "metrics.csv", "20110131T0000.png", "losses.png",
                  "farside_stereo_a_synthetic_20110131T0000.png"):
         assert name in html
+    landing = json.loads(re.search(r"var workflow_desc = (.*);\n", html).group(1))
+    assert "System Message" not in landing  # docutils rendered it without a complaint
+    assert landing.index("<h1") < landing.index("Evaluation summary") < landing.index("Training")
+    table = landing[landing.index("Evaluation summary"):]
+    table = table[:table.index("</table>")]
+    with open(run / "results/evaluation/summary.csv", newline="") as f:
+        means = [r for r in csv.DictReader(f) if r["statistic"] == "mean"]
+    assert len(means) == 4
+    for r in means:
+        assert f"{float(r['cc_binned']):.3f}" in table
+    for comparison in ("near side, SDO vs HMI", "near side, SDO vs synthetic truth",
+                       "far side, STEREO-A vs synthetic truth",
+                       "far side, STEREO-B vs synthetic truth"):
+        assert comparison in table
+    images = [base64.b64decode(re.sub(r"\s", "", m))
+              for m in re.findall(r'src="data:image/png;base64,([^"]+)"', landing)]
+    assert images == [(run / "results/report/losses.png").read_bytes(),
+                      (run / "results/quicklook/stereo_a/20110131/20110131T0000.png").read_bytes(),
+                      (run / "results/quicklook/stereo_b/20110131/20110131T0000.png").read_bytes()]
+    assert "<strong>6</strong> times, <strong>6</strong> usable AIA/HMI pairs (2 eval, 4 train)" \
+        in landing
+    assert "Configuration" in landing and "every 12 h" in landing
 
 
 @pytest.mark.slow
@@ -151,12 +182,13 @@ def test_forcerun_redoes_only_dependents(demo):
     # nothing to do on a finished run
     proc = run_snakemake(workdir, "-n", "--quiet", "all", configfiles=[DEMO_CONFIG])
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    # forcing the farside inference reruns those 2 jobs, their quicklooks, their evaluation and
-    # the final target
+    # forcing the farside inference reruns those 2 jobs, their quicklooks, their evaluation, the
+    # report's page and the final target
     proc = run_snakemake(workdir, "--cores", "2", "-R", "predict_farside",
                          configfiles=[DEMO_CONFIG])
     assert job_counts(proc.stdout + proc.stderr) == {
-        "predict_farside": 2, "quicklook": 2, "evaluate": 1, "all": 1, "total": 6}
+        "predict_farside": 2, "quicklook": 2, "evaluate": 1, "report_page": 1, "all": 1,
+        "total": 7}
     for path, mtime in outputs.items():
         changed = path.stat().st_mtime_ns != mtime
         assert changed == ("results/farside" in str(path) or "results/evaluation" in str(path)), path
