@@ -338,7 +338,7 @@ def report_page(evaluated, quicklook, ws):
     return ws / "results/report"
 
 
-def test_report_page_shows_the_runs_tables_figure_and_maps(report_page, ws):
+def test_report_page_shows_the_runs_tables_figure_and_maps(report_page, quicklook, ws):
     import base64
     import re
     page = (report_page / "page.rst").read_text()

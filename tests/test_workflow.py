@@ -78,9 +78,9 @@ def test_real_config_dry_run_plans_the_whole_2011_to_2017_dag_in_seconds(tmp_pat
     assert counts["predict_farside"] == counts["quicklook"] == 84 + 45
     assert counts["predict_nearside"] == 7 * 2
     assert counts["manifest"] == counts["train"] == counts["evaluate"] == counts["all"] == 1
-    assert counts["calibration_tables"] == 1
+    assert counts["calibration_tables"] == counts["report_page"] == 1
     assert "synth_archive" not in counts and "truth" not in counts  # real data: no truth
-    assert counts["total"] == 297 * 2 + 129 * 2 + 14 + 5
+    assert counts["total"] == 297 * 2 + 129 * 2 + 14 + 6
     assert seconds < 60, f"dry run took {seconds:.1f} s"
 
 

@@ -4,37 +4,8 @@
 # loss curves, the latest map of each gallery; `farside-gan report-page`).
 #
 # Hook for more maps (synchronic, uncertainty): add their PNG directories to report_galleries()
-# below, and mark the PNGs in their own rule with report(..., category="Synchronic") or
-# category="Uncertainty"; workflow.rst links any category the report has.
-
-
-def report_galleries():
-    """{title: [directories of PNGs]}: the landing page shows the latest PNG of each."""
-    galleries = {}
-    for d in quicklook_dirs():
-        spacecraft = d.split("/")[2]  # results/quicklook/<spacecraft>/<period>
-        title = f"{'STEREO-A' if spacecraft == 'stereo_a' else 'STEREO-B'} farside"
-        galleries.setdefault(title, []).append(d)
-    return galleries
-
-
-def report_page_inputs(wildcards):
-    inputs = {"manifest": "data/manifest.csv", "losses": "results/model/losses.csv",
-              "maps": [d for dirs in report_galleries().values() for d in dirs]}
-    if comparisons():
-        inputs["summary"] = "results/evaluation/summary.csv"
-    return inputs
-
-
-def report_page_commands(wildcards, input, output):
-    command = ["report-page", "--manifest", input.manifest, "--losses", input.losses,
-               "--out-dir", str(Path(output.page).parent)]
-    if "summary" in input.keys():
-        command += ["--summary", input.summary]
-    for title, dirs in report_galleries().items():
-        for d in dirs:
-            command += ["--gallery", title, d]
-    return [command]
+# (rules/common.smk), and mark the PNGs in their own rule with report(..., category="Synchronic")
+# or category="Uncertainty"; workflow.rst links any category the report has.
 
 
 rule report_page:
