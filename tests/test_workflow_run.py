@@ -417,8 +417,10 @@ def test_readme_front_door_is_two_commands_and_ci_runs_its_test_command():
 
 def test_run_script_uses_an_environment_that_has_everything(tmp_path):
     """`./run tests ARGS` passes ARGS to pytest, in the environment FARSIDE_GAN_VENV names,
-    installing nothing when it already has everything (this interpreter's)."""
-    env = {**snakemake_env(), "FARSIDE_GAN_VENV": sys.prefix}
+    installing nothing when it already has everything (this interpreter's), with that
+    environment first on PATH: the workflow's rules run `python -m farside_gan` (here no other
+    `python` is on PATH)."""
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "FARSIDE_GAN_VENV": sys.prefix}
     proc = subprocess.run([str(REPO / "run"), "tests", "--collect-only", "-q",
                            "tests/test_cli_help.py"], capture_output=True, text=True, env=env,
                           timeout=300)
