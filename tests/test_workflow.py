@@ -142,7 +142,8 @@ def test_demo_report_holds_the_evaluation_plots(demo):
     run = workdir / "runs/demo"
     proc = run_snakemake(workdir, "--report", "report.html", configfiles=[DEMO_CONFIG])
     assert "never awaited" not in proc.stdout + proc.stderr
-    html = (workdir / "report.html").read_text(errors="replace")
+    html = (run / "report.html").read_text(errors="replace")  # in the run directory, as the
+    # configuration's `workdir:` puts every path of the run
     for name in ("scatter.png", "flux.png", "metrics.csv", "20110131T0000.png", "losses.png",
                  "farside_stereo_a_synthetic_20110131T0000.png"):
         assert name in html
