@@ -32,6 +32,16 @@ wildcard_constraints:
     period=r"\d{6}|\d{8}|\d{8}T\d{4}",
 
 
+def local_cores(default):
+    """--cores of a local run (every core there, when a job can use them); `default` where
+    Snakemake has no core count: a cluster executor (where it is what a job asks its node for)
+    and calls that run no job (--report, --lint), for which `workflow.cores` is an error."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return default
+
+
 def time_grid(start, end, hours):
     """Observation times from start to end inclusive, every `hours`, as time keys."""
     t, stop, step = datetime.fromisoformat(start), datetime.fromisoformat(end), timedelta(hours=hours)

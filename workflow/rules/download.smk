@@ -13,9 +13,7 @@ rule synth_archive:
     params:
         # one synth-archive call per instrument group, at the times the workflow asks for
         commands=synthetic_archive_commands,
-    # Snakemake gives a job at most --cores threads; `workflow.cores` here would make every call
-    # without --cores (`--report`, `--lint`) fail.
-    threads: 8
+    threads: local_cores(default=2)
     resources:
         mem_mb=lambda wildcards, threads: 2000 + 1000 * threads,
         runtime=60,
