@@ -27,7 +27,7 @@ from scipy import ndimage
 from farside_gan import __version__
 from farside_gan.conventions import write_geometry
 from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits, write_fits
+from farside_gan.fitsio import read_fits, set_mjd_keywords, write_fits
 from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX, radius_map
 from farside_gan.layout import INSTRUMENTS, instrument_of
 from farside_gan.validation import check_align_input
@@ -71,6 +71,7 @@ def output_header(smap, size: int, rsun_px: float, header_in: fits.Header | None
     if "WAVELNTH" in h:
         h["WAVEUNIT"] = h.get("WAVEUNIT", "angstrom")
     h["DATE-OBS"] = smap.date.isot
+    set_mjd_keywords(h)  # and of DATE-AVG/DATE-END when copied: WCS readers have nothing to fix
     h["WCSNAME"] = "Helioprojective-cartesian"
     h["CTYPE1"], h["CTYPE2"] = "HPLN-TAN", "HPLT-TAN"
     h["CUNIT1"], h["CUNIT2"] = "arcsec", "arcsec"

@@ -73,10 +73,15 @@ def fetch_calibration_tables(out_dir: str | os.PathLike, source: str = "lmsal",
     return _write_tables(out_dir, pointing, correction)
 
 
+#: Where the demo tables end: ERFA warns of a "dubious year" for UTC dates after its
+#: leap-second table's reach (2028 with pyerfa 2.0), which later dates would print in every log.
+DEMO_TABLES_END = "2028-01-01T00:00:00"
+
+
 def write_demo_calibration_tables(out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write small tables in aiapy's format for offline use with synthetic data.
 
-    Pointing: one entry spanning 2010-2035 whose values are MISSING (NaN), as JSOC marks
+    Pointing: one entry spanning 2010-2028 whose values are MISSING (NaN), as JSOC marks
     entries it has no limb fit for; aiapy then keeps the header's own pointing, which for
     synthetic data is the truth. (A nominal pointing would move the synthetic Sun.)
     Degradation: effective area constant over time (factor 1), since synthetic data do not
@@ -84,7 +89,7 @@ def write_demo_calibration_tables(out_dir: str | os.PathLike) -> tuple[Path, Pat
     """
     pointing = QTable()
     pointing["T_START"] = Time(["2010-03-24T00:00:00"], scale="utc")
-    pointing["T_STOP"] = Time(["2035-01-01T00:00:00"], scale="utc")
+    pointing["T_STOP"] = Time([DEMO_TABLES_END], scale="utc")
     for ch in AIA_CHANNELS:
         pointing[f"A_{ch:03d}_X0"] = [np.nan] * u.pix
         pointing[f"A_{ch:03d}_Y0"] = [np.nan] * u.pix
@@ -94,7 +99,7 @@ def write_demo_calibration_tables(out_dir: str | os.PathLike) -> tuple[Path, Pat
     for ch in AIA_CHANNELS:
         wave_str = f"{ch}_THIN" if ch not in (1600, 1700, 4500) else str(ch)
         for t_start, t_stop in (("2010-03-24T00:00:00", "2015-01-01T00:00:00"),
-                                ("2015-01-01T00:00:00", "2035-01-01T00:00:00")):
+                                ("2015-01-01T00:00:00", DEMO_TABLES_END)):
             rows.append(("2024-01-01T00:00:00", 10, wave_str, float(ch), t_start, t_stop,
                          0.0, 0.0, 0.0, 1.0, float(ch)))
     correction = QTable(rows=rows, names=("DATE", "VER_NUM", "WAVE_STR", "WAVELNTH", "T_START",

@@ -152,6 +152,23 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+#: The FITS dates and their MJD twins (WCS Paper VII). A header with a date but not its MJD makes
+#: astropy's WCS fill the MJD in, with a FITSFixedWarning ('datfix'), every time it is read.
+MJD_KEYWORDS = {"DATE-OBS": "MJD-OBS", "DATE-BEG": "MJD-BEG", "DATE-AVG": "MJD-AVG",
+                "DATE-END": "MJD-END"}
+
+
+def set_mjd_keywords(header: fits.Header) -> fits.Header:
+    """Write MJD-OBS (MJD-BEG, -AVG, -END) from DATE-OBS (DATE-BEG, -AVG, -END), UTC, in place."""
+    from astropy.time import Time
+
+    for date, mjd in MJD_KEYWORDS.items():
+        if header.get(date):
+            header.set(mjd, Time(str(header[date]), scale="utc").mjd, f"[d] {date} as MJD",
+                       after=date)
+    return header
+
+
 def write_fits(path: str | os.PathLike, data: np.ndarray, header: fits.Header | None = None,
                extra_hdus: list | None = None) -> Path:
     """Write ``data`` with ``header`` as a primary HDU (plus optional extra HDUs), atomically."""

@@ -195,8 +195,9 @@ def prepare_period(instrument: str, fetch_index: str | os.PathLike, out_dir: str
         by_time = {k: v for k, v in by_time.items() if k in times}
     jobs = [(instrument, key, frames, settings, out_dir, calibration_dir)
             for key, frames in sorted(by_time.items())]
-    bar = tqdm(total=len(jobs), desc=f"prepare {instrument}", unit="time", disable=not progress,
-               mininterval=5)
+    # disable=None: a bar on a terminal only; a job's log gets the summary line below instead
+    bar = tqdm(total=len(jobs), desc=f"prepare {instrument}", unit="time",
+               disable=None if progress else True, mininterval=5)
     entries = []
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:

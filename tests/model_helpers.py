@@ -16,7 +16,7 @@ import numpy as np
 from astropy.io import fits
 
 from farside_gan import conventions
-from farside_gan.fitsio import write_fits
+from farside_gan.fitsio import set_mjd_keywords, write_fits
 from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX, disk_mask
 from farside_gan.normalize import normalize_hmi
 
@@ -40,6 +40,7 @@ def celestial_header(n: int, time: str, instrument: str = "aia",
         h[f"CRVAL{i}"] = 0.0
     h["PC1_1"], h["PC1_2"], h["PC2_1"], h["PC2_2"], h["CROTA2"] = 1.0, 0.0, 0.0, 1.0, 0.0
     h["DATE-OBS"] = time
+    set_mjd_keywords(h)  # as align writes it
     h["HGLN_OBS"], h["HGLT_OBS"], h["DSUN_OBS"] = lon, lat, dsun
     h["RSUN_OBS"], h["RSUN_REF"] = RSUN_OBS, 6.957e8
     h["OBSRVTRY"] = obs

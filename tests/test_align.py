@@ -17,7 +17,7 @@ from scipy import ndimage
 
 from farside_gan.align import align_file, align_frame
 from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits
+from farside_gan.fitsio import read_fits, set_mjd_keywords
 
 SIZE, RSUN_PX = 128, 450 / 8          # the 1024 / 450 geometry scaled by 1/8
 TOL_PX = 1.0 / 8                      # "450 +- 1 px", scaled
@@ -73,7 +73,9 @@ def make_frame(instrument="aia", n=256, crota=0.0, shift=(0.0, 0.0), cdelt=None,
         h["WAVELNTH"], h["RSUN"] = 195, RSUN_ARCSEC
         c, s = np.cos(np.radians(crota)), np.sin(np.radians(crota))
         h["PC1_1"], h["PC1_2"], h["PC2_1"], h["PC2_2"] = c, -s, s, c
-    data = render(WCS(h), (n, n), supersample=2).astype(np.float32)
+    # the header stays as an archive writes it (no MJD-OBS); the MJD only spares the test's own
+    # WCS astropy's datfix warning
+    data = render(WCS(set_mjd_keywords(h.copy())), (n, n), supersample=2).astype(np.float32)
     return data, h
 
 
@@ -88,7 +90,7 @@ def effective_radius_and_centre(image, level):
 
 def flat_disk(instrument="aia", n=256, crota=0.0, shift=(0.0, 0.0)):
     data, h = make_frame(instrument, n, crota, shift)
-    wcs = WCS(h)
+    wcs = WCS(set_mjd_keywords(h.copy()))  # (MJD: see make_frame)
     y, x = np.indices((n, n), dtype=float)
     # exact area coverage of the limb by 4x4 sub-pixels
     cover = np.zeros((n, n))
@@ -239,7 +241,7 @@ def test_real_euvi_header_roll_and_observer(tmp_path):
     assert header["CROTA"] == pytest.approx(3.845, abs=1e-3)
     # the scene's disk radius is RSUN_ARCSEC; this observer sees the Sun larger, so scale the scene
     scale = header["RSUN"] / RSUN_ARCSEC
-    wcs = WCS(header).celestial
+    wcs = WCS(set_mjd_keywords(header.copy())).celestial  # (MJD: see make_frame)
     y, x = np.indices((n, n), dtype=float)
     lon, lat = wcs.pixel_to_world_values(x, y)
     lon = (np.asarray(lon) + 180) % 360 - 180

@@ -15,7 +15,7 @@ from astropy.wcs import WCS
 from farside_gan.dataset import (MANIFEST_COLUMNS, build_manifest, read_manifest, split_months,
                                  stack_files, write_manifest)
 from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits, write_fits
+from farside_gan.fitsio import read_fits, set_mjd_keywords, write_fits
 
 N = 16
 
@@ -33,6 +33,7 @@ def normalized(path, instrument, channel, t: datetime, value=0.0, **conventions)
         h.update(TELESCOP="SDO/HMI", INSTRUME="HMI_SIDE1", CONTENT="MAGNETOGRAM", NORMCLIP=3000.0)
     h["DATE-OBS"] = t.isoformat()
     h.update(conventions)
+    set_mjd_keywords(h)  # as align writes it
     write_fits(path, np.full((N, N), value, np.float32), h)
     return path
 

@@ -358,7 +358,36 @@ def test_evaluate_scores_near_side_against_hmi_and_truth_and_far_side_against_tr
 def test_quicklook_plots_the_farside_map(quicklook):
     import matplotlib.image
     image = matplotlib.image.imread(quicklook / f"{FARSIDE_T}.png")
-    assert image.shape[:2] == (400, 416)  # 5.2 x 5.0 inches at 80 dpi
-    # the disk is drawn: grey levels vary in the middle of the figure
+    # 5.6 x 5.4 inches at 90 dpi, trimmed to what is drawn (tests/test_report.py: the labels)
+    assert 380 < image.shape[0] < 486 and 440 < image.shape[1] < 560
+    # the disk is drawn: colours vary in the middle of the figure
     centre = image[150:250, 160:260, :3].mean(axis=2)
     assert centre.std() > 0.01
+
+
+@pytest.fixture(scope="module")
+def report_page(evaluated, quicklook, ws):
+    run_rule(ws, "report_page", ["results/report/page.rst"])
+    return ws / "results/report"
+
+
+def test_report_page_shows_the_runs_tables_figure_and_maps(report_page, quicklook, ws):
+    import base64
+    import re
+    page = (report_page / "page.rst").read_text()
+    with open(ws / "results/evaluation/summary.csv", newline="") as f:
+        means = [r for r in csv.DictReader(f) if r["statistic"] == "mean"]
+    # the evaluation table: a column per comparison, their mean binned CC
+    assert "near side, SDO vs HMI" in page and "far side, STEREO-A vs synthetic truth" in page
+    table = page[page.index("Evaluation summary"):page.index("Pearson CC")]
+    binned = table[table.index("* - CC binned"):].split("* -")[1]
+    assert [line.strip("- \n") for line in binned.splitlines()[1:len(means) + 1]] == \
+        [f"{float(r['cc_binned']):.3f}".replace("-", "\\-", 1) for r in means]
+    # the manifest's counts and the eclipse drop of 01-31 12 UT
+    assert "**3** times, **2** usable AIA/HMI pairs (1 eval, 1 train), **1** dropped" in page
+    assert "``eclipse``" in page
+    # the loss figure and the farside quicklook, embedded
+    images = [base64.b64decode(re.sub(r"\s", "", m))
+              for m in re.findall(r'base64,\s*([A-Za-z0-9+/=\s]+)"', page)]
+    assert images == [(report_page / "losses.png").read_bytes(),
+                      (quicklook / f"{FARSIDE_T}.png").read_bytes()]

@@ -78,9 +78,9 @@ def test_real_config_dry_run_plans_the_whole_2011_to_2017_dag_in_seconds(tmp_pat
     assert counts["predict_farside"] == counts["quicklook"] == 84 + 45
     assert counts["predict_nearside"] == 7 * 2
     assert counts["manifest"] == counts["train"] == counts["evaluate"] == counts["all"] == 1
-    assert counts["calibration_tables"] == 1
+    assert counts["calibration_tables"] == counts["report_page"] == 1
     assert "synth_archive" not in counts and "truth" not in counts  # real data: no truth
-    assert counts["total"] == 297 * 2 + 129 * 2 + 14 + 5
+    assert counts["total"] == 297 * 2 + 129 * 2 + 14 + 6
     assert seconds < 60, f"dry run took {seconds:.1f} s"
 
 
@@ -133,13 +133,45 @@ def test_demo_runs_offline_to_farside_maps(demo):
 
 @pytest.mark.slow
 def test_demo_report_holds_the_evaluation_plots(demo):
+    """The README's report command (no --cores; the config files read again after `workdir:`)
+    makes a report whose landing page (the workflow description) opens on the run: the
+    evaluation summary as a table, the loss figure, the latest farside maps, the data, the
+    configuration; the categories hold every plot and quicklook."""
+    import base64
+    import json
+    import re
+
     workdir, _, _ = demo
-    run_snakemake(workdir, "--report", "report.html", configfiles=[DEMO_CONFIG])
-    html = (workdir / "report.html").read_text(errors="replace")
-    assert len(html) > 10_000
-    for name in ("scatter.png", "flux.png", "metrics.csv", "20110131T0000.png",
+    run = workdir / "runs/demo"
+    proc = run_snakemake(workdir, "--report", "report.html", configfiles=[DEMO_CONFIG])
+    assert "never awaited" not in proc.stdout + proc.stderr
+    html = (run / "report.html").read_text(errors="replace")  # in the run directory, as the
+    # configuration's `workdir:` puts every path of the run
+    for name in ("scatter.png", "flux.png", "metrics.csv", "20110131T0000.png", "losses.png",
                  "farside_stereo_a_synthetic_20110131T0000.png"):
         assert name in html
+    landing = json.loads(re.search(r"var workflow_desc = (.*);\n", html).group(1))
+    assert "System Message" not in landing  # docutils rendered it without a complaint
+    assert landing.index("<h1") < landing.index("Evaluation summary") < landing.index("Training")
+    table = landing[landing.index("Evaluation summary"):]
+    table = table[:table.index("</table>")]
+    with open(run / "results/evaluation/summary.csv", newline="") as f:
+        means = [r for r in csv.DictReader(f) if r["statistic"] == "mean"]
+    assert len(means) == 4
+    for r in means:
+        assert f"{float(r['cc_binned']):.3f}" in table
+    for comparison in ("near side, SDO vs HMI", "near side, SDO vs synthetic truth",
+                       "far side, STEREO-A vs synthetic truth",
+                       "far side, STEREO-B vs synthetic truth"):
+        assert comparison in table
+    images = [base64.b64decode(re.sub(r"\s", "", m))
+              for m in re.findall(r'src="data:image/png;base64,([^"]+)"', landing)]
+    assert images == [(run / "results/report/losses.png").read_bytes(),
+                      (run / "results/quicklook/stereo_a/20110131/20110131T0000.png").read_bytes(),
+                      (run / "results/quicklook/stereo_b/20110131/20110131T0000.png").read_bytes()]
+    assert "<strong>6</strong> times, <strong>6</strong> usable AIA/HMI pairs (2 eval, 4 train)" \
+        in landing
+    assert "Configuration" in landing and "every 12 h" in landing
 
 
 @pytest.mark.slow
@@ -154,12 +186,13 @@ def test_forcerun_redoes_only_dependents(demo):
     # nothing to do on a finished run
     proc = run_snakemake(workdir, "-n", "--quiet", "all", configfiles=[DEMO_CONFIG])
     assert "Nothing to be done" in proc.stdout + proc.stderr
-    # forcing the farside inference reruns those 2 jobs, their quicklooks, their evaluation and
-    # the final target
+    # forcing the farside inference reruns those 2 jobs, their quicklooks, their evaluation, the
+    # report's page and the final target
     proc = run_snakemake(workdir, "--cores", "2", "-R", "predict_farside",
                          configfiles=[DEMO_CONFIG])
     assert job_counts(proc.stdout + proc.stderr) == {
-        "predict_farside": 2, "quicklook": 2, "evaluate": 1, "all": 1, "total": 6}
+        "predict_farside": 2, "quicklook": 2, "evaluate": 1, "report_page": 1, "all": 1,
+        "total": 7}
     for path, mtime in outputs.items():
         changed = path.stat().st_mtime_ns != mtime
         assert changed == ("results/farside" in str(path) or "results/evaluation" in str(path)), path

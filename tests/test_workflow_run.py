@@ -12,6 +12,7 @@ import os
 import shlex
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -411,8 +412,33 @@ def test_readme_shows_the_commands_a_user_runs():
     commands = readme_commands("snakemake")
     assert "snakemake --cores 2 --configfile config/demo.yaml" in commands  # the quick start
     assert any("--profile workflow/profiles/slurm" in c for c in commands)
-    assert any(" results/" in c for c in commands)  # a target (a period's maps)
+    assert any(" results/farside/" in c for c in commands)  # a target
     assert readme_commands("printf")
+
+
+def test_readme_front_door_is_two_commands_and_ci_runs_its_test_command():
+    quick_start = [shlex.split(c, comments=True) for c in readme_commands("./run")][:2]
+    assert quick_start == [["./run", "demo"], ["./run", "tests"]]
+    ci = [line.strip() for line in (REPO / ".ci/run").read_text().splitlines()
+          if line.strip() and not line.strip().startswith("#")]
+    assert ci[-1] == "./run tests"
+
+
+def test_run_script_uses_an_environment_that_has_everything(tmp_path):
+    """`./run tests ARGS` passes ARGS to pytest, in the environment FARSIDE_GAN_VENV names,
+    installing nothing when it already has everything (this interpreter's), with that
+    environment first on PATH: the workflow's rules run `python -m farside_gan` (here no other
+    `python` is on PATH)."""
+    env = {**os.environ, "PATH": "/usr/bin:/bin", "FARSIDE_GAN_VENV": sys.prefix}
+    proc = subprocess.run([str(REPO / "run"), "tests", "--collect-only", "-q",
+                           "tests/test_cli_help.py"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "setting up" not in proc.stderr and "pip" not in proc.stdout + proc.stderr
+    import re
+    assert re.search(r"^tests/test_cli_help.py: \d+$", proc.stdout, re.M)  # -q twice: counts
+    usage = subprocess.run([str(REPO / "run")], capture_output=True, text=True)
+    assert usage.returncode == 2 and "./run demo" in usage.stderr
 
 
 @pytest.mark.parametrize("command", readme_commands("snakemake"))

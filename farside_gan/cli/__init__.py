@@ -15,19 +15,28 @@ import sys
 from farside_gan import __version__
 from farside_gan.errors import NO_SPACE_ERRNOS, FarsideError
 
+# Command groups, in the order they appear in --help (the order of the pipeline).
+COMMAND_MODULES = ("synthetic", "data", "model", "workflow")
+
+
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Every option's help ends with its default, except where there is none to show (required
-    options, flags, options that default to nothing)."""
+    """Each option's help ends with its default, where it has one worth saying (not None, an
+    empty list or an off switch)."""
 
     def _get_help_string(self, action):
-        if action.required or action.default in (None, False, [], argparse.SUPPRESS) \
+        default = action.default  # (0 == False: compare by identity)
+        if action.required or default is None or default is False \
+                or default is argparse.SUPPRESS or (isinstance(default, list) and not default) \
                 or "%(default)" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
 
-# Command groups, in the order they appear in --help (the order of the pipeline).
-COMMAND_MODULES = ("synthetic", "data", "model", "workflow")
+class CommandParser(argparse.ArgumentParser):
+    """The parser of every subcommand: options show their defaults."""
+
+    def __init__(self, *args, formatter_class=HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Solar farside magnetograms from EUV images with a Pix2PixHD GAN.")
     parser.add_argument("--version", action="version", version=f"farside-gan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name in COMMAND_MODULES:
         try:
             module = importlib.import_module(f"farside_gan.cli.{name}")

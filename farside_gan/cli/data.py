@@ -138,8 +138,6 @@ def register(subparsers) -> None:
     from farside_gan.layout import INSTRUMENTS
     from farside_gan.normalize import EUV_CLIP, EUV_MEDIAN, HMI_CLIP
 
-    from farside_gan.cli import HelpFormatter as formatter
-
     def source_arguments(p):
         p.add_argument("--source", required=True,
                        help="archive directory, http://host:PORT/ archive, 'fido' or 'jsoc'")
@@ -180,7 +178,6 @@ def register(subparsers) -> None:
                        help="HMI clip (Gauss), the Gauss of a normalized 1; written as NORMCLIP")
 
     p = subparsers.add_parser("fetch", help="download the frame nearest a time, quality-check it",
-                              formatter_class=formatter,
                               description="Writes OUT_DIR/record.json and OUT_DIR/frame.fits when "
                               "the frame is usable; keeps a verified frame of the same request. "
                               "Exit 0 for data problems (recorded), non-zero when the source fails.")
@@ -189,7 +186,7 @@ def register(subparsers) -> None:
     p.add_argument("--time", required=True, help="wanted time, ISO (UTC)")
     p.set_defaults(func=_fetch)
 
-    p = subparsers.add_parser("fetch-period", fromfile_prefix_chars="@", formatter_class=formatter,
+    p = subparsers.add_parser("fetch-period", fromfile_prefix_chars="@",
                               help="download every channel of an instrument at many times "
                                    "(JSOC: one export per month)",
                               description="Writes OUT_DIR/<channel>/<YYYYMMDDTHHMM>/record.json (+ "
@@ -208,7 +205,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=_fetch_period)
 
     p = subparsers.add_parser("plan", help="what a configuration will fetch and store",
-                              formatter_class=formatter,
                               description="Frames per instrument, expected download bytes, export "
                               "requests and disk for raw, intermediate and final data of a "
                               "workflow configuration (later files override earlier ones).")
@@ -216,7 +212,7 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=_plan)
 
-    p = subparsers.add_parser("calibration-tables", formatter_class=formatter,
+    p = subparsers.add_parser("calibration-tables",
                               help="fetch (or write demo) AIA pointing and degradation tables")
     p.add_argument("out_dir", metavar="OUT_DIR", help="directory for the two ECSV tables")
     p.add_argument("--offline-demo", action="store_true",
@@ -225,15 +221,14 @@ def register(subparsers) -> None:
                    help="where aiapy gets the master pointing table")
     p.set_defaults(func=_calibration_tables)
 
-    p = subparsers.add_parser("calibrate", help="raw frame -> calibrated frame (same grid)",
-                              formatter_class=formatter)
+    p = subparsers.add_parser("calibrate", help="raw frame -> calibrated frame (same grid)")
     p.add_argument("input", metavar="IN", help="raw frame (FITS)")
     p.add_argument("output", metavar="OUT", help="calibrated frame (FITS)")
     p.add_argument("--calibration-dir", default=None,
                    help="AIA tables (from calibration-tables); AIA frames need them")
     p.set_defaults(func=_calibrate)
 
-    p = subparsers.add_parser("align", formatter_class=formatter,
+    p = subparsers.add_parser("align",
                               help="calibrated frame -> centred, fixed-radius, north-up frame")
     p.add_argument("input", metavar="IN", help="calibrated frame (FITS)")
     p.add_argument("output", metavar="OUT", help="aligned frame (FITS)")
@@ -242,15 +237,13 @@ def register(subparsers) -> None:
                    help="interpolation order after anti-aliasing")
     p.set_defaults(func=_align)
 
-    p = subparsers.add_parser("normalize", help="aligned frame -> [-1, 1]",
-                              formatter_class=formatter)
+    p = subparsers.add_parser("normalize", help="aligned frame -> [-1, 1]")
     p.add_argument("input", metavar="IN", help="aligned frame (FITS)")
     p.add_argument("output", metavar="OUT", help="normalized frame (FITS)")
     normalization_arguments(p)
     p.set_defaults(func=_normalize)
 
-    p = subparsers.add_parser("stack", help="three normalized EUV channels -> one (3, N, N) FITS",
-                              formatter_class=formatter)
+    p = subparsers.add_parser("stack", help="three normalized EUV channels -> one (3, N, N) FITS")
     p.add_argument("output", metavar="OUT", help="the stack (FITS)")
     p.add_argument("inputs", metavar="IN", nargs=3, help="the channels in order: 304 193|195 171")
     p.add_argument("--max-time-spread", default="2h",
@@ -263,8 +256,7 @@ def register(subparsers) -> None:
                               "calibrate -> align -> normalize (-> stack), in one process. Writes "
                               "OUT_DIR/records.json (each time ok or dropped, with the stage and "
                               "reason), aligned/<channel>/<time>.fits, stacks/<time>.fits (EUV) or "
-                              "targets/<time>.fits (HMI).",
-                              formatter_class=formatter)
+                              "targets/<time>.fits (HMI).")
     p.add_argument("--instrument", required=True, choices=list(INSTRUMENTS),
                    help="which instrument's period")
     p.add_argument("--fetch-index", required=True, help="the period's fetch index (records.json)")
@@ -278,7 +270,7 @@ def register(subparsers) -> None:
                    help="redo only this time (repeatable); the others' results are kept")
     p.set_defaults(func=_prepare)
 
-    p = subparsers.add_parser("manifest", fromfile_prefix_chars="@", formatter_class=formatter,
+    p = subparsers.add_parser("manifest", fromfile_prefix_chars="@",
                               help="pair stacks with targets, split, record drops")
     p.add_argument("--out", required=True, help="the manifest CSV to write")
     p.add_argument("--records", nargs="*", default=[], help="fetch record.json files")

@@ -10,10 +10,7 @@ log = logging.getLogger(__name__)
 
 def register(subparsers) -> None:
     from farside_gan.layout import NEARSIDE_LABEL
-
-    from farside_gan.cli import HelpFormatter as formatter
     p = subparsers.add_parser("train", help="train the Pix2PixHD model on AIA -> HMI pairs",
-                              formatter_class=formatter,
                               description="Train (or resume) the GAN. Writes OUT_DIR/checkpoints/"
                               "latest.pt, OUT_DIR/generator.pt, losses.csv, validation.csv, "
                               "previews/*.png. The training files' frame conventions (disk, mask, "
@@ -40,7 +37,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=_train)
 
     p = subparsers.add_parser("predict", help="generate magnetograms from EUV stacks",
-                              formatter_class=formatter,
                               description="One magnetogram FITS (Gauss, NaN off the disk) per input "
                               "stack: in --out-dir named {instrument}_{YYYYMMDD_HHMMSS}.fits after "
                               "the input's instrument and DATE-OBS, or at the --output paths. A "
@@ -69,8 +65,7 @@ def register(subparsers) -> None:
                               "comparison SIDE/OBSERVER/TRUTH (e.g. farside/stereo_a/synthetic) "
                               "pairs PRED_DIR/<time>.fits with TARGET_DIR/<time>.fits; plain file "
                               "lists (--predictions/--targets) pair by DATE-OBS. Each map is "
-                              "scored on its own disk (its R_SUN and MASKRAD).",
-                              formatter_class=formatter)
+                              "scored on its own disk (its R_SUN and MASKRAD).")
     p.add_argument("--comparison", nargs=3, action="append", default=[],
                    metavar=("LABEL", "PRED_DIR", "TARGET_DIR"),
                    help="score the maps of PRED_DIR against those of TARGET_DIR with the same "

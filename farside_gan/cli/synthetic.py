@@ -73,10 +73,9 @@ def _synth_bad_files(args) -> int:
 
 
 def register(subparsers) -> None:
-    from farside_gan.cli import HelpFormatter as formatter
     from farside_gan.layout import INSTRUMENTS
 
-    p = subparsers.add_parser("synth-archive", formatter_class=formatter,
+    p = subparsers.add_parser("synth-archive",
                               help="write a synthetic AIA/HMI/EUVI archive + catalog.csv")
     p.add_argument("root", type=Path, help="archive root directory")
     p.add_argument("--start", required=True, help="first nominal time (ISO, UTC)")
@@ -94,7 +93,7 @@ def register(subparsers) -> None:
                    help="processes rendering times in parallel (the files do not depend on it)")
     p.set_defaults(func=_synth_archive)
 
-    p = subparsers.add_parser("synth-truth", formatter_class=formatter,
+    p = subparsers.add_parser("synth-truth",
                               help="the synthetic Sun's true LOS field on each "
                               "map's grid (the truth predictions are scored against)",
                               description="For every usable stack of a prepared period directory, "
@@ -107,7 +106,7 @@ def register(subparsers) -> None:
     p.add_argument("--out-dir", required=True, type=Path, help="directory for the truth maps")
     p.set_defaults(func=_synth_truth)
 
-    p = subparsers.add_parser("serve-archive", formatter_class=formatter,
+    p = subparsers.add_parser("serve-archive",
                               help="serve an archive over HTTP until interrupted")
     p.add_argument("root", type=Path, help="archive root directory")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -117,7 +116,7 @@ def register(subparsers) -> None:
                         "requests matching GLOB; repeatable")
     p.set_defaults(func=_serve_archive)
 
-    p = subparsers.add_parser("synth-bad-files", formatter_class=formatter,
+    p = subparsers.add_parser("synth-bad-files",
                               help="write one file per kind of defect")
     p.add_argument("directory", type=Path, help="directory for the files")
     p.add_argument("--size", type=int, default=64, help="image size in pixels")

@@ -1,34 +1,21 @@
-"""Workflow helper commands: ``quicklook`` (a PNG of a magnetogram map for the report)."""
+"""Workflow helper commands for the report: ``quicklook`` (a PNG of a magnetogram map) and
+``report-page`` (the landing page's data, evaluation table, loss figure and latest maps)."""
 
 from __future__ import annotations
 
 
 def quicklook(in_path, out_path, vmax: float = 1000.0):
-    """Plot a FITS map with sunpy (its own WCS: heliographic grid, observer) to a PNG, atomically."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import astropy.units as u
+    """Plot a FITS map with sunpy (``plots.quicklook_figure``) to a PNG, atomically."""
     import sunpy.map
-    from matplotlib.figure import Figure
 
     from farside_gan.errors import InputDataError
-    from farside_gan.fitsio import atomic_output
+    from farside_gan.plots import quicklook_figure, save
 
     try:
         smap = sunpy.map.Map(in_path)
     except Exception as exc:  # sunpy raises several types for unreadable/invalid maps
         raise InputDataError(in_path, f"cannot open as a sunpy map ({exc})", reason="corrupt_fits") from exc
-    fig = Figure(figsize=(5.2, 5.0))
-    ax = fig.add_subplot(projection=smap)
-    image = smap.plot(axes=ax, cmap="gray", vmin=-vmax, vmax=vmax)
-    smap.draw_grid(axes=ax, grid_spacing=30 * u.deg, color="tab:orange", linewidth=0.5)
-    lon = smap.observer_coordinate.lon.to_value("deg")
-    ax.set_title(f"{smap.meta.get('telescop', '')} {smap.date.isot[:16]}  "
-                 f"(observer lon {lon:+.1f} deg)", fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.8, label=f"B ({smap.unit})")
-    with atomic_output(out_path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=80, format="png")
-    return out_path
+    return save(quicklook_figure(smap, vmax=vmax), out_path, dpi=90)
 
 
 def quicklook_files(inputs, out_dir, vmax: float = 1000.0) -> list:
@@ -53,6 +40,18 @@ def _quicklook(args) -> int:
     return 0
 
 
+def _report_page(args) -> int:
+    from farside_gan.report import write_report_page
+
+    galleries: dict[str, list[str]] = {}
+    for label, directory in args.gallery:
+        galleries.setdefault(label, []).append(directory)
+    for path in write_report_page(args.out_dir, args.manifest, args.losses, summary=args.summary,
+                                  galleries=galleries).values():
+        print(path)
+    return 0
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser("quicklook", help="PNG of a magnetogram map (sunpy plot, grid)",
                               description="Plot a FITS map with its WCS and a heliographic grid.")
@@ -62,3 +61,20 @@ def register(subparsers) -> None:
     p.add_argument("--out-dir", help="write <map name>.png here for every map given")
     p.add_argument("--vmax", type=float, default=1000.0, help="colour range +-vmax (map units)")
     p.set_defaults(func=_quicklook)
+
+    p = subparsers.add_parser("report-page", help="the report's landing page: data, evaluation "
+                              "table, loss figure, latest maps",
+                              description="Writes OUT_DIR/losses.png and OUT_DIR/page.rst, which "
+                              "the workflow's report description (workflow/report/workflow.rst) "
+                              "includes: training times, pairs and dropped times by reason (from "
+                              "the manifest), the evaluation summary as a table, the loss curves "
+                              "and the latest map of each gallery, embedded.")
+    p.add_argument("--manifest", required=True, help="the dataset manifest (data/manifest.csv)")
+    p.add_argument("--losses", required=True, help="the training losses (losses.csv)")
+    p.add_argument("--summary", help="the evaluation summary (summary.csv); without it the page "
+                   "says there was no evaluation")
+    p.add_argument("--gallery", nargs=2, action="append", default=[], metavar=("TITLE", "DIR"),
+                   help="show how many PNGs DIR holds and the latest one under TITLE (repeatable; "
+                   "the same TITLE adds directories)")
+    p.add_argument("--out-dir", required=True, help="where losses.png and page.rst go")
+    p.set_defaults(func=_report_page)

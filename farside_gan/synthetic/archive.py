@@ -219,7 +219,8 @@ def build_archive(root, times, instruments=INSTRUMENTS, size: int = 256, euvi_si
     bar = None
     if progress:
         from tqdm import tqdm
-        bar = tqdm(total=len(times), unit="time", desc="synthetic archive", mininterval=5)
+        bar = tqdm(total=len(times), unit="time", desc="synthetic archive", mininterval=5,
+                   disable=None)  # a bar on a terminal only, not in a job's log
     rows = {}
     if (root / CATALOG_NAME).exists():
         rows = {r["path"]: r for r in read_catalog(root)}

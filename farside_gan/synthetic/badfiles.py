@@ -110,8 +110,10 @@ def write_bad_file(path, defect: str, size: int = 64, seed: int = 0, sun=None,
             header.remove(key, ignore_missing=True)
         keywords = {k: v for k, v in header.items() if k not in ("SIMPLE", "BITPIX", "NAXIS",
                                                                   "NAXIS1", "NAXIS2", "EXTEND")}
-        _write_deterministic(path, DATA_DEFECTS[defect](fits.getdata(path)), keywords,
-                             header["DATE"])
+        # the stored pixels (AIA: int16 with BLANK), not astropy's float view of them: float
+        # data under AIA's BLANK keyword is an invalid file of its own
+        stored = fits.getdata(path, do_not_scale_image_data=True)
+        _write_deterministic(path, DATA_DEFECTS[defect](stored), keywords, header["DATE"])
     if defect == "truncated":
         # Cut the file in the middle of its data unit, as an interrupted download does.
         data_bytes = fits.getdata(path).nbytes

@@ -34,6 +34,16 @@ wildcard_constraints:
     period=r"\d{6}|\d{8}|\d{8}T\d{4}",
 
 
+def local_cores(default):
+    """--cores of a local run (every core there, when a job can use them); `default` where
+    Snakemake has no core count: a cluster executor (where it is what a job asks its node for)
+    and calls that run no job (--report, --lint), for which `workflow.cores` is an error."""
+    try:
+        return workflow.cores
+    except WorkflowError:
+        return default
+
+
 def time_grid(start, end, hours):
     """Observation times from start to end inclusive, every `hours`, as time keys."""
     t, stop, step = datetime.fromisoformat(start), datetime.fromisoformat(end), timedelta(hours=hours)
@@ -287,3 +297,35 @@ def train_launcher(wildcards, resources):
     if resources.gpu > 1:
         return f"python -m farside_gan.distributed --nproc-per-node={int(resources.gpu)}"
     return FARSIDE_GAN
+
+
+# What the report's landing page shows of the maps (report_page in rules/report.smk) is the
+# latest map of each gallery. Synchronic and uncertainty maps: add their PNG directories here,
+# under their own title.
+def report_galleries():
+    """{title: [directories of PNGs]}: the landing page shows the latest PNG of each."""
+    galleries = {}
+    for d in quicklook_dirs():
+        spacecraft = d.split("/")[2]  # results/quicklook/<spacecraft>/<period>
+        title = f"{'STEREO-A' if spacecraft == 'stereo_a' else 'STEREO-B'} farside"
+        galleries.setdefault(title, []).append(d)
+    return galleries
+
+
+def report_page_inputs(wildcards):
+    inputs = {"manifest": "data/manifest.csv", "losses": "results/model/losses.csv",
+              "maps": [d for dirs in report_galleries().values() for d in dirs]}
+    if comparisons():
+        inputs["summary"] = "results/evaluation/summary.csv"
+    return inputs
+
+
+def report_page_commands(wildcards, input, output):
+    command = ["report-page", "--manifest", input.manifest, "--losses", input.losses,
+               "--out-dir", str(Path(output.page).parent)]
+    if "summary" in input.keys():
+        command += ["--summary", input.summary]
+    for title, dirs in report_galleries().items():
+        for d in dirs:
+            command += ["--gallery", title, d]
+    return [command]

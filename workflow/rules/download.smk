@@ -16,7 +16,7 @@ rule synth_archive:
         holds=synthetic_archive_spec(),
         # one synth-archive call per instrument group, at the times the workflow asks for
         commands=synthetic_archive_commands,
-    threads: 8  # rendering processes (capped by --cores; a cluster job gets them as CPUs)
+    threads: local_cores(default=2)
     resources:
         mem_mb=lambda wildcards, threads: 2000 + 1000 * threads,
         runtime=60,

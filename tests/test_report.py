@@ -1,0 +1,200 @@
+"""The report's landing page (farside_gan.report, `farside-gan report-page`) and the quicklooks
+it shows: tables with the manifest's and the summary's numbers, the loss figure and the maps
+embedded, rst that docutils renders without a complaint; quicklooks that name the spacecraft,
+what made the map and the observer, in sunpy's HMI colours with symmetric limits in Gauss."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from farside_gan import report
+
+SUMMARY_COLUMNS = ("side", "observer", "truth", "statistic", "n_maps", "cc", "cc_binned", "cc_ar",
+                   "cc_qs", "rmse_binned", "unsigned_flux_ratio", "leading_right_fraction")
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def summary_row(side, observer, truth, stat, n, cc):
+    return dict(zip(SUMMARY_COLUMNS, (side, observer, truth, stat, n, cc, cc + 0.1, cc + 0.2,
+                                      cc - 0.1, 123.4, 0.87, "nan")))
+
+
+@pytest.fixture
+def run(tmp_path):
+    """A run's tables: 7 training times (3 train, 1 eval, 3 dropped), 5 logged losses."""
+    manifest = write_csv(tmp_path / "manifest.csv", [
+        {"time": f"2011-01-0{i}T00:00:00", "split": split, "input": "s.fits", "target": "t.fits",
+         "status": "ok", "reason": "", "detail": ""}
+        for i, split in ((1, "train"), (2, "train"), (3, "train"), (4, "eval"))] + [
+        {"time": "2011-01-05T00:00:00", "split": "", "input": "", "target": "",
+         "status": "dropped", "reason": "eclipse", "detail": "DATE-OBS 2011-01-05T00:00:01 is "
+         "inside the eclipse/transit period *2011-01-05* (T_OBS_)"},
+        {"time": "2011-01-06T00:00:00", "split": "", "input": "", "target": "",
+         "status": "dropped", "reason": "eclipse", "detail": "another"},
+        {"time": "2011-01-07T00:00:00", "split": "", "input": "", "target": "",
+         "status": "dropped", "reason": "quality_flag", "detail": "QUALITY = 1024"}])
+    losses = write_csv(tmp_path / "losses.csv", [
+        {"step": 10 * s, "epoch": s // 2, "lr": 2e-4, "loss_D": 1.0 / s, "loss_G": 3.0 / s,
+         "loss_G_gan": 1.0 / s, "loss_G_fm": 0.2 / s, "loss_G_cc": "", "seconds": s}
+        for s in range(1, 6)])
+    return tmp_path, manifest, losses
+
+
+def rendered(page: Path) -> str:
+    """The page as the report renders it (docutils), failing on any docutils warning."""
+    from docutils.core import publish_parts
+    assert max(len(line) for line in page.read_text().splitlines()) < 10_000  # docutils' limit
+    return publish_parts(page.read_text(), writer="html",
+                         settings_overrides={"halt_level": 2, "report_level": 2})["html_body"]
+
+
+def embedded_pngs(html: str) -> list[bytes]:
+    return [base64.b64decode(re.sub(r"\s", "", m))
+            for m in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+
+
+def test_synthetic_run_page_has_the_tables_the_figure_and_the_latest_maps(run, tmp_path):
+    out, manifest, losses = run
+    summary = write_csv(out / "summary.csv", [
+        summary_row("nearside", "sdo", "hmi", "mean", 2, 0.61),
+        summary_row("nearside", "sdo", "hmi", "median", 2, 0.99),
+        summary_row("farside", "stereo_a", "synthetic", "mean", 3, 0.45),
+        summary_row("farside", "stereo_a", "synthetic", "median", 3, 0.99)])
+    quicklooks = tmp_path / "ql"
+    quicklooks.mkdir()
+    pngs = {}
+    for name, shade in (("20110101T0000", 0.2), ("20110102T0000", 0.8)):  # the later one is shown
+        from farside_gan.plots import save
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=(1, 1))
+        fig.patch.set_facecolor(str(shade))
+        pngs[name] = save(fig, quicklooks / f"{name}.png").read_bytes()
+    paths = report.write_report_page(out / "report", manifest, losses, summary=summary,
+                                     galleries={"STEREO-A farside": [quicklooks]})
+    html = rendered(paths["page"])
+    # the evaluation summary: a table, one column per comparison, the means only
+    assert html.index("<h1") < html.index("<table")  # sections: evaluation first
+    table = html[html.index("Evaluation summary"):]
+    table = table[:table.index("</table>")]
+    assert "near side, SDO vs HMI" in table and "far side, STEREO-A vs synthetic truth" in table
+    for value in ("0.610", "0.710", "0.450", "0.550", "123", "0.87"):
+        assert value in table
+    assert "0.990" not in table  # medians stay in summary.csv
+    assert "synthetic Sun&#x27;s true line-of-sight field" in html or \
+        "synthetic Sun's true line-of-sight field" in html
+    # the data: counts and dropped times by reason, most frequent first, details as literals
+    assert "<strong>7</strong> times, <strong>4</strong> usable AIA/HMI pairs (1 eval, 3 train)" \
+        "," in html and "<strong>3</strong> dropped" in html
+    reasons = html[html.index("Dropped times by reason"):]
+    assert reasons.index("eclipse") < reasons.index("quality_flag")
+    # a message's markup is shown, not interpreted
+    assert "*2011-01-05* (T_OBS_)" in re.sub(r"<[^>]+>", "", reasons)
+    # the loss figure, then the latest map of the gallery, embedded
+    images = embedded_pngs(html)
+    assert images[0] == paths["losses"].read_bytes() and images[0][:8] == b"\x89PNG\r\n\x1a\n"
+    assert images[1:] == [pngs["20110102T0000"]]
+    assert "STEREO-A farside: 2 maps (shown: the latest, 20110102T0000)" in html
+
+
+def test_real_run_page_says_there_is_no_farside_truth(run):
+    out, manifest, losses = run
+    summary = write_csv(out / "summary.csv", [summary_row("nearside", "sdo", "hmi", "mean", 2, 0.6)])
+    html = rendered(report.write_report_page(out / "report", manifest, losses, summary)["page"])
+    assert "There is no farside truth" in html and "synthetic truth" not in html
+
+
+def test_run_without_evaluation_says_so(run):
+    out, manifest, losses = run
+    html = rendered(report.write_report_page(out / "report", manifest, losses)["page"])
+    assert "No evaluation in this run" in html and "Evaluation summary" not in html
+
+
+def test_loss_figure_plots_each_logged_term():
+    from farside_gan.plots import losses_figure
+    rows = [{"step": s, "epoch": 0, "lr": 2e-4, "loss_D": 0.5, "loss_G": 2.0, "loss_G_gan": 0.7,
+             "loss_G_fm": 0.13, "loss_G_cc": "", "seconds": 1.0} for s in (10, 20, 30)]
+    fig = losses_figure(rows)
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == \
+        ["D (LSGAN)", "G GAN", "G feature matching", "G total"]  # no empty correlation term
+    assert list(ax.get_lines()[2].get_ydata()) == [0.13] * 3
+    assert ax.get_xlabel() == "training step"
+
+
+# ---------------------------------------------------------------- quicklooks
+
+@pytest.fixture(scope="module")
+def farside_map(tmp_path_factory):
+    """A generated STEREO-A map as inference writes it (header from a stack), off-disk NaN."""
+    from farside_gan.fitsio import write_fits
+    from farside_gan.inference import magnetogram_header
+    from farside_gan.training import TrainConfig
+    from model_helpers import stack_header
+
+    n = 64
+    header = magnetogram_header(stack_header(n, "2011-01-31T00:06:15.000", "euvi_a"),
+                                "20110131T0000.fits", "generator.pt", "0" * 64, TrainConfig())
+    header["INDETECT"] = "EUVI"
+    y, x = np.indices((n, n)) - (n - 1) / 2
+    data = np.where(np.hypot(x, y) < 0.4 * n, 300.0 * np.sign(x), np.nan).astype(np.float32)
+    return write_fits(tmp_path_factory.mktemp("map") / "20110131T0000.fits", data, header)
+
+
+def test_quicklook_names_spacecraft_source_and_observer(farside_map):
+    import sunpy.map
+    from farside_gan.plots import quicklook_figure
+    fig = quicklook_figure(sunpy.map.Map(farside_map), vmax=800)
+    ax = fig.axes[0]
+    title = ax.get_title()
+    assert title.splitlines() == [
+        "STEREO-A magnetogram 2011-01-31 00:06 UTC",
+        "generated by farside-gan (Pix2PixHD, generator.pt) from EUVI 304/195/171 Å",
+        "observer STEREO-A: Stonyhurst lon +105.0°, lat -2.0°, 0.996 AU"]
+    image = ax.get_images()[0]
+    assert image.get_cmap().name.startswith("hmimag")
+    assert (image.norm.vmin, image.norm.vmax) == (-800, 800)  # symmetric, in Gauss
+    colorbar = fig.axes[-1]
+    assert colorbar.get_ylabel() == "B$_{LOS}$ (G)"
+    # sunpy's heliographic grid: a Stonyhurst overlay with lines every 30 degrees
+    (overlay,) = [c for c in ax._all_coords if c is not ax.coords]
+    assert type(overlay._transform._b.output_system).__name__ == "HeliographicStonyhurst"
+    assert overlay[0]._formatter_locator.spacing.to_value("deg") == 30
+    assert overlay[0]._grid_lines_kwargs["visible"]
+    assert ax.coords[1].get_axislabel() == "Helioprojective Latitude (Solar-Y)"
+
+
+def test_quicklook_png_holds_every_label(farside_map, tmp_path):
+    """Nothing drawn lies outside the PNG: it spans the figure's tight bounding box (the y-axis
+    label included), not the nominal figure size that once cut the label off."""
+    import matplotlib.image
+    import sunpy.map
+    from farside_gan.cli.workflow import quicklook
+    from farside_gan.plots import quicklook_figure
+
+    path = quicklook(farside_map, tmp_path / "q.png")
+    fig = quicklook_figure(sunpy.map.Map(farside_map))
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # WCSAxes places its labels when drawn
+    renderer = canvas.get_renderer()
+    axes = fig.axes[0].get_tightbbox(renderer)  # pixels: the map, its ticks and axis labels
+    tight = fig.get_tightbbox(renderer)  # inches: everything drawn
+    assert axes.x0 < 0  # the y-axis label lies left of the nominal figure: it needs the trim
+    assert axes.x0 >= tight.x0 * fig.dpi - 1
+    height, width = matplotlib.image.imread(path).shape[:2]
+    pad = 2 * 0.08 * 90
+    assert width == pytest.approx(tight.width * 90 + pad, abs=3)
+    assert height == pytest.approx(tight.height * 90 + pad, abs=3)
