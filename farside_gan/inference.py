@@ -26,6 +26,8 @@ from farside_gan.geometry import MASK_RADIUS
 from farside_gan.layout import EUV_INSTRUMENTS
 from farside_gan.model.data import disk_mask_for, read_stack
 from farside_gan.normalize import denormalize_hmi
+from farside_gan.uncertainty import (UNCERTAINTY_EXTNAME, ensemble_hdu, ensemble_std,
+                                     uncertainty_hdu)
 from farside_gan.validation import check_stack_for_model
 from farside_gan.training import (TrainConfig, build_networks, check_model_config, load_checkpoint,
                                   load_state)
@@ -41,7 +43,11 @@ _INSTRUMENT_KEYS = ("INSTRUME", "DETECTOR", "WAVELNTH", "WAVEUNIT", "WAVE_STR", 
 
 def load_generator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
     """The generator of a training checkpoint or ``generator.pt``, in eval mode, and its config."""
-    ckpt = load_checkpoint(checkpoint, map_location="cpu")
+    return generator_of(load_checkpoint(checkpoint, map_location="cpu"), checkpoint, device)
+
+
+def generator_of(ckpt: dict, checkpoint, device: str | torch.device = "cpu"):
+    """The generator of a loaded checkpoint dict (``load_generator``), and its config."""
     try:
         config = TrainConfig.from_dict(ckpt["config"], source=str(checkpoint))
     except (TypeError, ValueError) as exc:
@@ -142,7 +148,7 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
             out_dir: str | os.PathLike | None = None, batch_size: int = 4, device: str = "auto",
             mask_radius: float | None = None,
             outputs: list[str | os.PathLike] | None = None, precision: str = "auto",
-            compile: bool = False) -> list[Path]:
+            compile: bool = False, ensemble: list[str | os.PathLike] | None = None) -> list[Path]:
     """Write one magnetogram per stack; returns the output paths in input order.
 
     Outputs go to ``out_dir`` named by :func:`output_name`, or to the explicit ``outputs`` paths
@@ -154,12 +160,19 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
 
     Every stack is checked before any is generated (``validation.check_stack_for_model``): its
     instrument's channel order, a size the generator takes, the geometry of the output map.
+
+    ``ensemble``: more generators (checkpoints of the same model, e.g.
+    ``uncertainty.snapshot_members``); with them each map gets the ensemble's (``checkpoint``
+    and these) per-pixel standard deviation in Gauss as the extension ``UNCERTAINTY`` and the
+    members as the table ``ENSEMBLE`` (``farside_gan.uncertainty``). Each member costs one
+    more inference per map.
     """
     from farside_gan.model.accel import GeneratorRunner
     dev = resolve_device(device)
     G, config = load_generator(checkpoint, dev)
     run = GeneratorRunner(G, dev, precision, compile=compile)
     sha = sha256_of(checkpoint)
+    members = _load_members(checkpoint, config, ensemble or [], dev, precision, compile, sha)
     stacks = [Path(s) for s in stacks]
     if (out_dir is None) == (outputs is None):
         raise ValueError("give either out_dir or outputs")
@@ -183,14 +196,47 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
             group = [(s, d, h) for s, (d, h) in zip(chunk, loaded) if d.shape[-1] == size]
             x = torch.from_numpy(np.stack([d for _, d, _ in group])).to(dev)
             y = run(x).clamp(-1, 1)[:, 0].cpu().numpy()
-            for (s, _, h), field in zip(group, y):
+            others = [m["run"](x).clamp(-1, 1)[:, 0].cpu().numpy() for m in members[1:]]
+            for i, ((s, _, h), field) in enumerate(zip(group, y)):
                 gauss, radius = mask_off_disk(denormalize_hmi(field, config.hmi_clip), h,
                                               mask_radius)
                 header = magnetogram_header(h, s, Path(checkpoint).name, sha, config, radius)
-                path = write_fits(names[s], gauss.astype(np.float32), header)
+                extra = []
+                if others:
+                    fields = [gauss] + [mask_off_disk(denormalize_hmi(o[i], config.hmi_clip), h,
+                                                      radius)[0] for o in others]
+                    extra = [uncertainty_hdu(ensemble_std(np.stack(fields)), header,
+                                             len(fields)), ensemble_hdu(members)]
+                    header["UNCEXT"] = (UNCERTAINTY_EXTNAME, "extension with the 1-sigma map (G)")
+                path = write_fits(names[s], gauss.astype(np.float32), header, extra_hdus=extra)
                 log.info("%s -> %s", s, path)
         written.extend(names[s] for s in chunk)
     return written
+
+
+def _load_members(checkpoint, config: TrainConfig, ensemble, device, precision: str,
+                  compile: bool, sha: str) -> list[dict]:
+    """The ensemble: ``checkpoint`` (already loaded by the caller; no runner here) then each of
+    ``ensemble`` with its runner; every member must be of the same model and de-normalization."""
+    from farside_gan.model.accel import GeneratorRunner
+    if not ensemble:
+        return []
+    main = load_checkpoint(checkpoint, map_location="cpu")
+    members = [{"file": Path(checkpoint).name, "sha256": sha, "epoch": main.get("epoch", -1),
+                "step": main.get("step", -1), "run": None}]
+    del main
+    for path in ensemble:
+        saved = load_checkpoint(path, map_location="cpu")
+        G, member_config = generator_of(saved, path, device)
+        if member_config.model != config.model or member_config.hmi_clip != config.hmi_clip:
+            raise InputDataError(path, "ensemble member is not of the model of "
+                                 f"{Path(checkpoint).name} ({member_config.model}, hmi_clip "
+                                 f"{member_config.hmi_clip})", reason="checkpoint_mismatch")
+        members.append({"file": Path(path).name, "sha256": sha256_of(path),
+                        "epoch": saved.get("epoch", -1), "step": saved.get("step", -1),
+                        "run": GeneratorRunner(G, device, precision, compile=compile)})
+        del saved  # a training checkpoint also holds D and both optimizers
+    return members
 
 
 def predict_prepared(checkpoint: str | os.PathLike, prepared_dir: str | os.PathLike,
