@@ -121,6 +121,13 @@ def quicklook(farside, ws):
 
 
 @pytest.fixture(scope="module")
+def synchronic(farside, prepared, ws):
+    run_rule(ws, "synchronic", ["results/synchronic/20110131", "results/quicklook/synchronic/20110131",
+                                "results/quicklook/uncertainty/20110131"])
+    return ws / "results/synchronic/20110131"
+
+
+@pytest.fixture(scope="module")
 def evaluated(nearside, farside, truth, ws):
     run_rule(ws, "evaluate", ["results/evaluation/metrics.csv"])
     return ws / "results/evaluation"
@@ -329,3 +336,39 @@ def test_quicklook_plots_the_farside_map(quicklook):
     # the disk is drawn: grey levels vary in the middle of the figure
     centre = image[150:250, 160:260, :3].mean(axis=2)
     assert centre.std() > 0.01
+
+
+def test_synchronic_merges_hmi_and_the_farside_map_on_a_carrington_grid(synchronic, farside,
+                                                                        prepared, ws, tmp_path):
+    """One map per farside time of the period (the eclipse-dropped 12 UT HMI frame has no
+    farside partner), as the library makes it from the same files; the near side, HMI's view
+    of the synthetic Sun, follows the Sun's true radial field on the Carrington grid."""
+    import sunpy.map
+    from sunpy.coordinates import HeliographicCarrington
+
+    from farside_gan.synchronic import (SynchronicSettings, parse_time_key, source_on_grid,
+                                        synchronic_period)
+    from farside_gan.synthetic import SyntheticSun
+    from farside_gan.synthetic.truth import carrington_truth
+    [path] = sorted(synchronic.glob("*.fits"))
+    assert path.name == f"{FARSIDE_T}.fits"
+    smap = sunpy.map.Map(path, hdus=0)
+    assert isinstance(smap.coordinate_frame, HeliographicCarrington)
+    assert smap.data.shape == (180, 360) and smap.meta["ctype1"] == "CRLN-CEA"
+    [expected] = synchronic_period(tmp_path, {"stereo_a": farside}, prepared / "hmi/20110131")
+    np.testing.assert_array_equal(fits.getdata(path), fits.getdata(expected))
+    with fits.open(path) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "SOURCE", "MU", "PROVENANCE"]  # no ensemble
+        prov = hdul["PROVENANCE"].data
+        assert list(prov["ROLE"]) == ["hmi", "stereo_a"]
+        assert prov["FILE"][0] == f"data/prepared/hmi/20110131/aligned/magnetogram/{FARSIDE_T}.fits"
+        assert prov["SHA256"][1] == hashlib.sha256((farside / path.name).read_bytes()).hexdigest()
+        field, source = hdul[0].data, hdul["SOURCE"].data
+        truth = carrington_truth(SyntheticSun(seed=0), hdul[0].header, parse_time_key(FARSIDE_T))
+    # where HMI alone sees the Sun (elsewhere the tiny model's farside map is blended in)
+    stereo_a = source_on_grid("stereo_a", farside / path.name, SynchronicSettings())
+    near = (source == 1) & ~np.isfinite(stereo_a.value)
+    assert near.sum() > 0.2 * field.size and np.all(np.isfinite(field[near]))
+    assert np.corrcoef(field[near], truth[near])[0, 1] > 0.8
+    assert (ws / f"results/quicklook/synchronic/20110131/{FARSIDE_T}.png").stat().st_size > 10_000
+    assert list((ws / "results/quicklook/uncertainty/20110131").glob("*.png")) == []

@@ -262,3 +262,77 @@ def train_launcher(wildcards, resources):
     if resources.gpu > 1:
         return f"python -m farside_gan.distributed --nproc-per-node={int(resources.gpu)}"
     return FARSIDE_GAN
+
+
+# The generated maps' uncertainty: an ensemble of generators in the predict rules (infer.smk),
+# and the synchronic Carrington maps of each period with farside maps (synchronic.smk).
+ENSEMBLE_MEMBERS = config["synchronic"]["ensemble_members"]
+
+
+def check_ensemble():
+    """An ensemble of N needs N - 1 checkpoints kept before the last epoch; say so while
+    planning, not after training."""
+    if not ENSEMBLE_MEMBERS:
+        return
+    training = config["training"]
+    keep, epochs = training["keep_every_epochs"], training["epochs"]
+    kept = (epochs - 1) // keep if keep and epochs > 0 else 0
+    if kept < ENSEMBLE_MEMBERS - 1:
+        raise WorkflowError(
+            f"config: synchronic.ensemble_members {ENSEMBLE_MEMBERS} needs "
+            f"{ENSEMBLE_MEMBERS - 1} checkpoints kept before the last epoch, but training "
+            f"keeps {kept} (training.epochs {epochs}, training.keep_every_epochs {keep}); "
+            "keep more (a smaller keep_every_epochs) or ask for fewer members")
+
+
+check_ensemble()
+
+
+def ensemble_args():
+    """The predict rules' ensemble option, quoted for the shell ('' without an ensemble)."""
+    if not ENSEMBLE_MEMBERS:
+        return ""
+    import shlex
+
+    return f"--ensemble-members {shlex.quote(str(ENSEMBLE_MEMBERS))}"
+
+
+SYNCHRONIC = config["synchronic"]
+
+
+def synchronic_periods():
+    """Periods with farside times: one synchronic job each."""
+    return sorted({p for sc in FARSIDE_TIMES for p in periods(SPACECRAFT[sc])})
+
+
+def synchronic_outputs():
+    if not SYNCHRONIC["enabled"]:
+        return []
+    return [path for p in synchronic_periods()
+            for path in (f"results/synchronic/{p}", f"results/quicklook/synchronic/{p}",
+                         f"results/quicklook/uncertainty/{p}")]
+
+
+def synchronic_inputs(wildcards):
+    """The period's farside map directories and, when HMI was fetched in it, its prepared
+    HMI directory (the near side of each time)."""
+    inputs = {sc: f"results/farside/{sc}/{wildcards.period}" for sc in FARSIDE_TIMES
+              if wildcards.period in periods(SPACECRAFT[sc])}
+    if wildcards.period in periods("hmi"):
+        inputs["hmi"] = prepared_dir("hmi", wildcards.period)
+    return inputs
+
+
+def synchronic_commands(wildcards, input, output):
+    command = ["synchronic", "--out-dir", output.maps, "--png-dir", output.plots,
+               "--uncertainty-png-dir", output.uncertainty,
+               "--projection", SYNCHRONIC["projection"],
+               "--pixels", *SYNCHRONIC["pixels"], "--weight-power", SYNCHRONIC["weight_power"],
+               "--radial" if SYNCHRONIC["radial"] else "--no-radial",
+               "--mu-min", SYNCHRONIC["mu_min"], "--algorithm", SYNCHRONIC["algorithm"]]
+    for sc in FARSIDE_TIMES:
+        if sc in input.keys():
+            command += ["--farside", f"{sc}={getattr(input, sc)}"]
+    if "hmi" in input.keys():
+        command += ["--hmi-prepared", input.hmi]
+    return [command]
