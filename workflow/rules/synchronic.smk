@@ -17,6 +17,8 @@ rule synchronic:
                            caption="../report/synchronic.rst"),
     log:
         "logs/synchronic/{period}.log",
+    benchmark:
+        "benchmarks/out/synchronic/{period}.tsv"
     params:
         commands=synchronic_commands,
     threads: 1
