@@ -34,12 +34,12 @@ from astropy.io import fits
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from farside_gan.metrics import bin_image, pearson_cc  # noqa: E402
-from farside_gan.synchronic import (SOURCE_CODES, SynchronicSettings, _disk_pixels,  # noqa: E402
+from farside_gan.synchronic import (SOURCE_CODES, SynchronicSettings,  # noqa: E402
                                     parse_time_key, pixel_areas, synchronic_map)
 from farside_gan.synthetic.archive import read_sun  # noqa: E402
 from farside_gan.synthetic.truth import carrington_truth  # noqa: E402
 from farside_gan.uncertainty import (ONE_SIGMA, UNCERTAINTY_EXTNAME,  # noqa: E402
-                                     calibration_factor, read_uncertainty,
+                                     calibration_factor, ensemble_errors, read_uncertainty,
                                      within_sigma_fraction)
 
 
@@ -88,10 +88,13 @@ def synchronic_rows(run: Path, sun, bin_factor: int, weight_powers) -> list[dict
             source = hdul["SOURCE"].data
             sigma = hdul[UNCERTAINTY_EXTNAME].data.astype(float) \
                 if UNCERTAINTY_EXTNAME in hdul else None
-            inputs = {r: (run / f if f else None) for r, f in zip(
+            files = {r: (run / f if f else None) for r, f in zip(
                 hdul["PROVENANCE"].data["ROLE"], hdul["PROVENANCE"].data["FILE"])}
+        calibration = files.pop("calibration", None)
+        inputs = files
         truth = carrington_truth(sun, header, t).astype(float)
-        rows.append({"map": path.name, "variant": f"as made (k={header['WPOWER']:g})",
+        made = f"as made (k={header['WPOWER']:g}, sigma x {header.get('UNCCALF', 1):.2f})"
+        rows.append({"map": path.name, "variant": made,
                      **score_synchronic(field, header, truth, source, sigma, bin_factor)})
         settings = SynchronicSettings(projection=header["SYNPROJ"], radial=header["RADIAL"],
                                       pixels=(header["NAXIS1"], header["NAXIS2"]),
@@ -99,7 +102,8 @@ def synchronic_rows(run: Path, sun, bin_factor: int, weight_powers) -> list[dict
         for power in weight_powers:
             start = time.perf_counter()
             arrays, h, _ = synchronic_map(
-                t, inputs, SynchronicSettings(**{**settings.__dict__, "weight_power": power}))
+                t, inputs, SynchronicSettings(**{**settings.__dict__, "weight_power": power}),
+                calibration)
             seconds = time.perf_counter() - start
             rows.append({"map": path.name, "variant": f"k={power:g}", "seconds": seconds,
                          **score_synchronic(arrays["field"].astype(float), h, truth,
@@ -107,9 +111,20 @@ def synchronic_rows(run: Path, sun, bin_factor: int, weight_powers) -> list[dict
     return rows
 
 
-def uncertainty_rows(run: Path) -> list[dict]:
-    """Calibration of the generated maps on their own grids: farside against the truth, near
-    side against HMI and against the truth."""
+def grid_of(run: Path) -> SynchronicSettings | None:
+    """The synchronic maps' grid (from the first map's header), None without maps."""
+    first = next(iter(sorted(run.glob("results/synchronic/*/*.fits"))), None)
+    if first is None:
+        return None
+    h = fits.getheader(first)
+    return SynchronicSettings(projection=h["SYNPROJ"], radial=h["RADIAL"],
+                              pixels=(h["NAXIS1"], h["NAXIS2"]), mu_min=h["MUMIN"],
+                              algorithm=h["REPALG"], weight_power=h["WPOWER"])
+
+
+def uncertainty_rows(run: Path, grid: SynchronicSettings | None = None) -> list[dict]:
+    """Calibration of the generated maps: farside against the truth, near side against HMI
+    and against the truth; on the maps' own pixels, or on the synchronic ``grid``."""
     groups = {}
     for path in sorted(run.glob("results/farside/*/*/*.fits")):
         sc, period = path.parts[-3], path.parts[-2]
@@ -123,19 +138,13 @@ def uncertainty_rows(run: Path) -> list[dict]:
             (path, run / "results/truth/sdo" / period / path.name))
     rows = []
     for label, pairs in groups.items():
-        errors, sigmas = [], []
-        for prediction, truth in pairs:
-            sigma = read_uncertainty(prediction)
-            if sigma is None or not truth.exists():
-                continue
-            data, header = fits.getdata(prediction).astype(float), fits.getheader(prediction)
-            disk = _disk_pixels(header, data.shape, prediction)
-            errors.append((data - fits.getdata(truth).astype(float))[disk])
-            sigmas.append(sigma.astype(float)[disk])
-        if not errors:
+        if read_uncertainty(pairs[0][0]) is None:
+            continue  # a run without the ensemble
+        error, sigma, used = ensemble_errors(pairs, grid)
+        if not used:
             continue
-        error, sigma = np.concatenate(errors), np.concatenate(sigmas)
-        rows.append({"comparison": label, "maps": len(errors), "pixels": int(error.size),
+        rows.append({"comparison": label, "on": "grid" if grid else "pixels",
+                     "maps": len(used), "pixels": int(error.size),
                      "within_1sigma": within_sigma_fraction(error, sigma),
                      "calibration_factor": calibration_factor(error, sigma),
                      "mean_sigma": float(np.mean(sigma)),
@@ -170,14 +179,16 @@ def main() -> int:
     args = parser.parse_args()
     sun = read_sun(args.run_dir / "data/archive")
     synchronic = synchronic_rows(args.run_dir, sun, args.bin, args.weight_powers)
-    uncertainty = uncertainty_rows(args.run_dir)
+    grid = grid_of(args.run_dir)
+    uncertainty = uncertainty_rows(args.run_dir) + (uncertainty_rows(args.run_dir, grid)
+                                                   if grid else [])
     print(f"synthetic Sun seed {sun.seed}; one sigma of a normal distribution: {ONE_SIGMA:.3f}\n")
     print(table(synchronic, ["map", "variant", "covered", "cc", "cc_binned", "cc_hmi_led",
                              "cc_stereo_led", "unsigned_flux_ratio", "net_flux_over_unsigned",
                              "true_net_flux_over_unsigned", "within_1sigma_stereo_led",
                              "calibration_factor_stereo_led"]))
     print()
-    print(table(uncertainty, ["comparison", "maps", "pixels", "within_1sigma",
+    print(table(uncertainty, ["comparison", "on", "maps", "pixels", "within_1sigma",
                               "calibration_factor", "mean_sigma", "rms_error",
                               "within_1sigma_after_nearside_factor"]))
     if args.json:

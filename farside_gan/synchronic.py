@@ -161,7 +161,7 @@ def observer_mu(grid_header: fits.Header, observer, obstime) -> np.ndarray:
     return np.sum(normal * sight, axis=0) / np.linalg.norm(sight, axis=0)
 
 
-def _disk_pixels(header: fits.Header, shape, path) -> np.ndarray:
+def disk_pixels(header: fits.Header, shape, path) -> np.ndarray:
     """The pixels a map's values are valid on: within ``MASKRAD`` disk radii of the Sun's
     centre (its pixel from the WCS; the radius R_SUN in pixels, else RSUN_OBS / CDELT1)."""
     from astropy.wcs import WCS
@@ -195,7 +195,7 @@ def source_map(path, role: str) -> tuple[np.ndarray, np.ndarray | None, fits.Hea
         if key not in header:
             raise InputDataError(path, f"no {key}: the observer is unknown",
                                  reason="missing_keyword")
-    disk = _disk_pixels(header, data.shape, path)
+    disk = disk_pixels(header, data.shape, path)
     value = np.where(disk, data.astype(np.float32), np.float32(np.nan))
     sigma = None if role in OBSERVED else read_uncertainty(path)
     if sigma is not None:
@@ -299,11 +299,15 @@ def merge(sources: list[OnGrid], settings: SynchronicSettings) -> dict[str, np.n
     return {"field": merged, "sigma": sigma, "source": code, "mu": best_mu}
 
 
-def _provenance_hdu(sources: list[OnGrid], missing: list[str]) -> fits.BinTableHDU:
+def _provenance_hdu(sources: list[OnGrid], missing: list[str],
+                    calibration=None) -> fits.BinTableHDU:
     rows = [(s.name, str(s.path), sha256_of(s.path), str(s.header.get("CKPTSHA", "")),
              str(s.header.get("DATE-OBS", "")), float(s.header["HGLN_OBS"]),
              float(s.header["HGLT_OBS"])) for s in sources]
     rows += [(role, "", "", "", "", np.nan, np.nan) for role in missing]
+    if calibration is not None:
+        rows.append(("calibration", str(calibration), sha256_of(calibration), "", "", np.nan,
+                     np.nan))
     names = ("ROLE", "FILE", "SHA256", "CKPTSHA", "DATE_OBS", "HGLN_OBS", "HGLT_OBS")
     formats = ("16A", "300A", "64A", "64A", "32A", "D", "D")
     columns = [fits.Column(name=n, format=f, array=[r[i] for r in rows],
@@ -313,10 +317,15 @@ def _provenance_hdu(sources: list[OnGrid], missing: list[str]) -> fits.BinTableH
 
 
 def synchronic_map(time, inputs: dict[str, str | os.PathLike | None],
-                   settings: SynchronicSettings = SynchronicSettings()
+                   settings: SynchronicSettings = SynchronicSettings(),
+                   calibration: str | os.PathLike | None = None
                    ) -> tuple[dict[str, np.ndarray], fits.Header, list[fits.hdu.base.ExtensionHDU]]:
     """Merge the ``inputs`` (role -> map file or None: ``hmi``, ``stereo_a``, ``stereo_b``)
-    at ``time``; returns (the merged arrays, the primary header, the extension HDUs)."""
+    at ``time``; returns (the merged arrays, the primary header, the extension HDUs).
+
+    ``calibration``: a file of ``uncertainty.fit_calibration`` fitted on this grid; the merged
+    uncertainty is multiplied by its factor (the generated maps' own extensions stay the raw
+    ensemble std)."""
     unknown = set(inputs) - set(SOURCE_CODES)
     if unknown:
         raise ValueError(f"unknown source roles {sorted(unknown)}; known: {list(SOURCE_CODES)}")
@@ -326,6 +335,11 @@ def synchronic_map(time, inputs: dict[str, str | os.PathLike | None],
     if not sources:
         raise ValueError(f"no input map for {time}")
     arrays = merge(sources, settings)
+    factor, calibrated = 1.0, calibration is not None and arrays["sigma"] is not None
+    if calibrated:
+        from farside_gan.uncertainty import read_calibration
+        factor = read_calibration(calibration, settings)
+        arrays["sigma"] = (arrays["sigma"] * np.float32(factor)).astype(np.float32)
     header = carrington_header(time, settings)
     lon, lat = grid_coordinates(header)
     gap = ~np.isfinite(arrays["field"])
@@ -344,6 +358,8 @@ def synchronic_map(time, inputs: dict[str, str | os.PathLike | None],
     for role, code in SOURCE_CODES.items():
         header[f"SRC{code}"] = (role, f"SOURCE code {code}")
         header[f"NSRC{code}"] = (int((arrays["source"] == code).sum()), f"pixels led by {role}")
+    if arrays["sigma"] is not None:
+        header["UNCCALF"] = (factor, "UNCERTAINTY = this x the merged ensemble std")
     header["CREATOR"] = ("farside-gan", "software that wrote this file")
     header["SWVER"] = (__version__, "farside-gan version")
     for s in sources:
@@ -365,15 +381,17 @@ def synchronic_map(time, inputs: dict[str, str | os.PathLike | None],
     extensions.append(fits.ImageHDU(data, h, name="SOURCE"))
     h, data = image(arrays["mu"], "", "mu of the dominant source")
     extensions.append(fits.ImageHDU(data, h, name="MU"))
-    extensions.append(_provenance_hdu(sources, missing))
+    extensions.append(_provenance_hdu(sources, missing,
+                                      calibration if calibrated else None))
     return arrays, header, extensions
 
 
 def write_synchronic(path, time, inputs, settings: SynchronicSettings = SynchronicSettings(),
                      png: str | os.PathLike | None = None,
-                     uncertainty_png: str | os.PathLike | None = None) -> Path:
+                     uncertainty_png: str | os.PathLike | None = None,
+                     calibration: str | os.PathLike | None = None) -> Path:
     """Write the synchronic map of ``time`` (``synchronic_map``) as FITS, and its PNGs."""
-    arrays, header, extensions = synchronic_map(time, inputs, settings)
+    arrays, header, extensions = synchronic_map(time, inputs, settings, calibration)
     path = write_fits(path, arrays["field"], header, extra_hdus=extensions)
     if png is not None or uncertainty_png is not None:
         from farside_gan.plots import save, synchronic_figure, uncertainty_figure
@@ -405,7 +423,7 @@ def period_inputs(farside_dirs: dict[str, str | os.PathLike],
 def synchronic_period(out_dir, farside_dirs: dict[str, str | os.PathLike],
                       hmi_prepared: str | os.PathLike | None = None,
                       settings: SynchronicSettings = SynchronicSettings(),
-                      png_dir=None, uncertainty_png_dir=None) -> list[Path]:
+                      png_dir=None, uncertainty_png_dir=None, calibration=None) -> list[Path]:
     """``out_dir/<time>.fits`` for every time of the period with a farside map (PNGs in
     ``png_dir``/``uncertainty_png_dir`` under the same name); the directories are made even
     when there is no such time."""
@@ -422,5 +440,5 @@ def synchronic_period(out_dir, farside_dirs: dict[str, str | os.PathLike],
             out_dir / f"{key}.fits", parse_time_key(key), inputs, settings,
             png=Path(png_dir) / f"{key}.png" if png_dir is not None else None,
             uncertainty_png=Path(uncertainty_png_dir) / f"{key}.png"
-            if uncertainty_png_dir is not None else None))
+            if uncertainty_png_dir is not None else None, calibration=calibration))
     return written

@@ -131,3 +131,55 @@ def test_predict_cli_ensemble_options(run_dir, stacks, tmp_path, capsys):
     assert main(["predict", "--checkpoint", str(run_dir / "generator.pt"), "--out-dir", str(out),
                  "--device", "cpu", "--ensemble-members", "5", *map(str, stacks)]) == 1
     assert "needs 4" in capsys.readouterr().err
+
+
+def test_calibration_factor_fitted_on_map_pairs_and_applied_to_the_synchronic_map(tmp_path):
+    """Truths that differ from the maps by twice their sigma (Gaussian): the fitted factor is 2;
+    the synchronic map's uncertainty is the merged sigma times it, the file in its provenance."""
+    import json
+    from datetime import datetime
+
+    from farside_gan.fitsio import write_fits
+    from farside_gan.synchronic import SynchronicSettings, synchronic_map
+    from farside_gan.uncertainty import fit_calibration, read_calibration
+    from synchronic_helpers import blob, write_map
+
+    t = datetime(2011, 1, 31)
+    rng = np.random.default_rng(3)
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "truth").mkdir()
+    for i, role in enumerate(("stereo_a", "stereo_b")):
+        path = write_map(tmp_path / "maps" / f"{i}.fits", role, t, blob(100.0, 10.0), size=96,
+                         sigma=25.0)
+        data, header = fits.getdata(path), fits.getheader(path)
+        write_fits(tmp_path / "truth" / f"{i}.fits",
+                   (data + rng.normal(0, 50.0, data.shape)).astype(np.float32), header)
+    write_map(tmp_path / "maps" / "no_truth.fits", "stereo_a", t, blob(0.0, 0.0), sigma=25.0)
+    # on the maps' own pixels the factor is the truth's: 2
+    assert main(["calibrate-uncertainty", "--pair", str(tmp_path / "maps"),
+                 str(tmp_path / "truth"), "--out", str(tmp_path / "pixels.json"),
+                 "--no-grid"]) == 0
+    result = json.loads((tmp_path / "pixels.json").read_text())
+    assert result["factor"] == pytest.approx(2.0, rel=0.03) and result["maps"] == 2
+    assert result["within_1sigma_raw"] == pytest.approx(0.383, abs=0.02)  # 10^4 pixels
+    assert result["grid"] is None and read_calibration(tmp_path / "pixels.json") == result["factor"]
+    # on a 4-degree grid the reprojection averages the independent pixel errors down, not sigma
+    settings = SynchronicSettings(projection="CAR", pixels=(90, 45))
+    assert main(["calibrate-uncertainty", "--pair", str(tmp_path / "maps"),
+                 str(tmp_path / "truth"), "--out", str(tmp_path / "cal.json"),
+                 "--projection", "CAR", "--pixels", "90", "45"]) == 0
+    result = json.loads((tmp_path / "cal.json").read_text())
+    assert result["grid"]["pixels"] == [90, 45] and result["factor"] < 1.0
+    with pytest.raises(InputDataError, match="cal.json.*fitted on the grid"):
+        read_calibration(tmp_path / "cal.json", SynchronicSettings())
+    inputs = {"stereo_a": tmp_path / "maps" / "0.fits"}
+    raw, _, _ = synchronic_map(t, inputs, settings)
+    calibrated, header, extensions = synchronic_map(t, inputs, settings, tmp_path / "cal.json")
+    np.testing.assert_allclose(calibrated["sigma"], raw["sigma"] * result["factor"], rtol=1e-6)
+    np.testing.assert_array_equal(calibrated["field"], raw["field"])
+    assert header["UNCCALF"] == pytest.approx(result["factor"])
+    [prov] = [e for e in extensions if e.name == "PROVENANCE"]
+    assert list(prov.data["ROLE"]) == ["stereo_a", "calibration"]
+    assert prov.data["SHA256"][1] == sha256_of(tmp_path / "cal.json")
+    with pytest.raises(InputDataError, match="UNCERTAINTY"):
+        fit_calibration([(tmp_path / "truth" / "0.fits", tmp_path / "truth" / "1.fits")])

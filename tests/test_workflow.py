@@ -55,7 +55,8 @@ def test_schema_fills_synchronic_defaults():
     config = validate({"start": "2011-01-01T00:00", "end": "2011-01-02T00:00"})
     assert config["synchronic"] == {
         "enabled": True, "projection": "CEA", "pixels": [360, 180], "weight_power": 4,
-        "radial": True, "mu_min": 0.1, "algorithm": "adaptive", "ensemble_members": 0}
+        "radial": True, "mu_min": 0.1, "algorithm": "adaptive", "ensemble_members": 0,
+        "calibrate_uncertainty": True}
 
 
 def test_ensemble_plan_needs_the_checkpoints_training_keeps(tmp_path):
@@ -73,6 +74,8 @@ def test_ensemble_plan_needs_the_checkpoints_training_keeps(tmp_path):
                                                             tmp_path / "keep.yaml"])
     out = proc.stdout + proc.stderr
     assert out.count("--ensemble-members 3") == 3  # 2 farside, 1 near-side inference
+    counts = job_counts(out)
+    assert counts["calibrate_uncertainty"] == 1 and counts["synchronic"] == 1
 
 
 def test_both_configs_validate():

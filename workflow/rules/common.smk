@@ -313,26 +313,68 @@ def synchronic_outputs():
                          f"results/quicklook/uncertainty/{p}")]
 
 
+UNCERTAINTY_CALIBRATION = "results/uncertainty/calibration.json"
+
+
+def calibrates_uncertainty():
+    """With an ensemble, the synchronic maps' uncertainty is calibrated on the near side: the
+    factor that puts 68.3 % of the evaluation months' errors against HMI within it."""
+    if not (ENSEMBLE_MEMBERS and SYNCHRONIC["calibrate_uncertainty"]):
+        return False
+    if not EVAL_PERIODS:
+        raise WorkflowError(
+            "config: synchronic.calibrate_uncertainty needs near-side maps of an evaluation "
+            "month to calibrate against HMI, and this configuration has none (start/end and "
+            "dataset.eval_months); set it to false")
+    return True
+
+
+calibrates_uncertainty()  # a configuration it cannot serve fails while planning
+
+
+def calibration_pairs(wildcards):
+    """The near-side maps of the evaluation months and the HMI directories they are scored
+    against (as evaluate's nearside/sdo/hmi comparison)."""
+    return {"maps": [f"results/nearside/{p}" for p in EVAL_PERIODS],
+            "hmi": [prepared_dir("hmi", p) for p in EVAL_PERIODS]}
+
+
+def synchronic_grid_args():
+    """The grid options of `synchronic` and `calibrate-uncertainty` (one grid for both)."""
+    return ["--projection", SYNCHRONIC["projection"], "--pixels", *SYNCHRONIC["pixels"],
+            "--radial" if SYNCHRONIC["radial"] else "--no-radial",
+            "--mu-min", SYNCHRONIC["mu_min"], "--algorithm", SYNCHRONIC["algorithm"]]
+
+
+def calibration_commands(wildcards, input, output):
+    """The factor is fitted on the synchronic maps' grid, where it is applied."""
+    command = ["calibrate-uncertainty", "--out", output[0], *synchronic_grid_args()]
+    for maps, hmi in zip(input.maps, input.hmi):
+        command += ["--pair", maps, str(Path(hmi, "aligned", "magnetogram"))]
+    return [command]
+
+
 def synchronic_inputs(wildcards):
     """The period's farside map directories and, when HMI was fetched in it, its prepared
-    HMI directory (the near side of each time)."""
+    HMI directory (the near side of each time); the uncertainty's calibration."""
     inputs = {sc: f"results/farside/{sc}/{wildcards.period}" for sc in FARSIDE_TIMES
               if wildcards.period in periods(SPACECRAFT[sc])}
     if wildcards.period in periods("hmi"):
         inputs["hmi"] = prepared_dir("hmi", wildcards.period)
+    if calibrates_uncertainty():
+        inputs["calibration"] = UNCERTAINTY_CALIBRATION
     return inputs
 
 
 def synchronic_commands(wildcards, input, output):
     command = ["synchronic", "--out-dir", output.maps, "--png-dir", output.plots,
-               "--uncertainty-png-dir", output.uncertainty,
-               "--projection", SYNCHRONIC["projection"],
-               "--pixels", *SYNCHRONIC["pixels"], "--weight-power", SYNCHRONIC["weight_power"],
-               "--radial" if SYNCHRONIC["radial"] else "--no-radial",
-               "--mu-min", SYNCHRONIC["mu_min"], "--algorithm", SYNCHRONIC["algorithm"]]
+               "--uncertainty-png-dir", output.uncertainty, *synchronic_grid_args(),
+               "--weight-power", SYNCHRONIC["weight_power"]]
     for sc in FARSIDE_TIMES:
         if sc in input.keys():
             command += ["--farside", f"{sc}={getattr(input, sc)}"]
     if "hmi" in input.keys():
         command += ["--hmi-prepared", input.hmi]
+    if "calibration" in input.keys():
+        command += ["--uncertainty-calibration", input.calibration]
     return [command]

@@ -3,7 +3,9 @@
 # synchronic`), one job per period, and the per-pixel uncertainty of the generated maps: with
 # synchronic.ensemble_members N >= 2 the predict jobs run N generators (generator.pt and the
 # N - 1 latest checkpoints/epoch_NNNN.pt training kept) and write their spread as each map's
-# UNCERTAINTY extension, which the synchronic map carries on. Helpers: common.smk.
+# UNCERTAINTY extension, which the synchronic map carries on, times the factor that calibrates
+# it on the near side (calibrate_uncertainty: evaluation months against HMI; the snapshot
+# ensemble alone is overconfident). Helpers: common.smk.
 
 rule synchronic:
     input:
@@ -25,6 +27,25 @@ rule synchronic:
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../../envs/farside-gan.yaml"
+    script:
+        "../scripts/farside_gan_cli.py"
+
+
+rule calibrate_uncertainty:
+    input:
+        unpack(calibration_pairs),
+    output:
+        UNCERTAINTY_CALIBRATION,
+    log:
+        "logs/calibrate_uncertainty.log",
+    params:
+        commands=calibration_commands,
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
     conda:
         "../../envs/farside-gan.yaml"
     script:
