@@ -372,3 +372,38 @@ def test_synchronic_merges_hmi_and_the_farside_map_on_a_carrington_grid(synchron
     assert np.corrcoef(field[near], truth[near])[0, 1] > 0.8
     assert (ws / f"results/quicklook/synchronic/20110131/{FARSIDE_T}.png").stat().st_size > 10_000
     assert list((ws / "results/quicklook/uncertainty/20110131").glob("*.png")) == []
+
+
+def test_calibrate_uncertainty_fits_the_near_side_factor_on_the_synchronic_grid(nearside,
+                                                                               prepared, ws,
+                                                                               tmp_path):
+    """In a copy of the workspace whose near-side maps carry an ensemble's UNCERTAINTY (a
+    constant 100 G here), the rule writes the library's factor for the configured grid."""
+    import json
+    import shutil
+
+    from farside_gan.synchronic import SynchronicSettings
+    from farside_gan.uncertainty import fit_calibration, uncertainty_hdu
+    copy = tmp_path / "ws"
+    shutil.copytree(ws, copy, symlinks=True)
+    for path in sorted((copy / "results/nearside/20110201").glob("*.fits")):
+        with fits.open(path) as hdul:
+            data, header = hdul[0].data, hdul[0].header
+            sigma = np.where(data != 0, 100.0, 0.0).astype(np.float32)
+            fits.HDUList([fits.PrimaryHDU(data, header),
+                          uncertainty_hdu(sigma, header, 2)]).writeto(path, overwrite=True)
+    grid = {"projection": "CAR", "pixels": [90, 45]}
+    write_config(copy / "ensemble.yaml", {"training": {"keep_every_epochs": 1},
+                                          "synchronic": {"ensemble_members": 2, **grid}})
+    # the changed settings would rerun the model and inference, which are not what is tested
+    run_snakemake(copy, "results/uncertainty/calibration.json", "--cores", "1",
+                  "--rerun-triggers", "mtime", "--allowed-rules", "calibrate_uncertainty",
+                  configfiles=[copy / "config.yaml", copy / "ensemble.yaml"])
+    result = json.loads((copy / "results/uncertainty/calibration.json").read_text())
+    expected = fit_calibration(
+        [(p, copy / f"data/prepared/hmi/20110201/aligned/magnetogram/{p.name}")
+         for p in sorted((copy / "results/nearside/20110201").glob("*.fits"))],
+        grid=SynchronicSettings(projection="CAR", pixels=(90, 45)))
+    assert result["factor"] == pytest.approx(expected["factor"]) and result["maps"] == 1
+    assert result["grid"]["pixels"] == [90, 45] and result["pairs"][0]["map"].endswith(
+        f"results/nearside/20110201/{EVAL_T}.fits")
