@@ -201,9 +201,11 @@ def uncertainty_figure(path, vmax: float | None = None) -> Figure:
     data = sigma.data[np.isfinite(sigma.data)]
     if vmax is None:
         vmax = max(float(np.percentile(data, 99.5)) if data.size else 1.0, 1.0)
+    factor = sigma.meta.get("unccalf")
+    scaled = f" x {factor:.2f} (near-side calibration)" if factor and factor != 1 else ""
     fig = Figure(figsize=(9.5, 4.2))
-    _carrington_panel(fig, (1, 1, 1), sigma, f"uncertainty (1 sigma, ensemble of the generated "
-                      f"maps; observed HMI: 0), {sigma.date.isot[:16]}", "viridis", 0, vmax,
+    _carrington_panel(fig, (1, 1, 1), sigma, f"uncertainty, 1 sigma: generator ensemble spread"
+                      f"{scaled}; observed HMI: 0. {sigma.date.isot[:16]}", "viridis", 0, vmax,
                       "sigma (G)")
     fig.tight_layout()
     return fig
