@@ -22,9 +22,11 @@ from farside_gan.distributed import resolve_device
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import sha256_of, write_fits
 from farside_gan.magnetogram import magnetogram_header, mask_off_disk, output_name
-from farside_gan.model.checkpoint import load_generator
+from farside_gan.model.checkpoint import generator_of, load_checkpoint, load_generator
 from farside_gan.model.data import read_stack
 from farside_gan.normalize import denormalize_hmi
+from farside_gan.uncertainty import (UNCERTAINTY_EXTNAME, ensemble_hdu, ensemble_std,
+                                     uncertainty_hdu)
 from farside_gan.validation import check_stack_for_model
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
             out_dir: str | os.PathLike | None = None, batch_size: int = 4, device: str = "auto",
             outputs: list[str | os.PathLike] | None = None, precision: str = "auto",
-            compile: bool = False) -> list[Path]:
+            compile: bool = False, ensemble: list[str | os.PathLike] | None = None) -> list[Path]:
     """Write one magnetogram per stack; returns the output paths in input order.
 
     Outputs go to ``out_dir`` named by :func:`output_name`, or to the explicit ``outputs`` paths
@@ -46,12 +48,20 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
     Every stack is checked before any is generated (``validation.check_stack_for_model``): its
     instrument's channel order, a size the generator takes, the geometry of the output map; and
     its frame conventions must be the model's (``conventions.check_model_input``).
+
+    ``ensemble``: more generators (checkpoints of the same model, e.g.
+    ``uncertainty.snapshot_members``); with them each map gets the ensemble's (``checkpoint``
+    and these) per-pixel standard deviation in Gauss as the extension ``UNCERTAINTY`` and the
+    members as the table ``ENSEMBLE`` (``farside_gan.uncertainty``). Each member costs one
+    more inference per map.
     """
     from farside_gan.model.accel import GeneratorRunner
     dev = resolve_device(device)
     G, config, model = load_generator(checkpoint, dev)
     run = GeneratorRunner(G, dev, precision, compile=compile)
     sha = sha256_of(checkpoint)
+    members = _load_members(checkpoint, config, model, ensemble or [], dev, precision, compile,
+                             sha)
     stacks = [Path(s) for s in stacks]
     if (out_dir is None) == (outputs is None):
         raise ValueError("give either out_dir or outputs")
@@ -76,13 +86,47 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
             group = [(s, d, h) for s, (d, h) in zip(chunk, loaded) if d.shape[-1] == size]
             x = torch.from_numpy(np.stack([d for _, d, _ in group])).to(dev)
             y = run(x).clamp(-1, 1)[:, 0].cpu().numpy()
-            for (s, _, h), field in zip(group, y):
+            others = [m["run"](x).clamp(-1, 1)[:, 0].cpu().numpy() for m in members[1:]]
+            for i, ((s, _, h), field) in enumerate(zip(group, y)):
                 gauss = mask_off_disk(denormalize_hmi(field, model.hmi_clip), h, s)
                 header = magnetogram_header(h, s, Path(checkpoint).name, sha, model.hmi_clip)
-                path = write_fits(names[s], gauss.astype(np.float32), header)
+                extra = []
+                if others:
+                    fields = [gauss] + [mask_off_disk(denormalize_hmi(o[i], model.hmi_clip), h, s)
+                                        for o in others]
+                    extra = [uncertainty_hdu(ensemble_std(np.stack(fields)), header,
+                                             len(fields)), ensemble_hdu(members)]
+                    header["UNCEXT"] = (UNCERTAINTY_EXTNAME, "extension with the 1-sigma map (G)")
+                path = write_fits(names[s], gauss.astype(np.float32), header, extra_hdus=extra)
                 log.info("%s -> %s", s, path)
         written.extend(names[s] for s in chunk)
     return written
+
+
+def _load_members(checkpoint, config, model, ensemble, device, precision: str, compile: bool,
+                  sha: str) -> list[dict]:
+    """The ensemble: ``checkpoint`` (already loaded by the caller; no runner here) then each of
+    ``ensemble`` with its runner; every member must be of the same model (``config.model``)
+    trained on data of the same conventions (``model``: frame, normalization, HMI clip)."""
+    from farside_gan.model.accel import GeneratorRunner
+    if not ensemble:
+        return []
+    main = load_checkpoint(checkpoint, map_location="cpu")
+    members = [{"file": Path(checkpoint).name, "sha256": sha, "epoch": main.get("epoch", -1),
+                "step": main.get("step", -1), "run": None}]
+    del main
+    for path in ensemble:
+        saved = load_checkpoint(path, map_location="cpu")
+        G, member_config, member_conventions = generator_of(saved, path, device)
+        if member_config.model != config.model or member_conventions != model:
+            raise InputDataError(path, "ensemble member is not of the model of "
+                                 f"{Path(checkpoint).name} ({member_config.model}, "
+                                 f"{member_conventions})", reason="checkpoint_mismatch")
+        members.append({"file": Path(path).name, "sha256": sha256_of(path),
+                        "epoch": saved.get("epoch", -1), "step": saved.get("step", -1),
+                        "run": GeneratorRunner(G, device, precision, compile=compile)})
+        del saved  # a training checkpoint also holds D and both optimizers
+    return members
 
 
 def predict_prepared(checkpoint: str | os.PathLike, prepared_dir: str | os.PathLike,

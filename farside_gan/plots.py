@@ -195,3 +195,91 @@ def losses_figure(rows: list[dict]) -> Figure:
     last_epoch = int(float(rows[-1]["epoch"])) + 1 if rows else 0  # losses.csv counts from 0
     ax.set_title(f"Training losses: {len(rows)} logged steps, to epoch {last_epoch}", fontsize=9)
     return fig
+
+
+# ------------------------------------------------------------ synchronic Carrington maps
+
+def _carrington_panel(fig, position, smap, title, cmap, vmin, vmax, label):
+    """One heliographic map on WCSAxes with its Carrington longitude/latitude grid."""
+    ax = fig.add_subplot(*position, projection=smap)
+    image = smap.plot(axes=ax, cmap=cmap, vmin=vmin, vmax=vmax, title=title)
+    ax.coords.grid(color="0.4", alpha=0.6, linestyle=":", linewidth=0.6)
+    lon, lat = ax.coords[0], ax.coords[1]
+    lon.set_axislabel("Carrington longitude (deg)")
+    lat.set_axislabel("latitude (deg)")
+    lon.set_ticks(spacing=60 * _deg())
+    lat.set_ticks(spacing=30 * _deg())
+    ax.title.set_fontsize(9)
+    fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02, label=label)
+    return ax
+
+
+def _deg():
+    import astropy.units as u
+    return u.deg
+
+
+def _synchronic_maps(path) -> dict:
+    """The synchronic file's images as sunpy maps, by extension name (PRIMARY: the field)."""
+    import warnings
+
+    import sunpy.map
+    from astropy.io import fits
+    maps = {}
+    with fits.open(path) as hdul:
+        names = [h.name for h in hdul]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, name in enumerate(names):
+            if name == "PROVENANCE":
+                continue
+            maps[name] = sunpy.map.Map(path, hdus=i)
+    return maps
+
+
+def synchronic_figure(path, vmax: float | None = None) -> Figure:
+    """The synchronic field (hmimag, symmetric limits in G) and which source leads each pixel,
+    on the Carrington grid; NaN (no source) shows as the axes' background."""
+    import matplotlib as mpl
+    maps = _synchronic_maps(path)
+    field = maps["PRIMARY"]
+    data = field.data[np.isfinite(field.data)]
+    if vmax is None:
+        vmax = max(float(np.percentile(np.abs(data), 99.5)) if data.size else 1.0, 1.0)
+    codes = {int(k[3:]): v for k, v in field.meta.items() if k.startswith("src")
+             and k[3:].isdigit()}
+    fig = Figure(figsize=(9.5, 7.6))
+    kind = "B_r = B_LOS / mu" if field.meta.get("radial") else "B_LOS"
+    _carrington_panel(fig, (2, 1, 1), field, f"synchronic {kind}, {field.date.isot[:16]}  "
+                      f"({field.meta.get('ngap', 0)} px without a source)",
+                      magnetogram_cmap(), -vmax, vmax, f"{kind} (G)")
+    n = max(codes) if codes else 3
+    colors = ["#ffffff", "#4477aa", "#ee6677", "#228833", "#ccbb44"][:n + 1]
+    cmap = mpl.colors.ListedColormap(colors)
+    source = maps["SOURCE"]
+    ax = _carrington_panel(fig, (2, 1, 2), source, "dominant source: "
+                           + ", ".join(f"{c} {codes[c]}" for c in sorted(codes)) + ", 0 none",
+                           cmap, -0.5, n + 0.5, "source code")
+    if "MU" in maps:
+        ax.contour(maps["MU"].data, levels=[0.3, 0.6, 0.9], colors="k", linewidths=0.4)
+    fig.tight_layout()
+    return fig
+
+
+def uncertainty_figure(path, vmax: float | None = None) -> Figure:
+    """The synchronic map's 1-sigma uncertainty (G) on the Carrington grid."""
+    maps = _synchronic_maps(path)
+    if "UNCERTAINTY" not in maps:
+        raise ValueError(f"{path}: no UNCERTAINTY extension")
+    sigma = maps["UNCERTAINTY"]
+    data = sigma.data[np.isfinite(sigma.data)]
+    if vmax is None:
+        vmax = max(float(np.percentile(data, 99.5)) if data.size else 1.0, 1.0)
+    factor = sigma.meta.get("unccalf")
+    scaled = f" x {factor:.2f} (near-side calibration)" if factor and factor != 1 else ""
+    fig = Figure(figsize=(9.5, 4.2))
+    _carrington_panel(fig, (1, 1, 1), sigma, f"uncertainty, 1 sigma: generator ensemble spread"
+                      f"{scaled}; observed HMI: 0. {sigma.date.isot[:16]}", "viridis", 0, vmax,
+                      "sigma (G)")
+    fig.tight_layout()
+    return fig

@@ -127,6 +127,13 @@ def quicklook(farside, ws):
 
 
 @pytest.fixture(scope="module")
+def synchronic(farside, prepared, ws):
+    run_rule(ws, "synchronic", ["results/synchronic/20110131", "results/quicklook/synchronic/20110131",
+                                "results/quicklook/uncertainty/20110131"])
+    return ws / "results/synchronic/20110131"
+
+
+@pytest.fixture(scope="module")
 def evaluated(nearside, farside, truth, ws):
     run_rule(ws, "evaluate", ["results/evaluation/metrics.csv"])
     return ws / "results/evaluation"
@@ -366,7 +373,7 @@ def test_quicklook_plots_the_farside_map(quicklook):
 
 
 @pytest.fixture(scope="module")
-def report_page(evaluated, quicklook, ws):
+def report_page(evaluated, quicklook, synchronic, ws):
     run_rule(ws, "report_page", ["results/report/page.rst"])
     return ws / "results/report"
 
@@ -386,8 +393,80 @@ def test_report_page_shows_the_runs_tables_figure_and_maps(report_page, quickloo
     # the manifest's counts and the eclipse drop of 01-31 12 UT
     assert "**3** times, **2** usable AIA/HMI pairs (1 eval, 1 train), **1** dropped" in page
     assert "``eclipse``" in page
-    # the loss figure and the farside quicklook, embedded
+    # the loss figure, the farside quicklook and the synchronic map, embedded
     images = [base64.b64decode(re.sub(r"\s", "", m))
               for m in re.findall(r'base64,\s*([A-Za-z0-9+/=\s]+)"', page)]
     assert images == [(report_page / "losses.png").read_bytes(),
-                      (quicklook / f"{FARSIDE_T}.png").read_bytes()]
+                      (quicklook / f"{FARSIDE_T}.png").read_bytes(),
+                      (ws / f"results/quicklook/synchronic/20110131/{FARSIDE_T}.png").read_bytes()]
+
+
+def test_synchronic_merges_hmi_and_the_farside_map_on_a_carrington_grid(synchronic, farside,
+                                                                        prepared, ws, tmp_path):
+    """One map per farside time of the period (the eclipse-dropped 12 UT HMI frame has no
+    farside partner), as the library makes it from the same files; the near side, HMI's view
+    of the synthetic Sun, follows the Sun's true radial field on the Carrington grid."""
+    import sunpy.map
+    from sunpy.coordinates import HeliographicCarrington
+
+    from farside_gan.synchronic import (SynchronicSettings, parse_time_key, source_on_grid,
+                                        synchronic_period)
+    from farside_gan.synthetic import SyntheticSun
+    from farside_gan.synthetic.truth import carrington_truth
+    [path] = sorted(synchronic.glob("*.fits"))
+    assert path.name == f"{FARSIDE_T}.fits"
+    smap = sunpy.map.Map(path, hdus=0)
+    assert isinstance(smap.coordinate_frame, HeliographicCarrington)
+    assert smap.data.shape == (180, 360) and smap.meta["ctype1"] == "CRLN-CEA"
+    [expected] = synchronic_period(tmp_path, {"stereo_a": farside}, prepared / "hmi/20110131")
+    np.testing.assert_array_equal(fits.getdata(path), fits.getdata(expected))
+    with fits.open(path) as hdul:
+        assert [h.name for h in hdul] == ["PRIMARY", "SOURCE", "MU", "PROVENANCE"]  # no ensemble
+        prov = hdul["PROVENANCE"].data
+        assert list(prov["ROLE"]) == ["hmi", "stereo_a"]
+        assert prov["FILE"][0] == f"data/prepared/hmi/20110131/aligned/magnetogram/{FARSIDE_T}.fits"
+        assert prov["SHA256"][1] == hashlib.sha256((farside / path.name).read_bytes()).hexdigest()
+        field, source = hdul[0].data, hdul["SOURCE"].data
+        truth = carrington_truth(SyntheticSun(seed=0), hdul[0].header, parse_time_key(FARSIDE_T))
+    # where HMI alone sees the Sun (elsewhere the tiny model's farside map is blended in)
+    stereo_a = source_on_grid("stereo_a", farside / path.name, SynchronicSettings())
+    near = (source == 1) & ~np.isfinite(stereo_a.value)
+    assert near.sum() > 0.2 * field.size and np.all(np.isfinite(field[near]))
+    assert np.corrcoef(field[near], truth[near])[0, 1] > 0.8
+    assert (ws / f"results/quicklook/synchronic/20110131/{FARSIDE_T}.png").stat().st_size > 10_000
+    assert list((ws / "results/quicklook/uncertainty/20110131").glob("*.png")) == []
+
+
+def test_calibrate_uncertainty_fits_the_near_side_factor_on_the_synchronic_grid(nearside,
+                                                                               prepared, ws,
+                                                                               tmp_path):
+    """In a copy of the workspace whose near-side maps carry an ensemble's UNCERTAINTY (a
+    constant 100 G here), the rule writes the library's factor for the configured grid."""
+    import json
+    import shutil
+
+    from farside_gan.synchronic import SynchronicSettings
+    from farside_gan.uncertainty import fit_calibration, uncertainty_hdu
+    copy = tmp_path / "ws"
+    shutil.copytree(ws, copy, symlinks=True)
+    for path in sorted((copy / "results/nearside/20110201").glob("*.fits")):
+        with fits.open(path) as hdul:
+            data, header = hdul[0].data, hdul[0].header
+            sigma = np.where(data != 0, 100.0, 0.0).astype(np.float32)
+            fits.HDUList([fits.PrimaryHDU(data, header),
+                          uncertainty_hdu(sigma, header, 2)]).writeto(path, overwrite=True)
+    grid = {"projection": "CAR", "pixels": [90, 45]}
+    write_config(copy / "ensemble.yaml", {"training": {"keep_every_epochs": 1},
+                                          "synchronic": {"ensemble_members": 2, **grid}})
+    # the changed settings would rerun the model and inference, which are not what is tested
+    run_snakemake(copy, "results/uncertainty/calibration.json", "--cores", "1",
+                  "--rerun-triggers", "mtime", "--allowed-rules", "calibrate_uncertainty",
+                  configfiles=[copy / "config.yaml", copy / "ensemble.yaml"])
+    result = json.loads((copy / "results/uncertainty/calibration.json").read_text())
+    expected = fit_calibration(
+        [(p, copy / f"data/prepared/hmi/20110201/aligned/magnetogram/{p.name}")
+         for p in sorted((copy / "results/nearside/20110201").glob("*.fits"))],
+        grid=SynchronicSettings(projection="CAR", pixels=(90, 45)))
+    assert result["factor"] == pytest.approx(expected["factor"]) and result["maps"] == 1
+    assert result["grid"]["pixels"] == [90, 45] and result["pairs"][0]["map"].endswith(
+        f"results/nearside/20110201/{EVAL_T}.fits")

@@ -39,6 +39,8 @@ def test_schema_fills_published_defaults():
     ("fetch", {"source": "ftp"}, ["'ftp' is not one of", "source"]),
     ("normalize", {"euv_clip": [1.0]}, ["euv_clip"]),
     ("dataset", {"pair_tolerance": "6 minutes"}, ["does not match", "pair_tolerance"]),
+    ("synchronic", {"ensemble_members": 1}, ["ensemble_members"]),
+    ("synchronic", {"projection": "TAN"}, ["'TAN' is not one of", "projection"]),
 ])
 def test_schema_rejects_bad_values_naming_the_key(section, value, words):
     from snakemake.exceptions import WorkflowError
@@ -47,6 +49,33 @@ def test_schema_rejects_bad_values_naming_the_key(section, value, words):
     message = str(info.value)
     for word in words:
         assert word in message
+
+
+def test_schema_fills_synchronic_defaults():
+    config = validate({"start": "2011-01-01T00:00", "end": "2011-01-02T00:00"})
+    assert config["synchronic"] == {
+        "enabled": True, "projection": "CEA", "pixels": [360, 180], "weight_power": 4,
+        "radial": True, "mu_min": 0.1, "algorithm": "adaptive", "ensemble_members": 0,
+        "calibrate_uncertainty": True}
+
+
+def test_ensemble_plan_needs_the_checkpoints_training_keeps(tmp_path):
+    """An ensemble of N needs N - 1 kept checkpoints before the last epoch: refused while
+    planning, naming the keys; with them, both predict rules ask for the ensemble."""
+    from test_workflow_helpers import write_config
+    write_config(tmp_path / "ens.yaml", {"synchronic": {"ensemble_members": 3}})
+    proc = run_snakemake(tmp_path, "-n", configfiles=[DEMO_CONFIG, tmp_path / "ens.yaml"],
+                         check=False)
+    assert proc.returncode != 0
+    assert "synchronic.ensemble_members 3 needs 2 checkpoints" in proc.stdout + proc.stderr
+    assert "keep_every_epochs 10" in proc.stdout + proc.stderr
+    write_config(tmp_path / "keep.yaml", {"training": {"keep_every_epochs": 4}})
+    proc = run_snakemake(tmp_path, "-n", "-p", configfiles=[DEMO_CONFIG, tmp_path / "ens.yaml",
+                                                            tmp_path / "keep.yaml"])
+    out = proc.stdout + proc.stderr
+    assert out.count("--ensemble-members 3") == 3  # 2 farside, 1 near-side inference
+    counts = job_counts(out)
+    assert counts["calibrate_uncertainty"] == 1 and counts["synchronic"] == 1
 
 
 def test_both_configs_validate():
@@ -77,10 +106,11 @@ def test_real_config_dry_run_plans_the_whole_2011_to_2017_dag_in_seconds(tmp_pat
     assert counts["fetch"] == counts["prepare"] == 84 + 84 + 84 + 45
     assert counts["predict_farside"] == counts["quicklook"] == 84 + 45
     assert counts["predict_nearside"] == 7 * 2
+    assert counts["synchronic"] == 84  # one per month with a farside map
     assert counts["manifest"] == counts["train"] == counts["evaluate"] == counts["all"] == 1
     assert counts["calibration_tables"] == counts["report_page"] == 1
     assert "synth_archive" not in counts and "truth" not in counts  # real data: no truth
-    assert counts["total"] == 297 * 2 + 129 * 2 + 14 + 6
+    assert counts["total"] == 297 * 2 + 129 * 2 + 14 + 84 + 6
     assert seconds < 60, f"dry run took {seconds:.1f} s"
 
 
@@ -127,6 +157,13 @@ def test_demo_runs_offline_to_farside_maps(demo):
     assert sorted((r["side"], r["observer"], r["truth"]) for r in rows) == sorted(
         [("nearside", "sdo", "hmi")] * 2 + [("nearside", "sdo", "synthetic")] * 2
         + [("farside", "stereo_a", "synthetic"), ("farside", "stereo_b", "synthetic")])
+    # the synchronic map of the farside time: HMI and both STEREOs on one Carrington grid
+    synchronic = run / "results/synchronic/20110131/20110131T0000.fits"
+    smap = sunpy.map.Map(synchronic, hdus=0)
+    assert smap.coordinate_frame.name == "heliographic_carrington" and smap.unit == "G"
+    assert list(fits.getdata(synchronic, "PROVENANCE")["ROLE"]) == ["hmi", "stereo_a", "stereo_b"]
+    assert {1, 2, 3} <= set(np.unique(fits.getdata(synchronic, "SOURCE")))
+    assert (run / "results/quicklook/synchronic/20110131/20110131T0000.png").exists()
     assert seconds < 15 * 60, f"demo took {seconds / 60:.1f} min"
     print(f"demo wall time: {seconds:.0f} s")
 
@@ -187,11 +224,11 @@ def test_forcerun_redoes_only_dependents(demo):
     proc = run_snakemake(workdir, "-n", "--quiet", "all", configfiles=[DEMO_CONFIG])
     assert "Nothing to be done" in proc.stdout + proc.stderr
     # forcing the farside inference reruns those 2 jobs, their quicklooks, their evaluation, the
-    # report's page and the final target
+    # synchronic map, the report's page and the final target
     proc = run_snakemake(workdir, "--cores", "2", "-R", "predict_farside",
                          configfiles=[DEMO_CONFIG])
     assert job_counts(proc.stdout + proc.stderr) == {
-        "predict_farside": 2, "quicklook": 2, "evaluate": 1, "report_page": 1, "all": 1,
+        "predict_farside": 2, "quicklook": 2, "evaluate": 1, "synchronic": 1, "report_page": 1, "all": 1,
         "total": 7}
     for path, mtime in outputs.items():
         changed = path.stat().st_mtime_ns != mtime

@@ -16,7 +16,7 @@ from farside_gan import __version__
 from farside_gan.errors import NO_SPACE_ERRNOS, FarsideError
 
 # Command groups, in the order they appear in --help (the order of the pipeline).
-COMMAND_MODULES = ("synthetic", "data", "model", "workflow")
+COMMAND_MODULES = ("synthetic", "data", "model", "synchronic", "workflow")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -56,6 +56,15 @@ def register(subparsers) -> None:
     p.add_argument("--prepared", metavar="DIR",
                    help="a prepared period directory (`prepare`): every usable stack in it, "
                    "written as OUT_DIR/<time>.fits")
+    members = p.add_mutually_exclusive_group()
+    members.add_argument("--ensemble-members", type=int, default=0, metavar="N",
+                         help="per-pixel uncertainty from a snapshot ensemble of N generators: "
+                         "the checkpoint (a run's generator.pt) and the N-1 latest "
+                         "checkpoints/epoch_NNNN.pt of its run; written as the maps' "
+                         "UNCERTAINTY extension (G). 0: none. Costs N inferences per map")
+    members.add_argument("--member", action="append", default=[], metavar="CKPT",
+                         help="an ensemble member besides --checkpoint (e.g. another training "
+                         "seed's generator.pt); repeatable; as --ensemble-members")
     p.add_argument("stacks", nargs="*", metavar="STACK.fits", help="EUV stacks (`stack`)")
     p.set_defaults(func=_predict)
 
@@ -109,7 +118,7 @@ def _train(args) -> int:
 def _predict(args) -> int:
     from farside_gan.inference import predict, predict_prepared
     options = dict(batch_size=args.batch_size, device=args.device, precision=args.precision,
-                   compile=args.compile)
+                   compile=args.compile, ensemble=_ensemble(args))
     if args.prepared:
         if args.stacks or not args.out_dir:
             raise SystemExit("farside-gan predict: error: --prepared takes --out-dir and no "
@@ -122,11 +131,21 @@ def _predict(args) -> int:
     if args.output and len(args.output) != len(args.stacks):
         raise SystemExit(f"farside-gan predict: error: {len(args.output)} --output for "
                          f"{len(args.stacks)} stacks")
-    for path in predict(args.checkpoint, args.stacks, args.out_dir, batch_size=args.batch_size,
-                        device=args.device, outputs=args.output, precision=args.precision,
-                        compile=args.compile):
+    for path in predict(args.checkpoint, args.stacks, args.out_dir, outputs=args.output,
+                        **options):
         print(path)
     return 0
+
+
+def _ensemble(args) -> list:
+    """The ensemble members besides --checkpoint (``farside_gan.uncertainty``)."""
+    if args.ensemble_members == 1 or args.ensemble_members < 0:
+        raise SystemExit("farside-gan predict: error: --ensemble-members is 0 (none) or at "
+                         f"least 2, not {args.ensemble_members}")
+    if args.ensemble_members:
+        from farside_gan.uncertainty import snapshot_members
+        return snapshot_members(args.checkpoint, args.ensemble_members)[1:]
+    return list(args.member)
 
 
 def _evaluate(args) -> int:

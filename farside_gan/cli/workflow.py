@@ -12,7 +12,7 @@ def quicklook(in_path, out_path, vmax: float = 1000.0):
     from farside_gan.plots import quicklook_figure, save
 
     try:
-        smap = sunpy.map.Map(in_path)
+        smap = sunpy.map.Map(in_path, hdus=0)  # the map; an ensemble adds UNCERTAINTY, ENSEMBLE
     except Exception as exc:  # sunpy raises several types for unreadable/invalid maps
         raise InputDataError(in_path, f"cannot open as a sunpy map ({exc})", reason="corrupt_fits") from exc
     return save(quicklook_figure(smap, vmax=vmax), out_path, dpi=90)

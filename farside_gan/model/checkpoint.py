@@ -97,7 +97,11 @@ def checkpoint_conventions(path, ckpt: dict) -> Conventions:
 def load_generator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
     """(generator in eval mode on ``device``, its TrainConfig, its data's Conventions) of a
     training checkpoint or ``generator.pt``."""
-    ckpt = load_checkpoint(checkpoint, map_location="cpu")
+    return generator_of(load_checkpoint(checkpoint, map_location="cpu"), checkpoint, device)
+
+
+def generator_of(ckpt: dict, checkpoint, device: str | torch.device = "cpu"):
+    """:func:`load_generator` of a checkpoint dict already loaded from the file ``checkpoint``."""
     try:
         config = TrainConfig.from_dict(ckpt["config"], source=str(checkpoint))
     except (TypeError, ValueError) as exc:

@@ -59,3 +59,20 @@ def write_truth_maps(sun, prepared_dir: str | os.PathLike, out_dir: str | os.Pat
         written.append(write_fits(out_dir / f"{entry['time']}.fits", data, header))
         log.info("%s -> %s", entry["stack"], written[-1])
     return written
+
+
+def carrington_truth(sun, grid_header: fits.Header, time, oversample: int = 5) -> np.ndarray:
+    """The synthetic Sun's radial field (G) on a heliographic grid (a synchronic map's header):
+    each pixel the mean of ``oversample`` x ``oversample`` samples across it, so it is the
+    field at the grid's resolution, as a map made of observations would show it."""
+    from astropy.wcs import WCS
+    ny, nx = int(grid_header["NAXIS2"]), int(grid_header["NAXIS1"])
+    offsets = (np.arange(oversample) + 0.5) / oversample - 0.5
+    wcs = WCS(grid_header)
+    total = np.zeros((ny, nx))
+    for dy in offsets:
+        for dx in offsets:
+            x, y = np.meshgrid(np.arange(nx) + dx, np.arange(ny) + dy)
+            lon, lat = wcs.pixel_to_world_values(x, y)
+            total += sun.radial_field(np.mod(lon, 360.0), np.clip(lat, -90.0, 90.0), time)
+    return (total / oversample ** 2).astype(np.float32)

@@ -300,8 +300,8 @@ def train_launcher(wildcards, resources):
 
 
 # What the report's landing page shows of the maps (report_page in rules/report.smk) is the
-# latest map of each gallery. Synchronic and uncertainty maps: add their PNG directories here,
-# under their own title.
+# latest map of each gallery: each spacecraft's farside quicklooks, the synchronic maps and,
+# with an ensemble, their uncertainty.
 def report_galleries():
     """{title: [directories of PNGs]}: the landing page shows the latest PNG of each."""
     galleries = {}
@@ -309,6 +309,12 @@ def report_galleries():
         spacecraft = d.split("/")[2]  # results/quicklook/<spacecraft>/<period>
         title = f"{'STEREO-A' if spacecraft == 'stereo_a' else 'STEREO-B'} farside"
         galleries.setdefault(title, []).append(d)
+    if SYNCHRONIC["enabled"]:
+        periods_ = synchronic_periods()
+        if periods_:
+            galleries["Synchronic"] = [f"results/quicklook/synchronic/{p}" for p in periods_]
+        if periods_ and ENSEMBLE_MEMBERS:
+            galleries["Uncertainty"] = [f"results/quicklook/uncertainty/{p}" for p in periods_]
     return galleries
 
 
@@ -328,4 +334,120 @@ def report_page_commands(wildcards, input, output):
     for title, dirs in report_galleries().items():
         for d in dirs:
             command += ["--gallery", title, d]
+    return [command]
+
+
+# The generated maps' uncertainty: an ensemble of generators in the predict rules (infer.smk),
+# and the synchronic Carrington maps of each period with farside maps (synchronic.smk).
+ENSEMBLE_MEMBERS = config["synchronic"]["ensemble_members"]
+
+
+def check_ensemble():
+    """An ensemble of N needs N - 1 checkpoints kept before the last epoch; say so while
+    planning, not after training."""
+    if not ENSEMBLE_MEMBERS:
+        return
+    training = config["training"]
+    keep, epochs = training["keep_every_epochs"], training["epochs"]
+    kept = (epochs - 1) // keep if keep and epochs > 0 else 0
+    if kept < ENSEMBLE_MEMBERS - 1:
+        raise WorkflowError(
+            f"config: synchronic.ensemble_members {ENSEMBLE_MEMBERS} needs "
+            f"{ENSEMBLE_MEMBERS - 1} checkpoints kept before the last epoch, but training "
+            f"keeps {kept} (training.epochs {epochs}, training.keep_every_epochs {keep}); "
+            "keep more (a smaller keep_every_epochs) or ask for fewer members")
+
+
+check_ensemble()
+
+
+def ensemble_args():
+    """The predict rules' ensemble option, quoted for the shell ('' without an ensemble)."""
+    if not ENSEMBLE_MEMBERS:
+        return ""
+    import shlex
+
+    return f"--ensemble-members {shlex.quote(str(ENSEMBLE_MEMBERS))}"
+
+
+SYNCHRONIC = config["synchronic"]
+
+
+def synchronic_periods():
+    """Periods with farside times: one synchronic job each."""
+    return sorted({p for sc in FARSIDE_TIMES for p in periods(SPACECRAFT[sc])})
+
+
+def synchronic_outputs():
+    if not SYNCHRONIC["enabled"]:
+        return []
+    return [path for p in synchronic_periods()
+            for path in (f"results/synchronic/{p}", f"results/quicklook/synchronic/{p}",
+                         f"results/quicklook/uncertainty/{p}")]
+
+
+UNCERTAINTY_CALIBRATION = "results/uncertainty/calibration.json"
+
+
+def calibrates_uncertainty():
+    """With an ensemble, the synchronic maps' uncertainty is calibrated on the near side: the
+    factor that puts 68.3 % of the evaluation months' errors against HMI within it."""
+    if not (ENSEMBLE_MEMBERS and SYNCHRONIC["calibrate_uncertainty"]):
+        return False
+    if not EVAL_PERIODS:
+        raise WorkflowError(
+            "config: synchronic.calibrate_uncertainty needs near-side maps of an evaluation "
+            "month to calibrate against HMI, and this configuration has none (start/end and "
+            "dataset.eval_months); set it to false")
+    return True
+
+
+calibrates_uncertainty()  # a configuration it cannot serve fails while planning
+
+
+def calibration_pairs(wildcards):
+    """The near-side maps of the evaluation months and the HMI directories they are scored
+    against (as evaluate's nearside/sdo/hmi comparison)."""
+    return {"maps": [f"results/nearside/{p}" for p in EVAL_PERIODS],
+            "hmi": [prepared_dir("hmi", p) for p in EVAL_PERIODS]}
+
+
+def synchronic_grid_args():
+    """The grid options of `synchronic` and `calibrate-uncertainty` (one grid for both)."""
+    return ["--projection", SYNCHRONIC["projection"], "--pixels", *SYNCHRONIC["pixels"],
+            "--radial" if SYNCHRONIC["radial"] else "--no-radial",
+            "--mu-min", SYNCHRONIC["mu_min"], "--algorithm", SYNCHRONIC["algorithm"]]
+
+
+def calibration_commands(wildcards, input, output):
+    """The factor is fitted on the synchronic maps' grid, where it is applied."""
+    command = ["calibrate-uncertainty", "--out", output[0], *synchronic_grid_args()]
+    for maps, hmi in zip(input.maps, input.hmi):
+        command += ["--pair", maps, str(Path(hmi, "aligned", "magnetogram"))]
+    return [command]
+
+
+def synchronic_inputs(wildcards):
+    """The period's farside map directories and, when HMI was fetched in it, its prepared
+    HMI directory (the near side of each time); the uncertainty's calibration."""
+    inputs = {sc: f"results/farside/{sc}/{wildcards.period}" for sc in FARSIDE_TIMES
+              if wildcards.period in periods(SPACECRAFT[sc])}
+    if wildcards.period in periods("hmi"):
+        inputs["hmi"] = prepared_dir("hmi", wildcards.period)
+    if calibrates_uncertainty():
+        inputs["calibration"] = UNCERTAINTY_CALIBRATION
+    return inputs
+
+
+def synchronic_commands(wildcards, input, output):
+    command = ["synchronic", "--out-dir", output.maps, "--png-dir", output.plots,
+               "--uncertainty-png-dir", output.uncertainty, *synchronic_grid_args(),
+               "--weight-power", SYNCHRONIC["weight_power"]]
+    for sc in FARSIDE_TIMES:
+        if sc in input.keys():
+            command += ["--farside", f"{sc}={getattr(input, sc)}"]
+    if "hmi" in input.keys():
+        command += ["--hmi-prepared", input.hmi]
+    if "calibration" in input.keys():
+        command += ["--uncertainty-calibration", input.calibration]
     return [command]

@@ -1,6 +1,7 @@
 # Inference: the trained generator on every usable stack of a period, one job per period (the
 # model is loaded once): AIA stacks of the evaluation months (near side, where HMI gives the
-# truth) and STEREO/EUVI stacks (far side). Maps are <period>/<time>.fits in Gauss.
+# truth) and STEREO/EUVI stacks (far side). Maps are <period>/<time>.fits in Gauss; with
+# synchronic.ensemble_members N >= 2 each carries the spread of N generators (common.smk).
 
 INFER_GPUS = min(GPUS, 1)
 INFER_DEVICE = "cpu" if config["training"]["device"] == "cpu" else "auto"
@@ -16,6 +17,7 @@ rule predict_nearside:
         "logs/predict/nearside/{period}.log",
     params:
         device=INFER_DEVICE,
+        ensemble=ensemble_args(),
     group:
         "infer"
     threads: 1
@@ -27,7 +29,7 @@ rule predict_nearside:
         "../../envs/farside-gan-gpu.yaml"
     shell:
         "python -m farside_gan predict --checkpoint {input.generator} --prepared {input.prepared}"
-        " --out-dir {output} --device {params.device} > {log} 2>&1"
+        " --out-dir {output} --device {params.device} {params.ensemble} > {log} 2>&1"
 
 
 rule predict_farside:
@@ -40,6 +42,7 @@ rule predict_farside:
         "logs/predict/{spacecraft}/{period}.log",
     params:
         device=INFER_DEVICE,
+        ensemble=ensemble_args(),
     group:
         "infer"
     threads: 1
@@ -51,4 +54,4 @@ rule predict_farside:
         "../../envs/farside-gan-gpu.yaml"
     shell:
         "python -m farside_gan predict --checkpoint {input.generator} --prepared {input.prepared}"
-        " --out-dir {output} --device {params.device} > {log} 2>&1"
+        " --out-dir {output} --device {params.device} {params.ensemble} > {log} 2>&1"

@@ -3,9 +3,9 @@
 # what the run produced (the manifest's counts and drops, the evaluation summary as a table, the
 # loss curves, the latest map of each gallery; `farside-gan report-page`).
 #
-# Hook for more maps (synchronic, uncertainty): add their PNG directories to report_galleries()
-# (rules/common.smk), and mark the PNGs in their own rule with report(..., category="Synchronic")
-# or category="Uncertainty"; workflow.rst links any category the report has.
+# The galleries (report_galleries() in rules/common.smk): each spacecraft's farside quicklooks,
+# the synchronic maps and, with an ensemble, their uncertainty; their PNGs are also in the
+# report's categories (report(..., category=...) in their own rules).
 
 
 rule report_page:
