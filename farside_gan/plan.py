@@ -97,10 +97,11 @@ def _model_bytes(config: dict) -> tuple[int, int]:
     """(generator.pt, one training checkpoint) in bytes, from the configured networks."""
     import torch
 
+    from farside_gan.train_config import WORKFLOW_KEYS
     from farside_gan.training import TrainConfig, build_networks
 
     settings = {**config.get("model", {}), **config.get("training", {})}
-    train = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in ("device", "gpus")})
+    train = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in WORKFLOW_KEYS})
     with torch.device("meta"):
         G, D = build_networks(train)
     n_g = sum(p.numel() for p in G.parameters())
