@@ -1,16 +1,19 @@
 """Data-parallel training helpers: one process per GPU (or per CPU worker), and their launcher.
 
 ``python -m farside_gan.distributed --nproc-per-node=N train ...`` (:func:`launch_local`, what
-the workflow's train rule runs on one host) or torchrun (several hosts) set ``RANK``,
-``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed`
-reads them and joins the process group (NCCL on CUDA, gloo on CPU). Without them it returns a
-single-process context and nothing else changes, so the same training code runs either way.
+the workflow's train rule runs on one host), ``... --srun --nodes=N --ntasks=T train ...`` (in a
+Slurm job: one task per GPU on each of its hosts, :func:`srun_command` and
+:func:`slurm_task_environment`) or torchrun set ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed` reads them and joins the process
+group (NCCL on CUDA, gloo on CPU). Without them it returns a single-process context and nothing
+else changes, so the same training code runs either way.
 
 Why not ``torchrun --standalone``: its rendezvous and worker stores (c10d TCPStores) listen on
 every network interface whatever address is given (``--rdzv-endpoint=localhost:0`` and
 ``--master-addr=127.0.0.1`` included, torch 2.13), so anyone on the network can reach a
 single-node job's store. :func:`launch_local` hosts the store itself on a socket bound to
-127.0.0.1 and keeps NCCL's and gloo's own sockets on the loopback interface.
+127.0.0.1 and keeps NCCL's and gloo's own sockets on the loopback interface. Several hosts must
+meet over the network: there rank 0 hosts the store on the job's first host.
 
 Only rank 0 writes checkpoints, logs at INFO level and shows progress bars; every rank sees a
 disjoint shard of the data (:func:`make_sampler`) and gradients are averaged by
@@ -86,7 +89,9 @@ def init_distributed(device: str | torch.device = "auto", timeout_s: float = 180
     world_size = int(os.environ["WORLD_SIZE"])
     dev = resolve_device(device, local_rank)
     if dev.type == "cuda":
-        dev = torch.device("cuda", local_rank)  # one GPU per process, whatever index was given
+        # One GPU per process, whatever index was given: the LOCAL_RANK-th of the host's GPUs, or
+        # the only one this process sees (srun --ntasks-per-gpu binds each task to its GPU).
+        dev = torch.device("cuda", local_rank if torch.cuda.device_count() > 1 else 0)
         # NVLink multicast (NVLS) can take shared GPUs out of service; it buys nothing for DDP.
         os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
         torch.cuda.set_device(dev)
@@ -265,19 +270,104 @@ def _stop(workers) -> None:
             w.wait()
 
 
+# ----------------------------------------------------------------------------- several hosts
+
+#: A Slurm job's rendezvous port when MASTER_PORT is not set: one per job id (two jobs whose first
+#: host is the same meet at different ports), below Linux's ephemeral ports (32768 and up).
+SLURM_PORT_BASE, SLURM_PORT_SPAN = 10000, 20000
+#: What srun sets in each task, and :func:`slurm_task_environment` reads.
+SLURM_TASK_VARIABLES = ("SLURM_JOB_ID", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS")
+
+
+def slurm_port(job_id: str | int) -> int:
+    return SLURM_PORT_BASE + int(job_id) % SLURM_PORT_SPAN
+
+
+def first_host(nodelist: str) -> str:
+    """The first host of a Slurm node list (``gpu[07-08]`` -> ``gpu07``), as scontrol expands it."""
+    hosts = subprocess.run(["scontrol", "show", "hostnames", nodelist], capture_output=True,
+                           text=True, check=True).stdout.split()
+    if not hosts:
+        raise RuntimeError(f"scontrol show hostnames {nodelist!r} named no host")
+    return hosts[0]
+
+
+def slurm_task_environment(environ, first_host=first_host) -> dict[str, str]:
+    """torch.distributed's variables for this srun task: its rank among the step's tasks, its
+    rank on its host, their number, and the rendezvous: rank 0 (the first task on the step's
+    first host, srun's block distribution) hosts the store at MASTER_PORT (the environment's,
+    else :func:`slurm_port` of the job id)."""
+    missing = [v for v in SLURM_TASK_VARIABLES if v not in environ]
+    nodelist = environ.get("SLURM_STEP_NODELIST") or environ.get("SLURM_NODELIST")
+    if not nodelist:
+        missing.append("SLURM_STEP_NODELIST")
+    if missing:
+        raise RuntimeError(f"not a task started by srun: {', '.join(missing)} unset "
+                           "(--slurm-task runs under srun; use --srun inside a Slurm job)")
+    return {"RANK": environ["SLURM_PROCID"], "LOCAL_RANK": environ["SLURM_LOCALID"],
+            "WORLD_SIZE": environ["SLURM_NTASKS"], "MASTER_ADDR": first_host(nodelist),
+            "MASTER_PORT": environ.get("MASTER_PORT") or str(slurm_port(environ["SLURM_JOB_ID"]))}
+
+
+def srun_command(argv: list[str], nodes: int, ntasks: int, cpus_per_task: int,
+                 ntasks_per_gpu: int = 0, module: str = "farside_gan",
+                 python: str = sys.executable) -> list[str]:
+    """srun starting ``python -m MODULE ARGV`` as ``ntasks`` tasks on ``nodes`` hosts of this
+    Slurm job, each task one rank (``ntasks_per_gpu``: tasks bound to each GPU; 0: a CPU job).
+    One failed task ends the others (--kill-on-bad-exit)."""
+    gpus = [f"--ntasks-per-gpu={ntasks_per_gpu}"] if ntasks_per_gpu else []
+    return ["srun", f"--nodes={nodes}", f"--ntasks={ntasks}", *gpus,
+            f"--cpus-per-task={cpus_per_task}", "--kill-on-bad-exit=1",
+            python, "-m", "farside_gan.distributed", "--slurm-task", "-m", module, *argv]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m farside_gan.distributed",
-        description="Run a farside-gan command as N data-parallel processes on this host, "
-                    "their rendezvous on 127.0.0.1 (e.g. --nproc-per-node=2 train ...).")
-    parser.add_argument("--nproc-per-node", type=int, required=True, metavar="N")
+        description="Run a farside-gan command as data-parallel processes: N on this host, their "
+                    "rendezvous on 127.0.0.1 (--nproc-per-node=N train ...), or, inside a Slurm "
+                    "job, one srun task per rank on the job's hosts (--srun --nodes=2 --ntasks=8 "
+                    "--ntasks-per-gpu=1 train ...).")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--nproc-per-node", type=int, metavar="N")
+    mode.add_argument("--srun", action="store_true",
+                      help="start the ranks with srun, in the Slurm job this runs in")
+    mode.add_argument("--slurm-task", action="store_true",
+                      help="(what --srun starts) run as the rank srun made this task")
+    slurm = parser.add_argument_group("--srun")
+    slurm.add_argument("--nodes", type=int, default=1, metavar="N", help="hosts (default 1)")
+    slurm.add_argument("--ntasks", type=int, metavar="T", help="ranks in all")
+    slurm.add_argument("--ntasks-per-gpu", type=int, default=0, metavar="K",
+                       help="ranks bound to each GPU (0: a CPU job; default 0)")
+    slurm.add_argument("--cpus-per-task", type=int, default=1, metavar="C",
+                       help="CPUs of each rank (default 1)")
     parser.add_argument("-m", "--module", default="farside_gan",
                         help="the module each process runs (default farside_gan)")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="its arguments, e.g. train ...")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.slurm_task:
+        try:
+            env = dict(os.environ, **slurm_task_environment(os.environ))
+        except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+            parser.error(str(exc))
+        os.execve(sys.executable, [sys.executable, "-m", args.module, *args.args], env)
+    if args.srun:
+        if "SLURM_JOB_ID" not in os.environ:
+            parser.error("--srun starts the ranks in the Slurm job this runs in, but SLURM_JOB_ID "
+                         "is unset: run the workflow with the SLURM executor "
+                         "(--profile workflow/profiles/slurm)")
+        if not args.ntasks or args.ntasks < 2 or not 1 <= args.nodes <= args.ntasks:
+            parser.error("--srun needs --ntasks of at least 2 and --nodes from 1 to --ntasks")
+        command = srun_command(args.args, args.nodes, args.ntasks, max(1, args.cpus_per_task),
+                               args.ntasks_per_gpu, module=args.module)
+        log.info("%s", " ".join(command))
+        try:
+            os.execvp(command[0], command)
+        except OSError as exc:
+            parser.error(f"cannot run srun: {exc}")
     if args.nproc_per_node < 1:
         parser.error("--nproc-per-node must be at least 1")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return launch_local(args.nproc_per_node, args.args, module=args.module)
 
 

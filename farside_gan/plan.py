@@ -94,10 +94,10 @@ def _model_bytes(config: dict) -> tuple[int, int]:
     import torch
 
     from farside_gan.model.checkpoint import build_networks
-    from farside_gan.train_config import TrainConfig
+    from farside_gan.train_config import WORKFLOW_KEYS, TrainConfig
 
     settings = {**config.get("model", {}), **config.get("training", {})}
-    train = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in ("device", "gpus")})
+    train = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in WORKFLOW_KEYS})
     with torch.device("meta"):
         G, D = build_networks(train)
     n_g = sum(p.numel() for p in G.parameters())

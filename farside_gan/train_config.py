@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 LOADERS = ("threads", "workers")
 PRECISIONS = ("auto", "bf16", "fp32")
+#: The workflow's ``training:`` keys that are not TrainConfig's: what the train job asks for
+#: (device, GPUs per host, hosts), read by the rules and not given to ``farside-gan train``.
+WORKFLOW_KEYS = ("device", "gpus", "nodes")
 
 
 @dataclass

@@ -189,3 +189,37 @@ def write_synthetic_manifest(directory: Path, train_times, eval_times, size: int
         euv = synthetic_pipeline_frames(directory, sun, tables, "euvi_a", t, size, raw_size, seed)
         write_fits(directory / "farside" / f"{t:%Y%m%d_%H%M%S}.fits", *stack_frames(euv))
     return write_dataset_manifest(directory / "manifest.csv", rows)
+
+
+def assert_same_generator(ddp: dict, single: dict, steps: int) -> None:
+    """Checkpoints (``load_checkpoint``) of a data-parallel run and of one process given all its
+    ranks' batches: the same generator up to float32 rounding, after ``steps`` steps each, and
+    training moved it far more than that."""
+    import torch
+
+    from farside_gan.model.networks import init_weights
+    from farside_gan.training import TrainConfig, build_networks
+
+    assert ddp["step"] == single["step"] == steps
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    outputs = []
+    for ckpt in (ddp, single):
+        G, _ = build_networks(TrainConfig(**ckpt["config"]))
+        G.load_state_dict(ckpt["G"])
+        with torch.no_grad():
+            outputs.append(G.eval()(x))
+    # Same generator up to float32 rounding (DDP averages gradients in another order, and
+    # Adam divides by sqrt(v), which magnifies rounding of tiny gradients a little).
+    rel = ((outputs[0] - outputs[1]).norm() / outputs[1].norm()).item()
+    assert rel < 1e-4, rel
+    # ...while the training steps moved the generator far more than that.
+    torch.manual_seed(single["config"]["seed"])
+    G0, _ = build_networks(TrainConfig(**single["config"]))
+    init_weights(G0, single["config"]["init_std"])
+    with torch.no_grad():
+        moved = ((G0.eval()(x) - outputs[1]).norm() / outputs[1].norm()).item()
+    print(f"data-parallel vs single rel diff {rel:.2e}; training moved the output by {moved:.2e}")
+    assert moved > 100 * rel
+    for name, w in single["G"].items():
+        if name.endswith("weight"):
+            torch.testing.assert_close(ddp["G"][name], w, rtol=1e-3, atol=1e-5, msg=name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -105,7 +106,7 @@ def _train_cli(manifest, out_dir, batch_size):
 
 
 def test_train_command_under_two_gloo_ranks_equals_one_process_with_batch_two(tmp_path):
-    from model_helpers import write_manifest
+    from model_helpers import assert_same_generator, write_manifest
 
     from farside_gan.training import load_checkpoint
     manifest = write_manifest(tmp_path / "pairs", n_train=4, n_eval=1, n=64)
@@ -121,35 +122,10 @@ def test_train_command_under_two_gloo_ranks_equals_one_process_with_batch_two(tm
     _train_cli(manifest, tmp_path / "single", batch_size=2)
 
     ddp, single = (load_checkpoint(tmp_path / d / "generator.pt") for d in ("ddp", "single"))
-    assert ddp["step"] == single["step"] == 4  # 2 epochs x 2 steps of 2 samples
+    assert_same_generator(ddp, single, steps=4)  # 2 epochs x 2 steps of 2 samples
     # Only rank 0 logs: one row per step, not two.
     rows = (tmp_path / "ddp" / "losses.csv").read_text().splitlines()
     assert len(rows) == 1 + 4
-    untrained_probe = torch.Generator().manual_seed(5)
-    x = torch.rand(2, 3, 64, 64, generator=untrained_probe) * 2 - 1
-    from farside_gan.training import TrainConfig, build_networks
-    outputs = []
-    for ckpt in (ddp, single):
-        G, _ = build_networks(TrainConfig(**{k: v for k, v in ckpt["config"].items()}))
-        G.load_state_dict(ckpt["G"])
-        with torch.no_grad():
-            outputs.append(G.eval()(x))
-    # Same generator up to float32 rounding (DDP averages gradients in another order, and
-    # Adam divides by sqrt(v), which magnifies rounding of tiny gradients a little).
-    rel = ((outputs[0] - outputs[1]).norm() / outputs[1].norm()).item()
-    assert rel < 1e-4, rel
-    # ...while four training steps moved the generator far more than that.
-    from farside_gan.model.networks import init_weights
-    torch.manual_seed(single["config"]["seed"])
-    G0, _ = build_networks(TrainConfig(**single["config"]))
-    init_weights(G0, single["config"]["init_std"])
-    with torch.no_grad():
-        moved = ((G0.eval()(x) - outputs[1]).norm() / outputs[1].norm()).item()
-    print(f"DDP vs single rel diff {rel:.2e}; training moved the output by {moved:.2e}")
-    assert moved > 100 * rel
-    for name, w in single["G"].items():
-        if name.endswith("weight"):
-            torch.testing.assert_close(ddp["G"][name], w, rtol=1e-3, atol=1e-5, msg=name)
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/net/tcp"), reason="needs Linux /proc")
@@ -185,3 +161,53 @@ def test_sampler_gives_each_rank_a_disjoint_shard():
               for r in range(2)]
     assert len(shards[0]) == len(shards[1]) == 5
     assert sorted(shards[0] + shards[1]) == data
+
+
+# ------------------------------------------------------------ several hosts: srun inside Slurm
+
+SRUN_TASK = {"SLURM_JOB_ID": "1234567", "SLURM_PROCID": "5", "SLURM_LOCALID": "1",
+             "SLURM_NTASKS": "8", "SLURM_STEP_NODELIST": "gpu[07-08]"}
+
+
+def test_slurm_task_environment_from_what_srun_sets():
+    hosts = {"gpu[07-08]": "gpu07"}
+    env = fd.slurm_task_environment(SRUN_TASK, first_host=hosts.__getitem__)
+    # rank 0 (the first task on the first host) hosts the store at a port of the job's own
+    assert env == {"RANK": "5", "LOCAL_RANK": "1", "WORLD_SIZE": "8", "MASTER_ADDR": "gpu07",
+                   "MASTER_PORT": str(10000 + 1234567 % 20000)}
+    assert 10000 <= int(env["MASTER_PORT"]) < 32768  # below Linux's ephemeral ports
+    assert fd.slurm_task_environment({**SRUN_TASK, "MASTER_PORT": "29400"},
+                                     first_host=hosts.__getitem__)["MASTER_PORT"] == "29400"
+    with pytest.raises(RuntimeError, match="SLURM_PROCID, SLURM_STEP_NODELIST unset"):
+        fd.slurm_task_environment({k: v for k, v in SRUN_TASK.items()
+                                   if k not in ("SLURM_PROCID", "SLURM_STEP_NODELIST")})
+
+
+@pytest.mark.skipif(not shutil.which("scontrol"), reason="needs Slurm's scontrol")
+def test_first_host_expands_a_slurm_node_list():
+    assert fd.first_host("gpu[07-08],cpu01") == "gpu07"
+
+
+def test_srun_command_starts_one_rank_per_task():
+    command = fd.srun_command(["train", "--device", "auto"], nodes=2, ntasks=8, cpus_per_task=8,
+                              ntasks_per_gpu=1, python="/env/bin/python")
+    assert command == ["srun", "--nodes=2", "--ntasks=8", "--ntasks-per-gpu=1",
+                       "--cpus-per-task=8", "--kill-on-bad-exit=1", "/env/bin/python", "-m",
+                       "farside_gan.distributed", "--slurm-task", "-m", "farside_gan", "train",
+                       "--device", "auto"]
+    cpu = fd.srun_command(["train"], nodes=2, ntasks=2, cpus_per_task=4, python="python")
+    assert not [a for a in cpu if a.startswith("--ntasks-per-gpu")]
+
+
+def test_srun_launcher_outside_a_slurm_job_says_what_it_needs(monkeypatch, capsys):
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    with pytest.raises(SystemExit) as info:
+        fd.main(["--srun", "--nodes=2", "--ntasks=8", "--ntasks-per-gpu=1", "train"])
+    assert info.value.code == 2
+    assert "SLURM_JOB_ID is unset: run the workflow with the SLURM executor" in \
+        capsys.readouterr().err
+    for var in SRUN_TASK:
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(SystemExit):
+        fd.main(["--slurm-task", "train"])
+    assert "not a task started by srun" in capsys.readouterr().err

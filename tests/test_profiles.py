@@ -119,6 +119,33 @@ def test_slurm_profile_multi_gpu_training_uses_the_local_launcher(fetched_worksp
     assert "torchrun" not in output
 
 
+def test_slurm_profile_trains_on_several_hosts_with_a_task_per_gpu(fetched_workspace, tmp_path):
+    """training.nodes: 2 hosts of 4 GPUs: the plugin asks Slurm for the two hosts, 8 GPUs and a
+    task per GPU, and the job starts its 8 ranks itself with srun (an `mpi` job: the plugin runs
+    its command on the first host as it is, not as one srun task)."""
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    workdir, config = fetched_workspace
+    nodes2 = write_config(tmp_path / "nodes2.yaml", {"training": {"gpus": 4, "nodes": 2}})
+    output = slurm_dry_run(workdir, [config, nodes2])
+    train = dry_run_resources(output)["train"]
+    assert {k: train.get(k) for k in ("gpu", "nodes", "tasks", "tasks_per_gpu", "mpi",
+                                      "cpus_per_gpu")} == \
+        {"gpu": "8", "nodes": "2", "tasks": "8", "tasks_per_gpu": "1", "mpi": "srun",
+         "cpus_per_gpu": "8"}
+    assert ("python -m farside_gan.distributed --srun --nodes=2 --ntasks=8 --ntasks-per-gpu=1 "
+            "--cpus-per-task=8 train ") in output
+    job = _Job(**{k: int(v) if v.isdigit() else v for k, v in train.items()})
+    job.threads = 16
+    params = {"run_uuid": "u", "slurm_logfile": "log", "comment_str": "train", "account": "",
+              "partition": "", "workdir": "."}
+    sbatch = get_submit_command(job, params) + set_gres_string(job)
+    for flag in ("--nodes=2", "--ntasks-per-gpu=1", "--ntasks=8", "--cpus-per-gpu=8",
+                 "--gpus=8", "--mem 64000"):
+        assert f" {flag}" in sbatch, (flag, sbatch)
+
+
 def test_cpu_training_asks_for_no_gpu(fetched_workspace, tmp_path):
     workdir, config = fetched_workspace
     cpu = write_config(tmp_path / "cpu.yaml", {"training": {"device": "cpu"}})

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from model_helpers import write_manifest
+from farside_gan.train_config import WORKFLOW_KEYS
 from test_workflow_helpers import (DEMO_CONFIG, MODEL_DIR, REAL_CONFIG, REPO, TINY_MODEL,
                                    TINY_TRAINING, TRAIN_LOG, checkout_copy, job_counts,
                                    run_in_checkout, run_snakemake, snakemake_command,
@@ -165,7 +166,7 @@ def test_training_log_file_has_lines_not_a_progress_bar(tmp_path):
     import sys
     manifest = write_manifest(tmp_path, n_train=4, n_eval=0, n=64)
     settings = {**TINY_MODEL, **TINY_TRAINING, "max_steps": 6, "progress_seconds": 0}
-    settings = {k: v for k, v in settings.items() if k not in ("device", "gpus")}
+    settings = {k: v for k, v in settings.items() if k not in WORKFLOW_KEYS}
     log = tmp_path / "train.log"
     with open(log, "w") as fh:
         subprocess.run([sys.executable, "-m", "farside_gan", "train", "--manifest", str(manifest),
@@ -203,8 +204,8 @@ def schema_sections() -> tuple[dict, dict]:
 
 def test_schema_describes_exactly_the_train_config_fields():
     """One list of settings: TrainConfig's. The schema says each one's type, bounds, default and
-    meaning; `device` and `gpus` are the workflow's own (the Gauss scale is not a setting: it
-    comes with the data, NORMCLIP)."""
+    meaning; WORKFLOW_KEYS (device, gpus, nodes) are the workflow's own (the Gauss scale is
+    not a setting: it comes with the data, NORMCLIP)."""
     import dataclasses
     from farside_gan.model.networks import NORMS, PADDINGS
     from farside_gan.train_config import LOADERS, PRECISIONS, TrainConfig
@@ -214,11 +215,11 @@ def test_schema_describes_exactly_the_train_config_fields():
     fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     assert set(model["properties"]) == set(TrainConfig.MODEL_FIELDS)
     assert set(training["properties"]) == \
-        set(fields) - set(TrainConfig.MODEL_FIELDS) | {"device", "gpus"}
+        set(fields) - set(TrainConfig.MODEL_FIELDS) | set(WORKFLOW_KEYS)
     types = {int: "integer", float: "number", bool: "boolean"}
     for name, spec in {**model["properties"], **training["properties"]}.items():
         assert spec.get("description"), name
-        if name in ("device", "gpus"):
+        if name in WORKFLOW_KEYS:
             continue
         default = fields[name].default
         assert spec["default"] == default and type(spec["default"]) is type(default), name
@@ -319,7 +320,7 @@ def test_train_shell_line_passes_each_setting_as_one_quoted_word(tmp_path):
     expected = validate_config(yaml.safe_load(config.read_text()))
     for section in ("model", "training"):
         for key, value in expected[section].items():
-            if key not in ("device", "gpus"):
+            if key not in WORKFLOW_KEYS:
                 assert settings.pop(key) == (str(value).lower() if isinstance(value, bool)
                                              else str(value)), key
     assert settings == {}

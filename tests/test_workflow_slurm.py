@@ -4,7 +4,8 @@
 `gpu` partition and one (pretend) GPU. One test runs the first stages of a tiny config
 (synthetic archive, one HMI fetch batch, its preparation) as sbatch jobs and checks their
 outputs and what Slurm was asked for; another submits the train job through the profile as a
-user sets it up (account, partitions) and reads back from Slurm what it got.
+user sets it up (account, partitions) and reads back from Slurm what it got; a third trains on
+two srun tasks, as on several hosts.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import subprocess
 
 import pytest
 
-from test_workflow_helpers import (MODEL_DIR, REPO, run_snakemake, site_slurm_profile,
-                                   train_workspace, write_config)
+from test_workflow_helpers import (MANIFEST, MODEL_DIR, REPO, TINY_MODEL, TINY_TRAINING,
+                                   TRAIN_LOG, run_snakemake, site_slurm_profile, train_workspace,
+                                   write_config)
 
 
 def slurm_node_up() -> bool:
@@ -101,3 +103,48 @@ def test_slurm_profile_site_settings_reach_sbatch(tmp_path):
         ("farside-test", "gpu", "00:07:00", "1500M"), job
     assert job["TresPerJob"] == "gres:gpu:1" and job["CpusPerTres"] == "gres:gpu:1", job
     assert (tmp_path / MODEL_DIR / "generator.pt").stat().st_size > 0
+
+
+def test_training_on_two_slurm_tasks_equals_one_process_with_both_batches(tmp_path):
+    """Training as on several hosts: the profile asks for two tasks (the plugin's `tasks`,
+    `tasks_per_gpu` and `mpi`, which training.nodes > 1 sets), the job starts a rank in each with
+    srun and they meet at the job's first host. Here the two tasks share the one-node cluster's
+    pretend GPU and train on the CPU with gloo, one sample a step each: the same generator as one
+    process with two samples a step."""
+    from model_helpers import assert_same_generator
+
+    from farside_gan.cli import main
+    from farside_gan.train_config import WORKFLOW_KEYS
+    from farside_gan.training import load_checkpoint
+
+    # no augmentation: each rank draws its own, which one process cannot reproduce
+    training = {"device": "auto", "gpus": 1, "epochs": 2, "epoch_decay": 1, "max_steps": 0,
+                "augment_rotation_deg": 0.0}
+    config = train_workspace(tmp_path, training)
+    profile = site_slurm_profile(
+        tmp_path / "site", account="farside-test", cpu_partition="debug", gpu_partition="gpu",
+        train={"mem_mb": 1500, "runtime": 7, "cpus_per_gpu": 2, "tasks": 2, "tasks_per_gpu": 2,
+               "mpi": "srun"})
+    proc = run_snakemake(tmp_path, "--profile", profile, "--allowed-rules", "train",
+                         *LOCAL_SLURM, MODEL_DIR / "generator.pt", configfiles=[config],
+                         timeout=600)
+    output = proc.stdout + proc.stderr
+    [job_id] = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
+    job = slurm_job(job_id)
+    assert job["JobState"] == "COMPLETED", job
+    assert (job["NumTasks"], job["TresPerJob"], job["Partition"]) == ("2", "gres:gpu:1", "gpu"), job
+    log = (tmp_path / TRAIN_LOG).read_text()
+    assert "srun --nodes=1 --ntasks=2 --ntasks-per-gpu=2 --cpus-per-task=1 " in log, log
+    assert "data-parallel training: 2 processes, backend gloo" in log, log
+    # Only rank 0 logs: one row per step (2 epochs x 2 steps of one sample per rank).
+    assert len((tmp_path / MODEL_DIR / "losses.csv").read_text().splitlines()) == 1 + 4
+
+    settings = {**TINY_MODEL, **TINY_TRAINING, **training, "batch_size": 2}
+    args = ["train", "--manifest", str(tmp_path / MANIFEST), "--out-dir", str(tmp_path / "single"),
+            "--device", "cpu"]
+    for key, value in settings.items():
+        if key not in WORKFLOW_KEYS:
+            args += ["--set", f"{key}={value}"]
+    assert main(args) == 0
+    assert_same_generator(load_checkpoint(tmp_path / MODEL_DIR / "generator.pt"),
+                          load_checkpoint(tmp_path / "single" / "generator.pt"), steps=4)

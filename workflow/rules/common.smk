@@ -17,6 +17,7 @@ sys.path.insert(0, str(REPO))  # the library's conventions, read here and by eve
 from farside_gan.dataset import split_months  # noqa: E402
 from farside_gan.layout import (CHANNELS, FARSIDE_INPUTS, INSTRUMENTS, OBSERVERS,  # noqa: E402
                                 TIME_KEY_FORMAT, TRAINING_INPUT, TRAINING_TARGET)
+from farside_gan.train_config import WORKFLOW_KEYS  # noqa: E402
 
 FARSIDE_GAN = "python -m farside_gan"
 # (braces doubled: Snakemake formats the prefix like the shell line)
@@ -69,8 +70,9 @@ FARSIDE_TIMES = {
     if rng
 }
 SYNTHETIC = config["synthetic"]["enabled"]
-# The GPU count that training asks for; 0 in CPU runs (the demo).
+# The GPUs per host that training asks for (0 in CPU runs: the demo), and its hosts.
 GPUS = 0 if config["training"]["device"] == "cpu" else config["training"]["gpus"]
+NODES = config["training"]["nodes"]
 
 
 # Batches: Snakemake spends ~20 ms per job planning the DAG and every job pays ~3 s of imports,
@@ -240,13 +242,10 @@ def prepare_inputs(wildcards):
     return inputs
 
 
-WORKFLOW_ONLY_KEYS = {"device", "gpus"}  # read by the rules, not by farside-gan train
-
-
 def train_config_values():
     """What `farside-gan train` is given: the model: and training: keys but the workflow's own."""
     return {k: v for section in ("model", "training") for k, v in config[section].items()
-            if k not in WORKFLOW_ONLY_KEYS}
+            if k not in WORKFLOW_KEYS}
 
 
 def expected_conventions():
@@ -291,11 +290,39 @@ def train_settings():
     return " ".join(args)
 
 
-def train_launcher(wildcards, resources):
+def train_resources():
+    """What the train job asks Slurm for beyond memory and time. One host: `gpu` GPUs. Several
+    (training.nodes): `gpu` GPUs in all and one task per GPU (per host in a CPU run), which the
+    job starts itself with srun: the SLURM plugin runs the command of a job with an `mpi`
+    resource as it is, on the job's first host, rather than as one srun task."""
+    resources = {"gpu": GPUS * NODES}
+    if NODES > 1:
+        resources.update(nodes=NODES, tasks=NODES * max(1, GPUS), mpi="srun")
+        if GPUS:
+            resources["tasks_per_gpu"] = 1
+    return resources
+
+
+def train_launcher(wildcards, threads, resources):
+    """What starts `farside-gan train`, from the job's resources (the profile may set them)."""
+    gpu = int(resources.get("gpu", 0))
+    if resources.get("mpi"):
+        # Ranks on every host of the Slurm job: srun, a rendezvous on the first host. Each task
+        # gets the CPUs the SLURM plugin asked for it (the job step's own default is one).
+        per_gpu = int(resources.get("tasks_per_gpu", 1)) if gpu else 0
+        if int(resources.get("cpus_per_task", 0)) > 0:
+            cpus = int(resources.cpus_per_task)
+        elif gpu and int(resources.get("cpus_per_gpu", 0)) > 0:
+            cpus = max(1, int(resources.cpus_per_gpu) // per_gpu)
+        else:
+            cpus = threads
+        return (f"python -m farside_gan.distributed --srun --nodes={int(resources.get('nodes', 1))}"
+                f" --ntasks={int(resources.tasks)} --ntasks-per-gpu={per_gpu}"
+                f" --cpus-per-task={cpus}")
     # Several GPUs of one host: one process per GPU, their rendezvous on 127.0.0.1
     # (torchrun --standalone's stores listen on every interface; farside_gan/distributed.py).
-    if resources.gpu > 1:
-        return f"python -m farside_gan.distributed --nproc-per-node={int(resources.gpu)}"
+    if gpu > 1:
+        return f"python -m farside_gan.distributed --nproc-per-node={gpu}"
     return FARSIDE_GAN
 
 

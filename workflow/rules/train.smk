@@ -1,5 +1,6 @@
 # Train the Pix2PixHD GAN on the manifest's training split. One GPU: plain process; more than
-# one (training.gpus > 1): torchrun, one process per GPU on one host (DDP).
+# one (training.gpus > 1): one process per GPU on one host (DDP); several hosts (training.nodes
+# > 1, SLURM executor): one srun task per GPU on each host (common.smk: train_resources).
 #
 # Resumable: the outputs are only what the library writes atomically when training ends. The
 # run's state (results/model/checkpoints/: latest.pt and the logs so far) is not an output, so
@@ -27,7 +28,9 @@ rule train:
         device=config["training"]["device"],
     threads: max(2, 4 * GPUS)
     resources:
-        gpu=GPUS,  # the SLURM plugin asks for --gpus=<gpu> (model: set gpu_model in the profile)
+        # the SLURM plugin asks for --gpus=<gpu> (model: set gpu_model in the profile), and for
+        # several hosts --nodes, --ntasks and --ntasks-per-gpu
+        **train_resources(),
         mem_mb=32000 if GPUS else 4000,
         runtime=2880 if GPUS else 120,
     conda:
