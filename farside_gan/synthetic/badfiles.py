@@ -64,6 +64,22 @@ def _empty_rows(data: np.ndarray) -> np.ndarray:
     return data
 
 
+def _with_defect(path, header, defect) -> np.ndarray:
+    """The file's pixels with ``defect`` applied to their physical values, stored as the file
+    stores them: integers (AIA's int16 under BLANK, EUVI's under BZERO/BSCALE) stay integers
+    where the defect leaves them finite (float data under an integer BLANK is an invalid file
+    of its own), and a 0 is a physical 0."""
+    stored = fits.getdata(path, do_not_scale_image_data=True)
+    bzero, bscale = float(header.get("BZERO", 0.0)), float(header.get("BSCALE", 1.0))
+    physical = stored.astype(np.float64) * bscale + bzero
+    if "BLANK" in header and np.issubdtype(stored.dtype, np.integer):
+        physical[stored == header["BLANK"]] = np.nan
+    bad = defect(physical)
+    if np.issubdtype(stored.dtype, np.integer) and np.all(np.isfinite(bad)):
+        return np.round((bad - bzero) / bscale).astype(stored.dtype)
+    return bad.astype(np.float32)
+
+
 #: Pixel defects: a function of the rendered data.
 DATA_DEFECTS = {
     "all_nan": lambda data: np.full(data.shape, np.nan, dtype=np.float32),
@@ -110,10 +126,10 @@ def write_bad_file(path, defect: str, size: int = 64, seed: int = 0, sun=None,
             header.remove(key, ignore_missing=True)
         keywords = {k: v for k, v in header.items() if k not in ("SIMPLE", "BITPIX", "NAXIS",
                                                                   "NAXIS1", "NAXIS2", "EXTEND")}
-        # the stored pixels (AIA: int16 with BLANK), not astropy's float view of them: float
-        # data under AIA's BLANK keyword is an invalid file of its own
-        stored = fits.getdata(path, do_not_scale_image_data=True)
-        _write_deterministic(path, DATA_DEFECTS[defect](stored), keywords, header["DATE"])
+        data = _with_defect(path, header, DATA_DEFECTS[defect])
+        if np.issubdtype(data.dtype, np.floating):  # the integer encoding's keywords go with it
+            keywords = {k: v for k, v in keywords.items() if k not in ("BZERO", "BSCALE", "BLANK")}
+        _write_deterministic(path, data, keywords, header["DATE"])
     if defect == "truncated":
         # Cut the file in the middle of its data unit, as an interrupted download does.
         data_bytes = fits.getdata(path).nbytes
