@@ -39,8 +39,9 @@ from farside_gan.synchronic import (SOURCE_CODES, SynchronicSettings,  # noqa: E
 from farside_gan.synthetic.archive import read_sun  # noqa: E402
 from farside_gan.synthetic.truth import carrington_truth  # noqa: E402
 from farside_gan.uncertainty import (ONE_SIGMA, UNCERTAINTY_EXTNAME,  # noqa: E402
-                                     calibration_factor, ensemble_errors, read_uncertainty,
+                                     calibration_factor, read_uncertainty,
                                      within_sigma_fraction)
+from farside_gan.uncertainty_calibration import ensemble_errors  # noqa: E402
 
 
 def binned_cc(a, b, covered, factor):

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import atomic_output
+from farside_gan.layout import INSTRUMENT_LIST, INSTRUMENTS, SIDES, TRAINING_TARGET
 
-OBSERVER_NAMES = {"sdo": "SDO", "stereo_a": "STEREO-A", "stereo_b": "STEREO-B"}
-SIDE_NAMES = {"nearside": "near side", "farside": "far side"}
-TRUTH_NAMES = {"hmi": "HMI", "synthetic": "synthetic truth"}
+OBSERVER_NAMES = {i.observer: i.observatory.replace("_", "-") for i in INSTRUMENT_LIST}
+SIDE_NAMES = {side: side.replace("side", " side") for side in SIDES}
+TRUTH_NAMES = {TRAINING_TARGET: INSTRUMENTS[TRAINING_TARGET].camera, "synthetic": "synthetic truth"}
 #: The summary's rows on the landing page (one column per comparison): (summary.csv column,
 #: what it is, format).
 SUMMARY_TABLE = (("n_maps", "maps", "{:d}"), ("cc", "CC", "{:.3f}"),

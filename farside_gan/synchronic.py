@@ -52,13 +52,15 @@ from farside_gan import __version__
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import read_fits, sha256_of, write_fits
 from farside_gan.layout import TIME_KEY_FORMAT
+from farside_gan.layout import CHANNELS, FARSIDE_INPUTS, OBSERVERS, TRAINING_TARGET
 from farside_gan.uncertainty import UNCERTAINTY_EXTNAME, read_uncertainty
 
 log = logging.getLogger(__name__)
 
 #: SOURCE extension codes (0: no source covers the pixel). Near side first: it wins ties.
-SOURCE_CODES = {"hmi": 1, "stereo_a": 2, "stereo_b": 3}
-OBSERVED = ("hmi",)           # observations: no model uncertainty
+SOURCE_CODES = {TRAINING_TARGET: 1,
+                **{OBSERVERS[key]: code for code, key in enumerate(FARSIDE_INPUTS, start=2)}}
+OBSERVED = (TRAINING_TARGET,)  # observations: no model uncertainty
 PROJECTIONS = ("CEA", "CAR")
 ALGORITHMS = ("adaptive", "interpolation")
 POLE_LATITUDE = 60.0          # gaps poleward of this are counted as polar (NGAPPOLE)
@@ -323,7 +325,7 @@ def synchronic_map(time, inputs: dict[str, str | os.PathLike | None],
     """Merge the ``inputs`` (role -> map file or None: ``hmi``, ``stereo_a``, ``stereo_b``)
     at ``time``; returns (the merged arrays, the primary header, the extension HDUs).
 
-    ``calibration``: a file of ``uncertainty.fit_calibration`` fitted on this grid; the merged
+    ``calibration``: a file of ``uncertainty_calibration.fit_calibration`` fitted on this grid; the merged
     uncertainty is multiplied by its factor (the generated maps' own extensions stay the raw
     ensemble std)."""
     unknown = set(inputs) - set(SOURCE_CODES)
@@ -412,11 +414,11 @@ def period_inputs(farside_dirs: dict[str, str | os.PathLike],
     if hmi_prepared is not None:
         from farside_gan.prepare import read_prepared
         for entry in read_prepared(hmi_prepared):
-            frame = (entry.get("aligned") or {}).get("magnetogram")
+            frame = (entry.get("aligned") or {}).get(CHANNELS[TRAINING_TARGET][0])
             if entry["status"] == "ok" and frame:
                 hmi[entry["time"]] = Path(frame)
     times = sorted({t for maps in farside.values() for t in maps})
-    return {t: {"hmi": hmi.get(t), **{role: maps.get(t) for role, maps in farside.items()}}
+    return {t: {TRAINING_TARGET: hmi.get(t), **{role: maps.get(t) for role, maps in farside.items()}}
             for t in times}
 
 
@@ -433,7 +435,7 @@ def synchronic_period(out_dir, farside_dirs: dict[str, str | os.PathLike],
             Path(d).mkdir(parents=True, exist_ok=True)
     written = []
     for key, inputs in period_inputs(farside_dirs, hmi_prepared).items():
-        if inputs["hmi"] is None:
+        if inputs[TRAINING_TARGET] is None:
             log.warning("%s: no usable HMI frame; the near side is NaN where no STEREO map "
                         "covers it", key)
         written.append(write_synchronic(

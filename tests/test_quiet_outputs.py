@@ -46,13 +46,12 @@ def test_aligned_frames_carry_the_mjd_of_each_date(euvi_frames):
 
 def test_maps_made_from_aligned_frames_leave_nothing_to_fix(euvi_frames, synthetic_sun):
     from farside_gan.dataset import stack_frames
-    from farside_gan.inference import magnetogram_header
+    from farside_gan.magnetogram import magnetogram_header
     from farside_gan.synthetic.truth import truth_map
-    from farside_gan.training import TrainConfig
 
     frames, _ = euvi_frames
     _, stack = stack_frames(frames)
-    generated = magnetogram_header(stack, "stack.fits", "generator.pt", "0" * 64, TrainConfig())
+    generated = magnetogram_header(stack, "stack.fits", "generator.pt", "0" * 64, 3000.0)
     _, truth = truth_map(synthetic_sun, stack, "stack.fits")
     for header in (stack, generated, truth):
         assert header["MJD-OBS"] == pytest.approx(Time(header["DATE-OBS"]).mjd, abs=1e-9)

@@ -446,7 +446,8 @@ def test_calibrate_uncertainty_fits_the_near_side_factor_on_the_synchronic_grid(
     import shutil
 
     from farside_gan.synchronic import SynchronicSettings
-    from farside_gan.uncertainty import fit_calibration, uncertainty_hdu
+    from farside_gan.uncertainty import uncertainty_hdu
+    from farside_gan.uncertainty_calibration import fit_calibration
     copy = tmp_path / "ws"
     shutil.copytree(ws, copy, symlinks=True)
     for path in sorted((copy / "results/nearside/20110201").glob("*.fits")):

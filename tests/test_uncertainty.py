@@ -142,7 +142,8 @@ def test_calibration_factor_fitted_on_map_pairs_and_applied_to_the_synchronic_ma
 
     from farside_gan.fitsio import write_fits
     from farside_gan.synchronic import SynchronicSettings, synchronic_map
-    from farside_gan.uncertainty import fit_calibration, read_calibration
+    from farside_gan.uncertainty import read_calibration
+    from farside_gan.uncertainty_calibration import fit_calibration
     from synchronic_helpers import blob, write_map
 
     t = datetime(2011, 1, 31)

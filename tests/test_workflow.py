@@ -205,7 +205,8 @@ def test_demo_report_holds_the_evaluation_plots(demo):
               for m in re.findall(r'src="data:image/png;base64,([^"]+)"', landing)]
     assert images == [(run / "results/report/losses.png").read_bytes(),
                       (run / "results/quicklook/stereo_a/20110131/20110131T0000.png").read_bytes(),
-                      (run / "results/quicklook/stereo_b/20110131/20110131T0000.png").read_bytes()]
+                      (run / "results/quicklook/stereo_b/20110131/20110131T0000.png").read_bytes(),
+                      (run / "results/quicklook/synchronic/20110131/20110131T0000.png").read_bytes()]
     assert "<strong>6</strong> times, <strong>6</strong> usable AIA/HMI pairs (2 eval, 4 train)" \
         in landing
     assert "Configuration" in landing and "every 12 h" in landing
@@ -229,7 +230,7 @@ def test_forcerun_redoes_only_dependents(demo):
                          configfiles=[DEMO_CONFIG])
     assert job_counts(proc.stdout + proc.stderr) == {
         "predict_farside": 2, "quicklook": 2, "evaluate": 1, "synchronic": 1, "report_page": 1, "all": 1,
-        "total": 7}
+        "total": 8}
     for path, mtime in outputs.items():
         changed = path.stat().st_mtime_ns != mtime
         assert changed == ("results/farside" in str(path) or "results/evaluation" in str(path)), path

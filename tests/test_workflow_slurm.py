@@ -11,6 +11,7 @@ two srun tasks, as on several hosts.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -33,9 +34,12 @@ pytestmark = pytest.mark.skipif(not slurm_node_up(),
                                 reason="no Slurm node up (start one with .ci/start-slurm)")
 
 T = "20110131T0000"
-# localhost Slurm has no accounting database: job status from squeue, short waits
+# localhost Slurm has no accounting database: job status from squeue, short waits; its one node
+# has this machine's CPUs, so no job may ask for more (prepare asks for 4: on a 2-CPU machine it
+# would pend for ever, Reason=PartitionConfig)
 LOCAL_SLURM = ("--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks",
-               "1", "--seconds-between-status-checks", "2", "--latency-wait", "5")
+               "1", "--seconds-between-status-checks", "2", "--latency-wait", "5",
+               "--max-threads", str(os.cpu_count()))
 
 
 def slurm_job(job_id: str) -> dict[str, str]:
@@ -55,12 +59,10 @@ def test_slurm_profile_runs_jobs_through_sbatch(tmp_path):
         "training": {"device": "cpu", "gpus": 0},
         "farside": {"spacecraft": {}},
     })
-    # localhost Slurm has no accounting database: no account, job status from squeue
+    # localhost Slurm has no accounting database: no account
     proc = run_snakemake(tmp_path, "--profile", REPO / "workflow/profiles/slurm",
-                         "--slurm-no-account", "--slurm-status-command", "squeue",
-                         "--slurm-init-seconds-before-status-checks", "1",
-                         "--seconds-between-status-checks", "2", "--latency-wait", "5",
-                         "data/prepared/hmi/20110131", configfiles=[config], timeout=600)
+                         "--slurm-no-account", *LOCAL_SLURM, "data/prepared/hmi/20110131",
+                         configfiles=[config], timeout=600)
     output = proc.stdout + proc.stderr
     # log paths: slurm_logs/rule_<rule>/... or, for the profile's job groups, group_<group>_<rules>/
     job_ids = {name: jid for jid, name in re.findall(

@@ -130,7 +130,7 @@ def _synchronic(args) -> int:
 def _calibrate(args) -> int:
     from pathlib import Path
 
-    from farside_gan.uncertainty import fit_calibration
+    from farside_gan.uncertainty_calibration import fit_calibration
     pairs = [(m, Path(truths) / m.name) for maps, truths in args.pair
              for m in sorted(Path(maps).glob("*.fits"))]
     grid = _settings(args, "calibrate-uncertainty") if args.grid else None

@@ -436,7 +436,7 @@ def calibration_pairs(wildcards):
     """The near-side maps of the evaluation months and the HMI directories they are scored
     against (as evaluate's nearside/sdo/hmi comparison)."""
     return {"maps": [f"results/nearside/{p}" for p in EVAL_PERIODS],
-            "hmi": [prepared_dir("hmi", p) for p in EVAL_PERIODS]}
+            "observed": [prepared_dir(TRAINING_TARGET, p) for p in EVAL_PERIODS]}
 
 
 def synchronic_grid_args():
@@ -449,8 +449,9 @@ def synchronic_grid_args():
 def calibration_commands(wildcards, input, output):
     """The factor is fitted on the synchronic maps' grid, where it is applied."""
     command = ["calibrate-uncertainty", "--out", output[0], *synchronic_grid_args()]
-    for maps, hmi in zip(input.maps, input.hmi):
-        command += ["--pair", maps, str(Path(hmi, "aligned", "magnetogram"))]
+    [channel] = CHANNELS[TRAINING_TARGET]
+    for maps, observed in zip(input.maps, input.observed):
+        command += ["--pair", maps, str(Path(observed, "aligned", channel))]
     return [command]
 
 
@@ -459,8 +460,8 @@ def synchronic_inputs(wildcards):
     HMI directory (the near side of each time); the uncertainty's calibration."""
     inputs = {sc: f"results/farside/{sc}/{wildcards.period}" for sc in FARSIDE_TIMES
               if wildcards.period in periods(SPACECRAFT[sc])}
-    if wildcards.period in periods("hmi"):
-        inputs["hmi"] = prepared_dir("hmi", wildcards.period)
+    if wildcards.period in periods(TRAINING_TARGET):
+        inputs[TRAINING_TARGET] = prepared_dir(TRAINING_TARGET, wildcards.period)
     if calibrates_uncertainty():
         inputs["calibration"] = UNCERTAINTY_CALIBRATION
     return inputs
@@ -473,8 +474,8 @@ def synchronic_commands(wildcards, input, output):
     for sc in FARSIDE_TIMES:
         if sc in input.keys():
             command += ["--farside", f"{sc}={getattr(input, sc)}"]
-    if "hmi" in input.keys():
-        command += ["--hmi-prepared", input.hmi]
+    if TRAINING_TARGET in input.keys():
+        command += ["--hmi-prepared", getattr(input, TRAINING_TARGET)]
     if "calibration" in input.keys():
         command += ["--uncertainty-calibration", input.calibration]
     return [command]
