@@ -22,7 +22,7 @@ from farside_gan.distributed import resolve_device
 from farside_gan.errors import InputDataError
 from farside_gan.fitsio import sha256_of, write_fits
 from farside_gan.magnetogram import magnetogram_header, mask_off_disk, output_name
-from farside_gan.model.checkpoint import generator_of, load_checkpoint, load_generator
+from farside_gan.model.checkpoint import generator_of, load_checkpoint
 from farside_gan.model.data import read_stack
 from farside_gan.normalize import denormalize_hmi
 from farside_gan.uncertainty import (UNCERTAINTY_EXTNAME, ensemble_hdu, ensemble_std,
@@ -57,11 +57,13 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
     """
     from farside_gan.model.accel import GeneratorRunner
     dev = resolve_device(device)
-    G, config, model = load_generator(checkpoint, dev)
+    saved = load_checkpoint(checkpoint, map_location="cpu")
+    G, config, model = generator_of(saved, checkpoint, dev)
     run = GeneratorRunner(G, dev, precision, compile=compile)
     sha = sha256_of(checkpoint)
-    members = _load_members(checkpoint, config, model, ensemble or [], dev, precision, compile,
-                             sha)
+    members = _load_members(checkpoint, saved, config, model, ensemble or [], dev, precision,
+                            compile, sha)
+    del saved  # a training checkpoint also holds D and both optimizers
     stacks = [Path(s) for s in stacks]
     if (out_dir is None) == (outputs is None):
         raise ValueError("give either out_dir or outputs")
@@ -103,29 +105,27 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
     return written
 
 
-def _load_members(checkpoint, config, model, ensemble, device, precision: str, compile: bool,
-                  sha: str) -> list[dict]:
-    """The ensemble: ``checkpoint`` (already loaded by the caller; no runner here) then each of
+def _load_members(checkpoint, saved: dict, config, model, ensemble, device, precision: str,
+                  compile: bool, sha: str) -> list[dict]:
+    """The ensemble: ``checkpoint`` (``saved``, loaded by the caller; no runner here) then each of
     ``ensemble`` with its runner; every member must be of the same model (``config.model``)
     trained on data of the same conventions (``model``: frame, normalization, HMI clip)."""
     from farside_gan.model.accel import GeneratorRunner
     if not ensemble:
         return []
-    main = load_checkpoint(checkpoint, map_location="cpu")
-    members = [{"file": Path(checkpoint).name, "sha256": sha, "epoch": main.get("epoch", -1),
-                "step": main.get("step", -1), "run": None}]
-    del main
+    members = [{"file": Path(checkpoint).name, "sha256": sha, "epoch": saved.get("epoch", -1),
+                "step": saved.get("step", -1), "run": None}]
     for path in ensemble:
-        saved = load_checkpoint(path, map_location="cpu")
-        G, member_config, member_conventions = generator_of(saved, path, device)
+        member = load_checkpoint(path, map_location="cpu")
+        G, member_config, member_conventions = generator_of(member, path, device)
         if member_config.model != config.model or member_conventions != model:
             raise InputDataError(path, "ensemble member is not of the model of "
                                  f"{Path(checkpoint).name} ({member_config.model}, "
                                  f"{member_conventions})", reason="checkpoint_mismatch")
         members.append({"file": Path(path).name, "sha256": sha256_of(path),
-                        "epoch": saved.get("epoch", -1), "step": saved.get("step", -1),
+                        "epoch": member.get("epoch", -1), "step": member.get("step", -1),
                         "run": GeneratorRunner(G, device, precision, compile=compile)})
-        del saved  # a training checkpoint also holds D and both optimizers
+        del member  # a training checkpoint also holds D and both optimizers
     return members
 
 
