@@ -72,33 +72,35 @@ def ensemble_std(fields: np.ndarray) -> np.ndarray:
     return np.std(fields, axis=0, ddof=1).astype(np.float32)
 
 
+def _usable(error, sigma, mask) -> tuple[np.ndarray, np.ndarray]:
+    """|error| and sigma on the pixels where both are finite (and in ``mask``)."""
+    error, sigma = np.abs(np.asarray(error, float)), np.asarray(sigma, float)
+    use = np.isfinite(error) & np.isfinite(sigma)
+    if mask is not None:
+        use &= mask
+    return error[use], sigma[use]
+
+
 def within_sigma_fraction(error: np.ndarray, sigma: np.ndarray, k: float = 1.0,
                           mask: np.ndarray | None = None) -> float:
     """Fraction of pixels (finite, in ``mask``) whose |error| is at most ``k`` sigma.
 
     For a calibrated Gaussian uncertainty this is 0.683 at k = 1 (``ONE_SIGMA``)."""
-    error, sigma = np.abs(np.asarray(error, float)), np.asarray(sigma, float)
-    use = np.isfinite(error) & np.isfinite(sigma)
-    if mask is not None:
-        use &= mask
-    if not use.any():
+    error, sigma = _usable(error, sigma, mask)
+    if not error.size:
         return float("nan")
-    return float(np.mean(error[use] <= k * sigma[use]))
+    return float(np.mean(error <= k * sigma))
 
 
 def calibration_factor(error: np.ndarray, sigma: np.ndarray, mask: np.ndarray | None = None,
                        level: float = ONE_SIGMA) -> float:
     """The factor c such that a fraction ``level`` of pixels has |error| <= c sigma
     (c > 1: the ensemble is overconfident). Pixels with sigma = 0 count as infinitely far."""
-    error, sigma = np.abs(np.asarray(error, float)), np.asarray(sigma, float)
-    use = np.isfinite(error) & np.isfinite(sigma)
-    if mask is not None:
-        use &= mask
-    if not use.any():
+    error, sigma = _usable(error, sigma, mask)
+    if not error.size:
         return float("nan")
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(sigma[use] > 0, error[use] / sigma[use],
-                         np.where(error[use] > 0, np.inf, 0.0))
+        ratio = np.where(sigma > 0, error / sigma, np.where(error > 0, np.inf, 0.0))
     return float(np.quantile(ratio, level))
 
 
