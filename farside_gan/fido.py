@@ -16,10 +16,10 @@ import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from farside_gan.jsoc import SEGMENT, STATUS_TOO_MANY, JsocSource
+from farside_gan.jsoc import SEGMENT, STATUS_TOO_MANY, JsocSource, download_export_file
 from farside_gan.layout import EUV, INSTRUMENTS, SERIES, check_channel, parse_time, utc_time
 from farside_gan.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Candidate,
-                                  DownloadError, TransientError, download, nearest, verify_file,
+                                  DownloadError, TransientError, nearest, verify_file,
                                   with_retries)
 
 
@@ -143,14 +143,10 @@ class FidoSource:
 
         request = helper._wait(helper._call(stage, f"export of {candidate.location}"),
                                str(candidate.location))
-        urls = request.urls
-        if len(urls) == 0:
-            raise DownloadError(f"fido: JSOC export {request.id} of {candidate.location} delivered no file")
-        row = urls.iloc[0]
-        download(row["url"], dest, partial, name=f"{row['record']} ({row['url']})",
-                 identity=str(row["record"]), timeout=self.timeout, deadline_s=self.deadline_s,
-                 retries=self.retries, backoff=self.backoff)
-        return {"source_file": str(row["record"]), "export_id": request.id}
+        return download_export_file(request, f"fido: JSOC export {request.id} of "
+                                    f"{candidate.location}", dest, partial, timeout=self.timeout,
+                                    deadline_s=self.deadline_s, retries=self.retries,
+                                    backoff=self.backoff)
 
     def _fetch_vso(self, candidate: Candidate, dest: Path) -> dict:
         import aiohttp

@@ -127,6 +127,18 @@ def _quality(value) -> int:
         return FLAGGED_UNKNOWN
 
 
+def download_export_file(request, what: str, dest: Path, partial: Path, **options) -> dict:
+    """Download the one file a staged single-record export delivered (``options``:
+    ``transfer.download``'s); the record's provenance for its ``record.json``."""
+    urls = request.urls
+    if len(urls) == 0:
+        raise DownloadError(f"{what} delivered no file")
+    row = urls.iloc[0]
+    download(row["url"], dest, partial, name=f"{row['record']} ({row['url']})",
+             identity=str(row["record"]), **options)
+    return {"source_file": str(row["record"]), "export_id": request.id}
+
+
 class ExportState:
     """The export ids of a period (``.jsoc_exports.json``), written as soon as JSOC gives one."""
 
@@ -269,14 +281,9 @@ class JsocSource:
     def fetch(self, candidate: Candidate, dest: Path, partial: Path) -> dict:
         spec = self.export_spec(candidate.instrument, candidate.channel, candidate.location)
         [request] = self._export([spec], state=None)
-        urls = request.urls
-        if len(urls) == 0:
-            raise DownloadError(f"jsoc export {request.id} of {spec} delivered no file")
-        row = urls.iloc[0]
-        download(row["url"], dest, partial, name=f"{row['record']} ({row['url']})",
-                 identity=str(row["record"]), timeout=self.timeout, deadline_s=self.deadline_s,
-                 retries=self.retries, backoff=self.backoff)
-        return {"source_file": str(row["record"]), "export_id": request.id}
+        return download_export_file(request, f"jsoc export {request.id} of {spec}", dest, partial,
+                                    timeout=self.timeout, deadline_s=self.deadline_s,
+                                    retries=self.retries, backoff=self.backoff)
 
     # -- exports
     def _request_export(self, spec: str):
