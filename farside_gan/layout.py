@@ -74,6 +74,22 @@ class Instrument:
     vso: tuple | None = None               # (Instrument, Source) attributes of a VSO query
 
 
+def _euvi(spacecraft: str) -> Instrument:
+    """SECCHI/EUVI on STEREO-A or -B (``spacecraft`` "a" or "b"): twins, which differ only in
+    the spacecraft's letter."""
+    letter = spacecraft.upper()
+    return Instrument(
+        f"euvi_{spacecraft}", EUV, f"STEREO-{letter}/EUVI", (304, 195, 171),
+        f"stereo_{spacecraft}", f"secchi.L0.euvi_{spacecraft}",
+        f"secchi/L0/{spacecraft}/img/euvi/{{t:%Y%m%d}}/{{t:%Y%m%d_%H%M%S}}_n4eu{letter}.fts",
+        camera="EUVI", observatory=f"STEREO_{letter}", roll_keyword="CROTA", rsun_keyword="RSUN",
+        calibration="secchi_prep", calibration_tables=False,
+        all_channels=(171, 195, 284, 304),
+        exposure_s=(1e-3, 300.0),  # up to about a minute (284 A)
+        dsun_au=(0.90, 1.10), mission_start=datetime(2006, 10, 26), raw_format=(2048 ** 2, 2),
+        vso=("EUVI", f"STEREO_{letter}"))
+
+
 INSTRUMENT_LIST = (
     Instrument(
         "aia", EUV, "SDO/AIA", (304, 193, 171), "sdo", "aia.lev1_euv_12s",
@@ -93,24 +109,8 @@ INSTRUMENT_LIST = (
         dsun_au=(0.97, 1.03), mission_start=datetime(2010, 3, 24), raw_format=(4096 ** 2, 4),
         series_cadence_s=720.0,  # the 720 s series of the method, never hmi.M_45s
         jsoc_segment="magnetogram"),
-    Instrument(
-        "euvi_a", EUV, "STEREO-A/EUVI", (304, 195, 171), "stereo_a", "secchi.L0.euvi_a",
-        "secchi/L0/a/img/euvi/{t:%Y%m%d}/{t:%Y%m%d_%H%M%S}_n4euA.fts",
-        camera="EUVI", observatory="STEREO_A", roll_keyword="CROTA", rsun_keyword="RSUN",
-        calibration="secchi_prep", calibration_tables=False,
-        all_channels=(171, 195, 284, 304),
-        exposure_s=(1e-3, 300.0),  # up to about a minute (284 A)
-        dsun_au=(0.90, 1.10), mission_start=datetime(2006, 10, 26), raw_format=(2048 ** 2, 2),
-        vso=("EUVI", "STEREO_A")),
-    Instrument(
-        "euvi_b", EUV, "STEREO-B/EUVI", (304, 195, 171), "stereo_b", "secchi.L0.euvi_b",
-        "secchi/L0/b/img/euvi/{t:%Y%m%d}/{t:%Y%m%d_%H%M%S}_n4euB.fts",
-        camera="EUVI", observatory="STEREO_B", roll_keyword="CROTA", rsun_keyword="RSUN",
-        calibration="secchi_prep", calibration_tables=False,
-        all_channels=(171, 195, 284, 304),
-        exposure_s=(1e-3, 300.0),
-        dsun_au=(0.90, 1.10), mission_start=datetime(2006, 10, 26), raw_format=(2048 ** 2, 2),
-        vso=("EUVI", "STEREO_B")),
+    _euvi("a"),
+    _euvi("b"),
 )
 INSTRUMENTS = {i.key: i for i in INSTRUMENT_LIST}
 
