@@ -85,6 +85,15 @@ def test_slurm_profile_runs_jobs_through_sbatch(tmp_path):
             assert "TimeLimit=08:00:00" in info and "MinMemoryNode=2000M" in info, info
 
 
+def train_job(workdir, profile, config) -> dict[str, str]:
+    """Run the train rule through ``profile`` on the localhost Slurm: its one job's record."""
+    proc = run_snakemake(workdir, "--profile", profile, "--allowed-rules", "train",
+                         *LOCAL_SLURM, MODEL_DIR / "generator.pt", configfiles=[config],
+                         timeout=600)
+    [job_id] = re.findall(r"has been submitted with SLURM jobid (\d+)", proc.stdout + proc.stderr)
+    return slurm_job(job_id)
+
+
 def test_slurm_profile_site_settings_reach_sbatch(tmp_path):
     """The profile as the README says to set it up, the workflow profile loaded with it as
     always: the train job reaches Slurm with the account, the GPU partition, the memory, the
@@ -94,12 +103,7 @@ def test_slurm_profile_site_settings_reach_sbatch(tmp_path):
     profile = site_slurm_profile(tmp_path / "site", account="farside-test",
                                  cpu_partition="debug", gpu_partition="gpu",
                                  train={"mem_mb": 1500, "runtime": 7, "cpus_per_gpu": 1})
-    proc = run_snakemake(tmp_path, "--profile", profile, "--allowed-rules", "train",
-                         *LOCAL_SLURM, MODEL_DIR / "generator.pt", configfiles=[config],
-                         timeout=600)
-    output = proc.stdout + proc.stderr
-    [job_id] = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
-    job = slurm_job(job_id)
+    job = train_job(tmp_path, profile, config)
     assert job["JobState"] == "COMPLETED", job
     assert (job["Account"], job["Partition"], job["TimeLimit"], job["MinMemoryNode"]) == \
         ("farside-test", "gpu", "00:07:00", "1500M"), job
@@ -127,12 +131,7 @@ def test_training_on_two_slurm_tasks_equals_one_process_with_both_batches(tmp_pa
         tmp_path / "site", account="farside-test", cpu_partition="debug", gpu_partition="gpu",
         train={"mem_mb": 1500, "runtime": 7, "cpus_per_gpu": 2, "tasks": 2, "tasks_per_gpu": 2,
                "mpi": "srun"})
-    proc = run_snakemake(tmp_path, "--profile", profile, "--allowed-rules", "train",
-                         *LOCAL_SLURM, MODEL_DIR / "generator.pt", configfiles=[config],
-                         timeout=600)
-    output = proc.stdout + proc.stderr
-    [job_id] = re.findall(r"has been submitted with SLURM jobid (\d+)", output)
-    job = slurm_job(job_id)
+    job = train_job(tmp_path, profile, config)
     assert job["JobState"] == "COMPLETED", job
     assert (job["NumTasks"], job["TresPerJob"], job["Partition"]) == ("2", "gres:gpu:1", "gpu"), job
     log = (tmp_path / TRAIN_LOG).read_text()
