@@ -191,35 +191,68 @@ def write_synthetic_manifest(directory: Path, train_times, eval_times, size: int
     return write_dataset_manifest(directory / "manifest.csv", rows)
 
 
-def assert_same_generator(ddp: dict, single: dict, steps: int) -> None:
+def other_sample_manifest(manifest: Path) -> Path:
+    """A copy of ``manifest`` whose first training pair is its first evaluation pair (and the
+    other way round): a run on it sees other data; next to it, ``other_sample.csv``."""
+    with open(manifest, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    first_train = next(i for i, r in enumerate(rows) if r["split"] == "train")
+    first_eval = next(i for i, r in enumerate(rows) if r["split"] == "eval")
+    rows[first_train], rows[first_eval] = ({**rows[first_eval], "split": "train"},
+                                           {**rows[first_train], "split": "eval"})
+    path = Path(manifest).with_name("other_sample.csv")
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+# How far a data-parallel float32 run may end from one process with both batches, as the
+# relative difference of the generators' outputs after 4 steps of the tiny model. Measured on
+# the CPU for seeds 0-7 with 1 and 2 threads per rank (2026-12-07): most runs differ by 6e-7 to
+# 9e-7, but 3 of the 16 by 2.0e-4 to 3.4e-4, on one machine and not on another. The two layouts
+# sum a gradient in other orders, and Adam divides a gradient near its eps (1e-8) by its own
+# size, so there a rounding difference changes a weight's step by a visible fraction. The bound
+# is 6x the largest of those; one process trained with one of its 4 samples replaced
+# (other_sample_manifest) differs by 3.4e-2 to 1.0e-1, 17x to 50x above it. Exact equality is
+# checked in float64 (tests/test_distributed.py), where rounding cannot reach Adam's eps.
+DATA_PARALLEL_FLOAT32_BOUND = 2e-3
+
+
+def assert_same_generator(ddp: dict, single: dict, steps: int, other_data: dict) -> None:
     """Checkpoints (``load_checkpoint``) of a data-parallel run and of one process given all its
-    ranks' batches: the same generator up to float32 rounding, after ``steps`` steps each, and
-    training moved it far more than that."""
+    ranks' batches: the same generator within ``DATA_PARALLEL_FLOAT32_BOUND`` after ``steps``
+    steps each, while ``other_data`` (one process, one sample replaced: see
+    :func:`other_sample_manifest`) fails that comparison, and training moved the generator far
+    more."""
     import torch
 
     from farside_gan.model.networks import init_weights
     from farside_gan.training import TrainConfig, build_networks
 
-    assert ddp["step"] == single["step"] == steps
+    assert ddp["step"] == single["step"] == other_data["step"] == steps
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5)) * 2 - 1
-    outputs = []
-    for ckpt in (ddp, single):
+
+    def output(ckpt: dict, untrained: bool = False) -> torch.Tensor:
+        torch.manual_seed(ckpt["config"]["seed"])
         G, _ = build_networks(TrainConfig(**ckpt["config"]))
-        G.load_state_dict(ckpt["G"])
+        if untrained:
+            init_weights(G, ckpt["config"]["init_std"])
+        else:
+            G.load_state_dict(ckpt["G"])
         with torch.no_grad():
-            outputs.append(G.eval()(x))
-    # Same generator up to float32 rounding (DDP averages gradients in another order, and
-    # Adam divides by sqrt(v), which magnifies rounding of tiny gradients a little).
-    rel = ((outputs[0] - outputs[1]).norm() / outputs[1].norm()).item()
-    assert rel < 1e-4, rel
-    # ...while the training steps moved the generator far more than that.
-    torch.manual_seed(single["config"]["seed"])
-    G0, _ = build_networks(TrainConfig(**single["config"]))
-    init_weights(G0, single["config"]["init_std"])
-    with torch.no_grad():
-        moved = ((G0.eval()(x) - outputs[1]).norm() / outputs[1].norm()).item()
-    print(f"data-parallel vs single rel diff {rel:.2e}; training moved the output by {moved:.2e}")
-    assert moved > 100 * rel
-    for name, w in single["G"].items():
-        if name.endswith("weight"):
-            torch.testing.assert_close(ddp["G"][name], w, rtol=1e-3, atol=1e-5, msg=name)
+            return G.eval()(x)
+
+    def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+        return ((a - b).norm() / b.norm()).item()
+
+    reference = output(single)
+    rel = relative(output(ddp), reference)
+    rel_other = relative(output(other_data), reference)
+    moved = relative(output(single, untrained=True), reference)
+    print(f"data-parallel vs single rel diff {rel:.2e}; other data {rel_other:.2e}; "
+          f"training moved the output by {moved:.2e}")
+    assert rel < DATA_PARALLEL_FLOAT32_BOUND, rel
+    assert rel_other > DATA_PARALLEL_FLOAT32_BOUND, rel_other  # the negative control
+    assert moved > 10 * DATA_PARALLEL_FLOAT32_BOUND, moved

@@ -86,7 +86,10 @@ def test_two_gloo_processes_match_one_process_with_combined_batch(tmp_path):
     single = _train(_tiny_net(), _batches(steps, world * per_rank), fd.DistContext())
     untrained = _tiny_net().state_dict()
     for name, value in single.state_dict().items():
-        # Same weights up to float32 rounding of the gradient average...
+        # Same weights up to float32 rounding of the gradient average: this net's L1 gradients
+        # (at least 2e-5, median 5e-3) stay far above Adam's eps (1e-8), so the average's
+        # rounding (~1e-7 relative) changes no step by more than ~1e-7 of lr; rtol 1e-5 leaves
+        # a margin of ~100. (The GAN's gradients reach eps: see the float64 test below.)
         torch.testing.assert_close(ddp["state"][name], value, rtol=1e-5, atol=1e-6)
         # ...and training really moved them (Adam steps of ~lr = 1e-2).
         assert (value - untrained[name]).abs().max() > 1e-3
@@ -94,6 +97,106 @@ def test_two_gloo_processes_match_one_process_with_combined_batch(tmp_path):
 
 TINY_GAN = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, log_every=1, preview_every=0,
                 keep_every_epochs=0, progress=False, num_threads=1, epochs=2, epoch_decay=1)
+
+
+def _float64_trainer(manifest, out_dir):
+    """The real Trainer (the GAN's objective, DDP wrapping, single D pass under DDP) on float64
+    networks: its rounding (1e-16) is too small for Adam to amplify into a visible difference."""
+    from farside_gan import training
+    from farside_gan.model.data import PairedFitsDataset
+
+    build_float32 = training.build_networks
+    training.build_networks = lambda config: tuple(n.double() for n in build_float32(config))
+    try:
+        config = training.TrainConfig(**{**TINY_GAN, "batch_size": 1})
+        return training.Trainer(config, PairedFitsDataset.from_manifest(manifest), out_dir,
+                                device="cpu")
+    finally:
+        training.build_networks = build_float32
+
+
+def _float64_batches(trainer, steps: int, per_step: int) -> list[dict]:
+    items = [trainer.train_set[i] for i in range(steps * per_step)]
+    return [{k: torch.stack([it[k] for it in items[s * per_step:(s + 1) * per_step]]).double()
+             for k in ("input", "target")} for s in range(steps)]
+
+
+def _gradients(trainer) -> dict:
+    """Each network's gradient after a step: G's from its loss, D's from its own."""
+    return {net: torch.cat([p.grad.flatten() for p in getattr(trainer, net).parameters()])
+            for net in ("G", "D")}
+
+
+def _float64_gan_steps(trainer, batches) -> dict:
+    """Steps on ``batches``; the gradients of the first, the generator's output after the last."""
+    first = None
+    for batch in batches:
+        trainer.train_step(batch)
+        first = first or _gradients(trainer)
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5)).double() * 2 - 1
+    with torch.no_grad():
+        output = trainer.G.eval()(x)
+    return {"gradients": first, "output": output}
+
+
+def _float64_gan_worker(rank: int, world: int, port: int, manifest: str, result_dir: str,
+                        steps: int) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    trainer = _float64_trainer(manifest, os.path.join(result_dir, f"rank{rank}"))
+    try:
+        assert trainer.dist.enabled and trainer.single_d_pass
+        shards = [{k: v[rank::world] for k, v in batch.items()}
+                  for batch in _float64_batches(trainer, steps, world)]
+        result = _float64_gan_steps(trainer, shards)
+        if trainer.dist.is_main:
+            torch.save(result, os.path.join(result_dir, "ddp.pt"))
+    finally:
+        fd.destroy_distributed()
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).norm() / b.norm()).item()
+
+
+def test_data_parallel_gan_step_in_float64_equals_one_process_with_both_batches(tmp_path,
+                                                                               monkeypatch):
+    """The claim behind data-parallel training, free of float32 rounding: two gloo ranks with
+    one sample each average to exactly the gradients of one process with both samples (the
+    GAN's losses, the single D pass DDP needs against the three passes of one process), and
+    three steps later give the same generator."""
+    from model_helpers import write_manifest
+
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    manifest = write_manifest(tmp_path / "pairs", n_train=6, n_eval=1, n=64)
+    steps, world = 3, 2
+    mp.spawn(_float64_gan_worker, args=(world, _free_port(), str(manifest), str(tmp_path), steps),
+             nprocs=world, join=True)
+    ddp = torch.load(tmp_path / "ddp.pt")
+
+    def one_process(batches):
+        trainer = _float64_trainer(manifest, tmp_path / "single")
+        assert not trainer.dist.enabled and not trainer.single_d_pass
+        return _float64_gan_steps(trainer, batches)
+
+    batches = _float64_batches(_float64_trainer(manifest, tmp_path / "data"), steps, world)
+    single = one_process(batches)
+    # float64: eps 1.1e-16; a gradient is a sum over ~1e5 products per weight and the two
+    # layouts add them in other orders, so 1e-10 leaves a margin of ~1000 over that rounding.
+    # (In float32 the same runs differ by up to 3.4e-4 after 4 steps: Adam divides tiny
+    # gradients by their own size, so a rounding difference can flip a step's sign.)
+    tolerance = 1e-10
+    print("float64 data-parallel vs one process:",
+          *(f"{net} gradient {_relative(ddp['gradients'][net], single['gradients'][net]):.1e}"
+            for net in ("G", "D")), f"output {_relative(ddp['output'], single['output']):.1e}")
+    for net in ("G", "D"):
+        assert _relative(ddp["gradients"][net], single["gradients"][net]) < tolerance, net
+    assert _relative(ddp["output"], single["output"]) < tolerance
+    # Negative control: the same batches in another order fail the comparison by far.
+    reordered = one_process(batches[::-1])
+    assert _relative(reordered["gradients"]["G"], single["gradients"]["G"]) > 1e6 * tolerance
+    assert _relative(reordered["output"], single["output"]) > 1e6 * tolerance
 
 
 def _train_cli(manifest, out_dir, batch_size):
@@ -106,7 +209,7 @@ def _train_cli(manifest, out_dir, batch_size):
 
 
 def test_train_command_under_two_gloo_ranks_equals_one_process_with_batch_two(tmp_path):
-    from model_helpers import assert_same_generator, write_manifest
+    from model_helpers import assert_same_generator, other_sample_manifest, write_manifest
 
     from farside_gan.training import load_checkpoint
     manifest = write_manifest(tmp_path / "pairs", n_train=4, n_eval=1, n=64)
@@ -120,9 +223,11 @@ def test_train_command_under_two_gloo_ranks_equals_one_process_with_batch_two(tm
     assert done.returncode == 0, done.stderr[-3000:]
     assert "data-parallel training: 2 processes, backend gloo" in done.stderr
     _train_cli(manifest, tmp_path / "single", batch_size=2)
+    _train_cli(other_sample_manifest(manifest), tmp_path / "other_data", batch_size=2)
 
-    ddp, single = (load_checkpoint(tmp_path / d / "generator.pt") for d in ("ddp", "single"))
-    assert_same_generator(ddp, single, steps=4)  # 2 epochs x 2 steps of 2 samples
+    ddp, single, other_data = (load_checkpoint(tmp_path / d / "generator.pt")
+                              for d in ("ddp", "single", "other_data"))
+    assert_same_generator(ddp, single, steps=4, other_data=other_data)  # 2 epochs x 2 steps of 2
     # Only rank 0 logs: one row per step, not two.
     rows = (tmp_path / "ddp" / "losses.csv").read_text().splitlines()
     assert len(rows) == 1 + 4

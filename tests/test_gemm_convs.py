@@ -37,6 +37,8 @@ def test_im2col_equals_conv2d(cin, cout, k, stride, padding):
     expected = _grads(lambda x, w, b: F.conv2d(x, w, b, stride, padding), x, w, b)
     got = _grads(lambda x, w, b: conv2d_im2col(x, w, b, (stride,) * 2, (padding,) * 2), x, w, b)
     assert got[0].shape == expected[0].shape
+    # Another summation order of the same float32 products: sums of up to 392 unit-variance
+    # terms (values ~20) carry rounding ~1e-6 relative; 1e-4 leaves a margin of ~100.
     for a, e in zip(got, expected):
         torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)
 
@@ -48,7 +50,7 @@ def test_taps_equal_conv2d(cin, cout, k, padding):
     expected = _grads(lambda x, w, b: F.conv2d(x, w, b, 1, padding), x, w, b)
     got = _grads(lambda x, w, b: conv2d_taps(x, w, b, (padding,) * 2), x, w, b)
     assert got[0].shape == expected[0].shape
-    for a, e in zip(got, expected):
+    for a, e in zip(got, expected):  # float32 summation order, as above
         torch.testing.assert_close(a, e, rtol=1e-4, atol=1e-4)
 
 
@@ -77,6 +79,8 @@ def test_generator_with_gemm_convs_matches_plain_generator():
                 (lambda x, w, b, m=m: conv2d_im2col(x, w, b, m.stride, m.padding, m.dilation)))
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
+        # float32 summation order in two convs; the norm layers after them rescale the
+        # difference with the activations, so relative to the output as above
         torch.testing.assert_close(gemm_G(x), G(x), rtol=1e-4, atol=1e-5)
         # On the CPU, unforced, GemmConv2d is the plain conv, bit for bit.
         plain = copy.deepcopy(G)

@@ -95,6 +95,8 @@ def test_resumed_training_equals_uninterrupted(manifest, tmp_path, monkeypatch):
     resumed.fit(resume=True)
     assert resumed.step == 8
     result = torch.load(tmp_path / "b/checkpoints/latest.pt", weights_only=True)
+    # Bit for bit: the same process layout and thread count, deterministic CPU kernels, and the
+    # checkpoint restores every state (weights, Adam's moments, RNG, the data order).
     for net in ("G", "D"):
         for key, value in reference[net].items():
             assert torch.equal(value, result[net][key]), (net, key)

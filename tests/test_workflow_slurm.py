@@ -111,13 +111,15 @@ def test_slurm_profile_site_settings_reach_sbatch(tmp_path):
     assert (tmp_path / MODEL_DIR / "generator.pt").stat().st_size > 0
 
 
-def test_training_on_two_slurm_tasks_equals_one_process_with_both_batches(tmp_path):
+@pytest.mark.parametrize("threads", [1, 2], ids=["1-thread", "2-threads"])
+def test_training_on_two_slurm_tasks_equals_one_process_with_both_batches(tmp_path, threads):
     """Training as on several hosts: the profile asks for two tasks (the plugin's `tasks`,
     `tasks_per_gpu` and `mpi`, which training.nodes > 1 sets), the job starts a rank in each with
     srun and they meet at the job's first host. Here the two tasks share the one-node cluster's
     pretend GPU and train on the CPU with gloo, one sample a step each: the same generator as one
-    process with two samples a step."""
-    from model_helpers import assert_same_generator
+    process with two samples a step (within float32 rounding as Adam amplifies it, with 1 and 2
+    threads a task), and not the generator of one process with one of the samples replaced."""
+    from model_helpers import assert_same_generator, other_sample_manifest
 
     from farside_gan.cli import main
     from farside_gan.train_config import WORKFLOW_KEYS
@@ -125,7 +127,7 @@ def test_training_on_two_slurm_tasks_equals_one_process_with_both_batches(tmp_pa
 
     # no augmentation: each rank draws its own, which one process cannot reproduce
     training = {"device": "auto", "gpus": 1, "epochs": 2, "epoch_decay": 1, "max_steps": 0,
-                "augment_rotation_deg": 0.0}
+                "augment_rotation_deg": 0.0, "num_threads": threads}
     config = train_workspace(tmp_path, training)
     profile = site_slurm_profile(
         tmp_path / "site", account="farside-test", cpu_partition="debug", gpu_partition="gpu",
@@ -141,11 +143,13 @@ def test_training_on_two_slurm_tasks_equals_one_process_with_both_batches(tmp_pa
     assert len((tmp_path / MODEL_DIR / "losses.csv").read_text().splitlines()) == 1 + 4
 
     settings = {**TINY_MODEL, **TINY_TRAINING, **training, "batch_size": 2}
-    args = ["train", "--manifest", str(tmp_path / MANIFEST), "--out-dir", str(tmp_path / "single"),
-            "--device", "cpu"]
-    for key, value in settings.items():
-        if key not in WORKFLOW_KEYS:
-            args += ["--set", f"{key}={value}"]
-    assert main(args) == 0
-    assert_same_generator(load_checkpoint(tmp_path / MODEL_DIR / "generator.pt"),
-                          load_checkpoint(tmp_path / "single" / "generator.pt"), steps=4)
+    sets = [a for key, value in settings.items() if key not in WORKFLOW_KEYS
+            for a in ("--set", f"{key}={value}")]
+    manifest = tmp_path / MANIFEST
+    for out, pairs in (("single", manifest), ("other_data", other_sample_manifest(manifest))):
+        assert main(["train", "--manifest", str(pairs), "--out-dir", str(tmp_path / out),
+                     "--device", "cpu", *sets]) == 0
+    single, other_data = (load_checkpoint(tmp_path / out / "generator.pt")
+                         for out in ("single", "other_data"))
+    assert_same_generator(load_checkpoint(tmp_path / MODEL_DIR / "generator.pt"), single,
+                          steps=4, other_data=other_data)
