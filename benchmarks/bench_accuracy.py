@@ -97,8 +97,9 @@ def snakemake(workdir: Path, configs: list[Path], *args: str, log: Path) -> floa
 def probe_speed(manifest: Path, config: dict, steps: int = 12, warmup: int = 4) -> tuple[float, int]:
     """(training samples/s with the configured model, batch and loader; training samples)."""
     import torch
-    from farside_gan.model.data import PairedFitsDataset
-    from farside_gan.training import TrainConfig, Trainer
+
+    from farside_gan.training.data import PairedFitsDataset
+    from farside_gan.training.trainer import TrainConfig, Trainer
     values = {**config.get("model", {}), **config.get("training", {})}
     values = {k: v for k, v in values.items() if k not in ("device", "gpus")}
     train_config = TrainConfig.from_dict(values)

@@ -3,7 +3,7 @@
     python benchmarks/bench_fetch.py [--days 31] [--size 32] [--connections 2]
 
 Builds a synthetic archive of ``--days`` days at 00 and 12 UT (AIA 304/193/171, HMI), serves
-it with :class:`farside_gan.synthetic.jsocserver.JsocServer` and fetches it twice: as the
+it with :class:`farside_gan.testing.fake_jsoc.JsocServer` and fetches it twice: as the
 workflow's fetch job does (``fetch_period``: one export per instrument and month) and frame by
 frame (``fetch_observation``: one export per frame, what the fetch rule did before). Prints
 the number of JSOC requests of each kind and the wall time of each. The fake stages an export
@@ -30,10 +30,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from farside_gan.download import fetch_observation, fetch_period
-    from farside_gan.layout import CHANNELS
+    from farside_gan.acquire.download import fetch_observation, fetch_period
+    from farside_gan.core.instruments import CHANNELS
     from farside_gan.synthetic import SyntheticSun, build_archive
-    from farside_gan.synthetic.jsocserver import JsocServer
+    from farside_gan.testing.fake_jsoc import JsocServer
 
     times = [datetime(2011, 1, 1) + timedelta(hours=12 * i) for i in range(2 * args.days)]
     work = Path(tempfile.mkdtemp(prefix="bench_fetch."))

@@ -3,7 +3,7 @@
 One run prints one table: hardware ceilings and the floor they imply, the seed-equivalent
 training step (fp32, batch 1, default PyTorch settings) and ours side by side with the ratio,
 generator inference in ms per map, peak memory, and the throughput of the real data loader
-(``farside_gan.model.data.PairedFitsDataset`` over FITS pairs written by ``farside_gan.fitsio``).
+(``farside_gan.training.data.PairedFitsDataset`` over FITS pairs written by ``farside_gan.core.fitsio``).
 
     python benchmarks/bench_gpu.py                       # GPU: 1024 px, default architecture
     python benchmarks/bench_gpu.py --tiny                # CPU smoke test (CI): 64 px, tiny model
@@ -33,7 +33,7 @@ import torch
 
 from farside_gan.model.accel import GeneratorRunner
 from farside_gan.model.networks import init_weights
-from farside_gan.training import TrainConfig, Trainer, build_networks
+from farside_gan.training.trainer import TrainConfig, Trainer, build_networks
 
 # FLOP counts at 1024 x 1024 for the default architecture (DESIGN.md); they scale with pixels.
 TRAIN_TFLOP_1024 = 2.5
@@ -230,10 +230,10 @@ def ceilings(device) -> dict:
 # ----------------------------------------------------------------------------- data loader
 
 def write_pairs(directory: Path, n: int, size: int, seed=0) -> Path:
-    """``n`` stack/target FITS pairs in the project's formats, through farside_gan.fitsio."""
+    """``n`` stack/target FITS pairs in the project's formats, through farside_gan.core.fitsio."""
     from astropy.io import fits
 
-    from farside_gan.fitsio import write_fits
+    from farside_gan.core.fitsio import write_fits
     rng = np.random.default_rng(seed)
     (directory / "input").mkdir(parents=True, exist_ok=True)
     (directory / "target").mkdir(parents=True, exist_ok=True)
@@ -264,8 +264,8 @@ def bench_loader(size, device, trainer: Trainer, workers, n_files, seconds=8.0, 
     """The real loader on FITS pairs: DataLoader worker processes vs reader threads (the direct
     path that reads into pinned batch rows, and the __getitem__ + collate one), alone, and
     training steps (``trainer``) fed by the direct one."""
-    from farside_gan.model.data import PairedFitsDataset
-    from farside_gan.model.loader import ThreadedLoader
+    from farside_gan.training.data import PairedFitsDataset
+    from farside_gan.training.loader import ThreadedLoader
     cfg, pin = trainer.config, device.type == "cuda"
     out = {"loader_workers": workers, "loader_files": n_files, "loader_dir": where or tempfile.gettempdir()}
     with tempfile.TemporaryDirectory(prefix="bench_pairs_", dir=where) as tmp:
@@ -391,7 +391,7 @@ def learning_run(cfg: TrainConfig, data, device, samples: int, workdir) -> dict:
 
 def bench_ddp(cfg: TrainConfig, size, iters, warmup, workdir) -> dict | None:
     """Per-rank step time of the product step under DDP (launched by torchrun)."""
-    from farside_gan import distributed as fd
+    from farside_gan.training import distributed as fd
     trainer = make_trainer(cfg, "auto", workdir)
     ctx, device = trainer.dist, trainer.device
     data = random_items(3, cfg.batch_size, size, device, seed=ctx.rank)

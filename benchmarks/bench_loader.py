@@ -26,8 +26,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_gpu import write_pairs  # noqa: E402
 
-from farside_gan.model.data import PairedFitsDataset  # noqa: E402
-from farside_gan.model.loader import ThreadedLoader  # noqa: E402
+from farside_gan.training.data import PairedFitsDataset  # noqa: E402
+from farside_gan.training.loader import ThreadedLoader  # noqa: E402
 
 
 def ms_per_sample(read, n: int, repeats: int = 5) -> tuple[float, float]:

@@ -31,8 +31,9 @@ INSTRUMENT = {"sdo": "aia", "stereo_a": "euvi_a", "stereo_b": "euvi_b"}
 def aligned_header(instrument: str, time: datetime, config: dict):
     """The co-aligned header prepare wrote for this observer and time (304 channel)."""
     import sunpy.map
-    from farside_gan.align import output_header
-    from farside_gan.conventions import write_geometry
+
+    from farside_gan.core.conventions import write_geometry
+    from farside_gan.prepare.align import output_header
     from farside_gan.synthetic.archive import _fits_header, plan_observation
     size = config["synthetic"]["euvi_size" if instrument.startswith("euvi") else "size"]
     plan = plan_observation(instrument, 304, time, size=size, seed=config["synthetic"]["seed"])
@@ -53,11 +54,11 @@ def main() -> None:
     args = p.parse_args()
 
     sys.path.insert(0, str(REPO))
-    from farside_gan import metrics
-    from farside_gan.geometry import disk_mask
-    from farside_gan.layout import parse_time_key
+    from farside_gan.core import metrics
+    from farside_gan.core.geometry import disk_mask
+    from farside_gan.core.instruments import parse_time_key
+    from farside_gan.evaluation.oracle import hale_rule_oracle
     from farside_gan.synthetic import SyntheticSun
-    from farside_gan.synthetic.oracle import hale_rule_oracle
     from farside_gan.synthetic.truth import truth_map
 
     config = yaml.safe_load(args.config.read_text())

@@ -25,9 +25,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
-from farside_gan.align import align_frame  # noqa: E402
-from farside_gan.calibrate import calibrate_frame, write_demo_calibration_tables, load_calibration_tables  # noqa: E402
-from farside_gan.fitsio import read_fits, write_fits  # noqa: E402
+from farside_gan.core.fitsio import read_fits, write_fits  # noqa: E402
+from farside_gan.prepare.align import align_frame  # noqa: E402
+from farside_gan.prepare.calibrate import (calibrate_frame, load_calibration_tables,
+                                           write_demo_calibration_tables)  # noqa: E402
 
 FRAMES = {"aia": (4096, 171, 0.6, 0.05), "hmi": (4096, "magnetogram", 0.504, 179.93),
           "euvi_a": (2048, 195, 1.59, 3.85)}

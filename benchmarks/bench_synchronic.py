@@ -33,15 +33,14 @@ from astropy.io import fits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from farside_gan.metrics import bin_image, pearson_cc  # noqa: E402
-from farside_gan.synchronic import (SOURCE_CODES, SynchronicSettings,  # noqa: E402
-                                    parse_time_key, pixel_areas, synchronic_map)
+from farside_gan.core.metrics import bin_image, pearson_cc  # noqa: E402
+from farside_gan.products.synchronic import (SOURCE_CODES, SynchronicSettings, parse_time_key,
+                                             pixel_areas, synchronic_map)  # noqa: E402
+from farside_gan.products.uncertainty import (ONE_SIGMA, UNCERTAINTY_EXTNAME, calibration_factor,
+                                              read_uncertainty, within_sigma_fraction)  # noqa: E402
+from farside_gan.products.uncertainty_calibration import ensemble_errors  # noqa: E402
 from farside_gan.synthetic.archive import read_sun  # noqa: E402
 from farside_gan.synthetic.truth import carrington_truth  # noqa: E402
-from farside_gan.uncertainty import (ONE_SIGMA, UNCERTAINTY_EXTNAME,  # noqa: E402
-                                     calibration_factor, read_uncertainty,
-                                     within_sigma_fraction)
-from farside_gan.uncertainty_calibration import ensemble_errors  # noqa: E402
 
 
 def binned_cc(a, b, covered, factor):

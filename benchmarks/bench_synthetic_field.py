@@ -31,11 +31,12 @@ def main() -> None:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from model_helpers import synthetic_pipeline_frames
-    from farside_gan.calibrate import load_calibration_tables, write_demo_calibration_tables
-    from farside_gan.geometry import IMAGE_SIZE, RSUN_PX
-    from farside_gan.metrics import bin_image, bin_mask, pearson_cc
+
+    from farside_gan.core.geometry import IMAGE_SIZE, RSUN_PX
+    from farside_gan.core.metrics import bin_image, bin_mask, pearson_cc
+    from farside_gan.evaluation.oracle import hale_rule_oracle
+    from farside_gan.prepare.calibrate import load_calibration_tables, write_demo_calibration_tables
     from farside_gan.synthetic import SyntheticSun
-    from farside_gan.synthetic.oracle import hale_rule_oracle
 
     times = [datetime(2012, 1, 1) + timedelta(days=9 * i) for i in range(args.times)]
     sun = SyntheticSun(seed=0)

@@ -23,8 +23,9 @@ import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from farside_gan.errors import FarsideError
-from farside_gan.layout import CHANNELS, FARSIDE_INPUTS, INSTRUMENTS, TRAINING_INPUT, TRAINING_TARGET
+from farside_gan.core.errors import FarsideError
+from farside_gan.core.instruments import (CHANNELS, FARSIDE_INPUTS, INSTRUMENTS, TRAINING_INPUT,
+                                          TRAINING_TARGET)
 
 FITS_BLOCK = 2880
 HEADER_BLOCKS = 8           # a level-1 header: ~250 cards of 80 bytes
@@ -93,8 +94,8 @@ def _model_bytes(config: dict) -> tuple[int, int]:
     """(generator.pt, one training checkpoint) in bytes, from the configured networks."""
     import torch
 
+    from farside_gan.config.training import WORKFLOW_KEYS, TrainConfig
     from farside_gan.model.checkpoint import build_networks
-    from farside_gan.train_config import WORKFLOW_KEYS, TrainConfig
 
     settings = {**config.get("model", {}), **config.get("training", {})}
     train = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in WORKFLOW_KEYS})

@@ -36,13 +36,13 @@ def synthetic_archive(tmp_path_factory, synthetic_sun):
 def bad_files(tmp_path_factory, synthetic_sun):
     """``{defect: path}`` from ``make_bad_files`` (64 px); see ``badfiles.BAD_FILES`` for what each
     file claims to be and the reason code it should get."""
-    from farside_gan.synthetic.badfiles import make_bad_files
+    from farside_gan.testing.bad_files import make_bad_files
     return make_bad_files(tmp_path_factory.mktemp("bad_files"), size=64, sun=synthetic_sun)
 
 
 @pytest.fixture(scope="session")
 def _archive_server(synthetic_archive):
-    from farside_gan.synthetic.httpserver import ArchiveServer
+    from farside_gan.testing.http_archive import ArchiveServer
     with ArchiveServer(synthetic_archive) as server:
         yield server
 

@@ -9,7 +9,7 @@ import socket
 import sys
 from pathlib import Path
 
-from farside_gan import distributed as fd
+from farside_gan.training import distributed as fd
 
 
 def _children(ppid: int) -> list[int]:

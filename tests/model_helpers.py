@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from farside_gan import conventions
-from farside_gan.fitsio import set_mjd_keywords, write_fits
-from farside_gan.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX, disk_mask
-from farside_gan.normalize import normalize_hmi
+from farside_gan.core import conventions
+from farside_gan.core.fitsio import set_mjd_keywords, write_fits
+from farside_gan.core.geometry import IMAGE_SIZE, MASK_RADIUS, RSUN_PX, disk_mask
+from farside_gan.prepare.normalize import normalize_hmi
 
 RSUN_OBS = 960.0  # arcsec, as seen from 1 au (both observers: the stage checks hold them to it)
 OBSERVERS = {  # HGLN_OBS, HGLT_OBS (deg), DSUN_OBS (m), OBSRVTRY
@@ -144,11 +144,11 @@ def synthetic_pipeline_frames(directory: Path, sun, tables, instrument: str, tim
                               raw_size: int = 128, seed: int = 0):
     """Normalized frames of one time from the synthetic Sun through calibrate -> align ->
     normalize (library calls, as the workflow's rules run them): [(data, header)] per channel."""
-    from farside_gan.align import align_frame
-    from farside_gan.calibrate import calibrate_frame
-    from farside_gan.fitsio import read_fits
-    from farside_gan.layout import CHANNELS
-    from farside_gan.normalize import normalize_frame
+    from farside_gan.core.fitsio import read_fits
+    from farside_gan.core.instruments import CHANNELS
+    from farside_gan.prepare.align import align_frame
+    from farside_gan.prepare.calibrate import calibrate_frame
+    from farside_gan.prepare.normalize import normalize_frame
     from farside_gan.synthetic import write_observation
 
     frames = []
@@ -166,10 +166,11 @@ def write_synthetic_manifest(directory: Path, train_times, eval_times, size: int
                              raw_size: int = 128, seed: int = 0, farside_times=(),
                              grid_deg: float = 0.2) -> Path:
     """Real pipeline pairs from the synthetic Sun (AIA stacks + normalized HMI targets) and a
-    manifest written by ``farside_gan.dataset``; EUVI-A stacks of ``farside_times`` go to
+    manifest written by ``farside_gan.prepare.manifest``; EUVI-A stacks of ``farside_times`` go to
     ``directory/farside/``. ``grid_deg``: the Sun's heliographic grid (0.5 is ~6x faster)"""
-    from farside_gan.calibrate import load_calibration_tables, write_demo_calibration_tables
-    from farside_gan.dataset import stack_frames, write_manifest as write_dataset_manifest
+    from farside_gan.prepare.calibrate import load_calibration_tables, write_demo_calibration_tables
+    from farside_gan.prepare.stack import stack_frames
+    from farside_gan.prepare.manifest import write_manifest as write_dataset_manifest
     from farside_gan.synthetic import SyntheticSun
 
     directory = Path(directory)
@@ -229,7 +230,7 @@ def assert_same_generator(ddp: dict, single: dict, steps: int, other_data: dict)
     import torch
 
     from farside_gan.model.networks import init_weights
-    from farside_gan.training import TrainConfig, build_networks
+    from farside_gan.training.trainer import TrainConfig, build_networks
 
     assert ddp["step"] == single["step"] == other_data["step"] == steps
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5)) * 2 - 1

@@ -17,10 +17,10 @@ from astropy.io import fits
 from sunpy.coordinates import frames
 from sunpy.map.header_helper import make_fitswcs_header
 
-from farside_gan.fitsio import write_fits
+from farside_gan.core.fitsio import write_fits
+from farside_gan.products.uncertainty import uncertainty_hdu
 from farside_gan.synthetic.instruments import observer_for
 from farside_gan.synthetic.projection import Geometry
-from farside_gan.uncertainty import uncertainty_hdu
 
 INSTRUMENT = {"hmi": "hmi", "stereo_a": "euvi_a", "stereo_b": "euvi_b"}
 RSUN_M = 695700000.0

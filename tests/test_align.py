@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import warnings
 
+import astropy.units as u
 import numpy as np
 import pytest
 import sunpy.data.test
 import sunpy.map
 from astropy.coordinates import SkyCoord
-import astropy.units as u
 from astropy.io import fits
 from astropy.wcs import WCS
 from scipy import ndimage
 
-from farside_gan.align import align_file, align_frame
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits, set_mjd_keywords
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import read_fits, set_mjd_keywords
+from farside_gan.prepare.align import align_file, align_frame
 
 SIZE, RSUN_PX = 128, 450 / 8          # the 1024 / 450 geometry scaled by 1/8
 TOL_PX = 1.0 / 8                      # "450 +- 1 px", scaled
@@ -211,7 +211,7 @@ def test_header_without_observer_is_an_input_error():
 def test_synthetic_hmi_is_north_up_against_the_synthetic_truth(synthetic_archive, synthetic_sun, tmp_path):
     import csv
 
-    from farside_gan.calibrate import calibrate_file
+    from farside_gan.prepare.calibrate import calibrate_file
 
     with open(synthetic_archive / "catalog.csv") as f:
         row = next(r for r in csv.DictReader(f) if r["instrument"] == "hmi")
@@ -232,7 +232,7 @@ def test_real_euvi_header_roll_and_observer(tmp_path):
     """sunpy's real STEREO-A EUVI header (level 0.5, 128 px binned, roll 3.85 deg via PC, observer
     51.8 deg west): data rendered through that header's WCS, then calibrate + align, must match
     the scene on the output grid and keep STEREO-A as the observer."""
-    from farside_gan.calibrate import calibrate_frame
+    from farside_gan.prepare.calibrate import calibrate_frame
 
     header = fits.Header.fromfile(
         sunpy.data.test.get_test_filepath("euvi_20090615_000900_n4euA_s.header"),

@@ -15,11 +15,11 @@ import pytest
 from astropy.io import fits
 
 from farside_gan.cli import main as cli_main
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits
-from farside_gan.layout import CATALOG_COLUMNS, Observation, archive_relpath
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import read_fits
+from farside_gan.core.instruments import CATALOG_COLUMNS, Observation, archive_relpath
 from farside_gan.synthetic import read_catalog
-from farside_gan.synthetic.badfiles import BAD_FILES, QUALITY_FLAG
+from farside_gan.testing.bad_files import BAD_FILES, QUALITY_FLAG
 
 
 def sha256(data: bytes) -> str:

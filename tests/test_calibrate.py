@@ -3,19 +3,19 @@ from table files; HMI NaN handling; EUVI bias/exposure; errors name the file."""
 
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 import sunpy.data.test
 from astropy.io import fits
 from astropy.table import QTable
 from astropy.time import Time
 
-from farside_gan.calibrate import (CalibrationError, calibrate_file, calibrate_frame,
-                                   load_calibration_tables, update_aia_pointing,
-                                   write_demo_calibration_tables, _write_tables)
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import read_fits
+from farside_gan.prepare.calibrate import (CalibrationError, _write_tables, calibrate_file,
+                                           calibrate_frame, load_calibration_tables,
+                                           update_aia_pointing, write_demo_calibration_tables)
 
 AIA_FILE = sunpy.data.test.get_test_filepath("aia_171_level1.fits")
 
@@ -168,6 +168,7 @@ def test_synthetic_frames_calibrate_to_physical_units(synthetic_archive, tmp_pat
 def _sun_centre_px(data, header) -> np.ndarray:
     """Where sunpy puts the Sun's centre (helioprojective 0", 0") in a frame: 0-based (x, y)."""
     import warnings
+
     import sunpy.map
     from astropy.coordinates import SkyCoord
     with warnings.catch_warnings():
@@ -183,7 +184,7 @@ def test_pointing_update_leaves_the_real_aia_sun_where_sunpy_puts_it(tmp_path):
     Y0_MP, its plate scale and roll) must not move the Sun: checked on the calibrated header and
     on the data after aligning to 1024 px (a uniform disk drawn where sunpy puts the Sun).
     Keeping CRVAL with the table's CRPIX put it 2.07 px off at 1024 px."""
-    from farside_gan.align import align_frame
+    from farside_gan.prepare.align import align_frame
     raw, header = read_fits(AIA_FILE)
     assert (header["CRVAL1"], header["CRVAL2"]) == pytest.approx((-4.532, 2.866), abs=1e-3)
     binning = 4096 / raw.shape[1]

@@ -1,5 +1,4 @@
-"""Every option of the data, model and synthetic commands has a help text, and the help shows
-its default (the workflow commands' options are another module's)."""
+"""Every option of every command has a help text, and the help shows its default."""
 
 from __future__ import annotations
 
@@ -9,7 +8,8 @@ import pytest
 
 from farside_gan.cli import build_parser
 
-MODULES = ("farside_gan.cli.data", "farside_gan.cli.model", "farside_gan.cli.synthetic")
+MODULES = ("farside_gan.cli.acquire", "farside_gan.cli.prepare", "farside_gan.cli.training",
+           "farside_gan.cli.products", "farside_gan.cli.evaluation", "farside_gan.cli.synthetic")
 
 
 def commands():

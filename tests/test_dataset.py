@@ -3,8 +3,8 @@ manifest rows with every drop and its reason, seeded per-year month split."""
 
 from __future__ import annotations
 
-import re
 import json
+import re
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -12,10 +12,11 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from farside_gan.dataset import (MANIFEST_COLUMNS, build_manifest, read_manifest, split_months,
-                                 stack_files, write_manifest)
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits, set_mjd_keywords, write_fits
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import read_fits, set_mjd_keywords, write_fits
+from farside_gan.prepare.manifest import (MANIFEST_COLUMNS, build_manifest, read_manifest,
+                                          split_months, write_manifest)
+from farside_gan.prepare.stack import stack_files
 
 N = 16
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from farside_gan import distributed as fd
+from farside_gan.training import distributed as fd
 
 
 def _free_port() -> int:
@@ -102,17 +102,17 @@ TINY_GAN = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, log_every=1, preview
 def _float64_trainer(manifest, out_dir):
     """The real Trainer (the GAN's objective, DDP wrapping, single D pass under DDP) on float64
     networks: its rounding (1e-16) is too small for Adam to amplify into a visible difference."""
-    from farside_gan import training
-    from farside_gan.model.data import PairedFitsDataset
+    from farside_gan.training import trainer
+    from farside_gan.training.data import PairedFitsDataset
 
-    build_float32 = training.build_networks
-    training.build_networks = lambda config: tuple(n.double() for n in build_float32(config))
+    build_float32 = trainer.build_networks
+    trainer.build_networks = lambda config: tuple(n.double() for n in build_float32(config))
     try:
-        config = training.TrainConfig(**{**TINY_GAN, "batch_size": 1})
-        return training.Trainer(config, PairedFitsDataset.from_manifest(manifest), out_dir,
-                                device="cpu")
+        config = trainer.TrainConfig(**{**TINY_GAN, "batch_size": 1})
+        return trainer.Trainer(config, PairedFitsDataset.from_manifest(manifest), out_dir,
+                               device="cpu")
     finally:
-        training.build_networks = build_float32
+        trainer.build_networks = build_float32
 
 
 def _float64_batches(trainer, steps: int, per_step: int) -> list[dict]:
@@ -211,11 +211,11 @@ def _train_cli(manifest, out_dir, batch_size):
 def test_train_command_under_two_gloo_ranks_equals_one_process_with_batch_two(tmp_path):
     from model_helpers import assert_same_generator, other_sample_manifest, write_manifest
 
-    from farside_gan.training import load_checkpoint
+    from farside_gan.training.trainer import load_checkpoint
     manifest = write_manifest(tmp_path / "pairs", n_train=4, n_eval=1, n=64)
     # Exactly how the Snakemake train rule launches it on a host with 2 GPUs, here on CPU (gloo).
     sets = [a for k, v in {**TINY_GAN, "batch_size": 1}.items() for a in ("--set", f"{k}={v}")]
-    cmd = [sys.executable, "-m", "farside_gan.distributed", "--nproc-per-node=2",
+    cmd = [sys.executable, "-m", "farside_gan.training.distributed", "--nproc-per-node=2",
            "train", "--manifest", str(manifest), "--out-dir",
            str(tmp_path / "ddp"), "--device", "cpu", *sets]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
@@ -240,7 +240,7 @@ def test_local_launcher_listens_on_loopback_only(tmp_path):
     out = tmp_path / "listening.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "farside_gan.distributed", "--nproc-per-node=2",
+    done = subprocess.run([sys.executable, "-m", "farside_gan.training.distributed", "--nproc-per-node=2",
                            "-m", "listen_probe", str(out)], capture_output=True, text=True,
                           timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -254,7 +254,7 @@ def test_local_launcher_stops_the_others_when_one_worker_fails(tmp_path):
     probe.write_text("import os, sys, time\nif os.environ['RANK'] == '1':\n    sys.exit(3)\n"
                      "time.sleep(300)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "farside_gan.distributed", "--nproc-per-node=2",
+    done = subprocess.run([sys.executable, "-m", "farside_gan.training.distributed", "--nproc-per-node=2",
                            "-m", "fail_one"], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 3
     assert "worker 1 exited with status 3; stopping the others" in done.stderr
@@ -298,7 +298,7 @@ def test_srun_command_starts_one_rank_per_task():
                               ntasks_per_gpu=1, python="/env/bin/python")
     assert command == ["srun", "--nodes=2", "--ntasks=8", "--ntasks-per-gpu=1",
                        "--cpus-per-task=8", "--kill-on-bad-exit=1", "/env/bin/python", "-m",
-                       "farside_gan.distributed", "--slurm-task", "-m", "farside_gan", "train",
+                       "farside_gan.training.distributed", "--slurm-task", "-m", "farside_gan", "train",
                        "--device", "auto"]
     cpu = fd.srun_command(["train"], nodes=2, ntasks=2, cpus_per_task=4, python="python")
     assert not [a for a in cpu if a.startswith("--ntasks-per-gpu")]

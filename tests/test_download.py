@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from farside_gan.download import (DownloadError, HttpArchive, JsocSource, FidoSource,
-                                  fetch_observation, open_source, parse_duration,
-                                  times_at_cadence)
-from farside_gan.fitsio import read_fits
+from farside_gan.acquire.download import (DownloadError, FidoSource, HttpArchive, JsocSource,
+                                          fetch_observation, open_source, times_at_cadence)
+from farside_gan.core.fitsio import read_fits
+from farside_gan.core.times import parse_duration
 
 T0 = datetime(2011, 1, 1)
 FAST = {"retries": 3, "backoff": 0.01}
@@ -100,9 +100,9 @@ def test_drop_then_success_and_truncation_is_refetched(http_archive, tmp_path):
 
 def test_bad_file_in_archive_is_recorded_with_reason(bad_files, tmp_path):
     """An archive whose files are bad: each is a 'dropped' record naming the file and the reason."""
+    from farside_gan.core.instruments import Observation, archive_relpath
     from farside_gan.synthetic.archive import sha256_of, write_catalog
-    from farside_gan.synthetic.badfiles import BAD_FILES
-    from farside_gan.layout import Observation, archive_relpath
+    from farside_gan.testing.bad_files import BAD_FILES
 
     root = tmp_path / "archive"
     rows = []
@@ -125,7 +125,7 @@ def test_bad_file_in_archive_is_recorded_with_reason(bad_files, tmp_path):
         assert record["source_file"] in record["detail"]
         assert files_in(out) == ["record.json"]
     # the run goes on: every drop becomes a manifest row with its reason
-    from farside_gan.dataset import build_manifest, load_records
+    from farside_gan.prepare.manifest import build_manifest, load_records
 
     rows = build_manifest(load_records(sorted(tmp_path.glob("*/record.json"))))
     assert {r["time"]: r["reason"] for r in rows} == {
@@ -278,7 +278,7 @@ def test_truncated_catalog_with_matching_length_is_refetched_never_taken_as_no_d
 
 def _hostile_archive(root, synthetic_archive, paths):
     """An archive whose catalog (with a valid checksum) lists ``paths`` for AIA 171 at 00:00."""
-    from farside_gan.layout import catalog_checksum_line
+    from farside_gan.core.instruments import catalog_checksum_line
     from farside_gan.synthetic import read_catalog
 
     row = next(r for r in read_catalog(synthetic_archive) if r["instrument"] == "aia" and r["channel"] == "171")
@@ -308,7 +308,7 @@ def test_local_catalog_paths_are_confined_to_the_archive(synthetic_archive, tmp_
 
 
 def test_http_catalog_row_cannot_switch_server(synthetic_archive, tmp_path):
-    from farside_gan.synthetic.httpserver import ArchiveServer
+    from farside_gan.testing.http_archive import ArchiveServer
 
     row = _hostile_archive(tmp_path / "hostile", synthetic_archive, ["x"])
     with ArchiveServer(synthetic_archive) as other:
@@ -338,7 +338,7 @@ def test_a_trickling_server_is_cut_off_at_the_file_deadline(http_archive, tmp_pa
 
 
 def test_429_with_retry_after_is_honoured(http_archive, tmp_path, monkeypatch):
-    import farside_gan.transfer as transfer
+    import farside_gan.acquire.transfer as transfer
 
     slept = []
     monkeypatch.setattr(transfer, "_sleep", slept.append)
@@ -405,7 +405,7 @@ def test_an_archive_without_catalog_checksum_is_refused(synthetic_archive, tmp_p
 
 
 def test_period_over_http_keeps_what_arrived_when_one_frame_fails(http_archive, tmp_path):
-    from farside_gan.download import fetch_period
+    from farside_gan.acquire.download import fetch_period
 
     times = ["2011-01-01T00:00", "2011-01-01T12:00"]
     http_archive.inject_fault("aia/*/2011/01/01/*T12*.193.*", "drop", count=100)

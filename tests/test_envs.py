@@ -9,7 +9,6 @@ import tomllib
 import pytest
 import yaml
 from packaging.requirements import Requirement
-
 from test_workflow_helpers import REPO
 
 # PyPI name -> conda-forge name where they differ. torch is special: the rule envs pick a build.

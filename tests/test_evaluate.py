@@ -2,14 +2,14 @@ import csv
 
 import numpy as np
 import pytest
-
-from farside_gan import metrics
-from farside_gan.cli import main
-from farside_gan.errors import InputDataError
-from farside_gan.evaluate import evaluate
-from farside_gan.fitsio import write_fits
-from farside_gan.geometry import disk_mask
 from model_helpers import celestial_header, write_pair
+
+from farside_gan.cli import main
+from farside_gan.core import metrics
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import write_fits
+from farside_gan.core.geometry import disk_mask
+from farside_gan.evaluation.evaluate import evaluate
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -144,7 +144,7 @@ def test_evaluate_command_does_not_load_torch(pairs, tmp_path):
             f"assert main(['evaluate', '--predictions', *{list(map(str, predictions))!r}, "
             f"'--targets', *{list(map(str, targets))!r}, '--out-dir', {str(tmp_path)!r}]) == 0\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'torch' or m in "
-            "('farside_gan.training', 'farside_gan.inference', 'farside_gan.model'))\n"
+            "('farside_gan.training.trainer', 'farside_gan.products.inference', 'farside_gan.model'))\n"
             "print(loaded)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from farside_gan.model.accel import (GemmConv2d, conv2d_im2col, conv2d_taps, gemm_route,
                                      use_gemm_convs)
-from farside_gan.training import TrainConfig, build_networks
+from farside_gan.training.trainer import TrainConfig, build_networks
 
 
 def _grads(fn, x, w, b):

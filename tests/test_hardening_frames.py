@@ -1,7 +1,7 @@
 """Issue 12, "silently wrong results": a frame the pipeline cannot trust is refused with an
 InputDataError naming the file and the keyword (or dropped at the fetch check with that reason),
 never completed with sunpy's guesses. Real headers come from sunpy's test data; bad files from
-the synthetic archive (farside_gan.synthetic.badfiles)."""
+the synthetic archive (farside_gan.testing.bad_files)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ import pytest
 import sunpy.data.test
 from astropy.io import fits
 
-from farside_gan.align import align_file, align_frame
-from farside_gan.calibrate import calibrate_frame, load_calibration_tables, write_demo_calibration_tables
-from farside_gan.dataset import build_manifest, load_records, stack_files
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits, write_fits
-from farside_gan.geometry import disk_mask
-from farside_gan.normalize import normalize_frame
-from farside_gan.quality import check_frame
+from farside_gan.acquire.quality import check_frame
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import read_fits, write_fits
+from farside_gan.core.geometry import disk_mask
+from farside_gan.prepare.align import align_file, align_frame
+from farside_gan.prepare.calibrate import (calibrate_frame, load_calibration_tables,
+                                           write_demo_calibration_tables)
+from farside_gan.prepare.manifest import build_manifest, load_records
+from farside_gan.prepare.stack import stack_files
+from farside_gan.prepare.normalize import normalize_frame
 
 AIA_FILE = sunpy.data.test.get_test_filepath("aia_171_level1.fits")
 HMI_FILE = sunpy.data.test.get_test_filepath("resampled_hmi.fits")
@@ -223,11 +225,11 @@ def test_fetch_drops_each_bad_frame_with_its_reason_and_the_manifest_records_it(
                                                                                  tmp_path):
     """A local archive of the bad files: every fetch writes a 'dropped' record naming the file and
     the keyword, leaves no frame, and the AIA/HMI drops become manifest rows."""
-    from farside_gan.download import fetch_observation
-    from farside_gan.fitsio import sha256_of
+    from farside_gan.acquire.download import fetch_observation
+    from farside_gan.core.fitsio import sha256_of
     from farside_gan.synthetic.archive import write_catalog
-    from farside_gan.synthetic.badfiles import (BAD_EUVI_FILES, BAD_FILES, bad_file_relpath,
-                                                write_bad_file)
+    from farside_gan.testing.bad_files import (BAD_EUVI_FILES, BAD_FILES, bad_file_relpath,
+                                               write_bad_file)
 
     root, rows = tmp_path / "archive", []
     defects = {**{d: BAD_FILES for d in DROP_WORDS if d in BAD_FILES},
@@ -295,8 +297,8 @@ def test_stack_refuses_nan_planes_and_channels_hours_apart(tmp_path):
 def generator(tmp_path_factory):
     from model_helpers import write_pair
 
-    from farside_gan.model.data import PairedFitsDataset
-    from farside_gan.training import TrainConfig, Trainer
+    from farside_gan.training.data import PairedFitsDataset
+    from farside_gan.training.trainer import TrainConfig, Trainer
     d = tmp_path_factory.mktemp("gen")
     stack, target, _ = write_pair(d, 0, 64)
     tiny = TrainConfig(ngf=4, ndf=4, n_downsample=2, n_residual=1, progress=False, num_threads=1)
@@ -306,7 +308,7 @@ def generator(tmp_path_factory):
 def test_predict_refuses_reversed_channels_and_sizes_the_model_cannot_take(generator, tmp_path):
     from model_helpers import write_pair
 
-    from farside_gan.inference import predict
+    from farside_gan.products.inference import predict
     good = write_pair(tmp_path / "good", 1, 64, instrument="euvi_a")[0]
     reversed_ = write_pair(tmp_path / "rev", 2, 64, instrument="euvi_a")[0]
     with fits.open(reversed_, mode="update") as hdul:

@@ -20,7 +20,7 @@ import pytest
 from astropy.io import fits
 
 from farside_gan.cli import main
-from farside_gan.fitsio import read_fits, write_fits
+from farside_gan.core.fitsio import read_fits, write_fits
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ def stage_inputs(tmp_path_factory, synthetic_archive):
     raw AIA frames, calibrated, aligned, normalized, a stack; a tiny generator and a stack it takes."""
     from model_helpers import write_pair
 
-    from farside_gan.calibrate import load_calibration_tables, write_demo_calibration_tables
+    from farside_gan.prepare.calibrate import load_calibration_tables, write_demo_calibration_tables
     from farside_gan.synthetic.archive import read_catalog
     d = tmp_path_factory.mktemp("stages")
     write_demo_calibration_tables(d / "cal")
@@ -65,8 +65,8 @@ def stage_inputs(tmp_path_factory, synthetic_archive):
     files["stack"] = d / "stack.fits"
     assert main(["stack", str(files["stack"]), *(str(files[f"normalized{c}"])
                                                   for c in ("304", "193", "171"))]) == 0
-    from farside_gan.model.data import PairedFitsDataset
-    from farside_gan.training import TrainConfig, Trainer
+    from farside_gan.training.data import PairedFitsDataset
+    from farside_gan.training.trainer import TrainConfig, Trainer
     stack, target, _ = write_pair(d / "pairs", 0, 32)
     tiny = TrainConfig(ngf=4, ndf=4, n_downsample=2, n_residual=1, progress=False, num_threads=1)
     files["generator"] = Trainer(tiny, PairedFitsDataset([(stack, target)]), d / "run",
@@ -193,7 +193,7 @@ def test_a_full_disk_is_one_line_at_every_stage_and_outputs_stay_intact(stage_in
 
 def _writer(path: Path) -> subprocess.Popen:
     """A job that dies (or sleeps) in the middle of writing ``path`` through atomic_output."""
-    code = ("import sys, time\nfrom farside_gan.fitsio import atomic_output\n"
+    code = ("import sys, time\nfrom farside_gan.core.fitsio import atomic_output\n"
             f"with atomic_output({str(path)!r}, suffix='.fits') as tmp:\n"
             "    tmp.write_bytes(b'half a file')\n    print('writing', flush=True)\n    time.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
@@ -207,7 +207,7 @@ def _temporaries(path: Path) -> list[Path]:
 
 
 def test_a_killed_jobs_temporary_file_is_removed_by_the_next_writer(stage_inputs, tmp_path):
-    from farside_gan.fitsio import remove_stale_temporaries
+    from farside_gan.core.fitsio import remove_stale_temporaries
     out = tmp_path / "calibrated.fits"
     killed = _writer(out)
     killed.send_signal(signal.SIGKILL)
@@ -239,9 +239,9 @@ def test_a_killed_jobs_temporary_file_is_removed_by_the_next_writer(stage_inputs
 def test_outputs_honour_the_umask(tmp_path, umask):
     import torch
 
-    from farside_gan.dataset import write_manifest
-    from farside_gan.download import write_record
+    from farside_gan.acquire.download import write_record
     from farside_gan.model.checkpoint import save_checkpoint
+    from farside_gan.prepare.manifest import write_manifest
     previous = os.umask(umask)
     try:
         paths = [write_fits(tmp_path / "frame.fits", np.zeros((8, 8), np.float32)),
@@ -259,7 +259,8 @@ def test_outputs_honour_the_umask(tmp_path, umask):
 def test_a_frame_fetched_from_a_local_archive_honours_the_umask(tmp_path, synthetic_archive):
     """The download's own copy went through mkstemp (0600), unlike every other output."""
     import stat
-    from farside_gan.download import fetch_observation
+
+    from farside_gan.acquire.download import fetch_observation
     old = os.umask(0o022)
     try:
         record = fetch_observation(str(synthetic_archive), "hmi", "magnetogram",

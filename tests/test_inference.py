@@ -3,15 +3,15 @@ import numpy as np
 import pytest
 import sunpy.map
 from astropy.io import fits
+from model_helpers import write_pair
 
 from farside_gan.cli import main
-from farside_gan.errors import InputDataError
-from farside_gan.geometry import disk_mask
-from farside_gan.inference import predict, sha256_of
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.geometry import disk_mask
 from farside_gan.model.checkpoint import load_generator
-from farside_gan.model.data import PairedFitsDataset
-from farside_gan.training import TrainConfig, Trainer
-from model_helpers import write_pair
+from farside_gan.products.inference import predict, sha256_of
+from farside_gan.training.data import PairedFitsDataset
+from farside_gan.training.trainer import TrainConfig, Trainer
 
 TINY = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, progress=False, num_threads=1)
 
@@ -139,6 +139,7 @@ def test_train_and_predict_on_synthetic_pipeline_stacks(tmp_path):
     """The formats of the real chain (synthetic Sun -> calibrate -> align -> normalize -> stack ->
     manifest) go through train and predict; the farside map keeps STEREO-A's observer."""
     from datetime import datetime
+
     from model_helpers import write_synthetic_manifest
     t = datetime(2011, 1, 1)
     manifest = write_synthetic_manifest(tmp_path / "data", [t], [], size=64, farside_times=[t])

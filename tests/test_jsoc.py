@@ -9,9 +9,9 @@ from datetime import datetime
 
 import pytest
 
-from farside_gan.download import DownloadError, fetch_observation, fetch_period
-from farside_gan.fitsio import read_fits
-from farside_gan.jsoc import EXPORT_STATE, grid_record_set, time_selector
+from farside_gan.acquire.download import DownloadError, fetch_observation, fetch_period
+from farside_gan.acquire.jsoc import EXPORT_STATE, grid_record_set, time_selector
+from farside_gan.core.fitsio import read_fits
 
 EMAIL = "me@example.org"
 #: Two times in January, one in February: one export per instrument and month means two each.
@@ -26,8 +26,8 @@ FAST = {"retries": 2, "backoff": 0.01, "poll_s": 0.01, "busy_wait_s": 0.01}
 def jsoc_archive(tmp_path_factory, synthetic_sun):
     """AIA and HMI at TIMES (32 px), with a flagged HMI record at FLAGGED and a clean one 12
     minutes later, and a CADENCE = 45 HMI file at M45."""
-    from farside_gan.synthetic.archive import (build_archive, catalog_row, plan_observation, write_catalog,
-                                               write_plan)
+    from farside_gan.synthetic.archive import (build_archive, catalog_row, plan_observation,
+                                               write_catalog, write_plan)
 
     root = tmp_path_factory.mktemp("jsoc_archive")
     rows = {r["path"]: r for r in build_archive(root, TIMES, instruments=("aia", "hmi"), size=32,
@@ -43,7 +43,7 @@ def jsoc_archive(tmp_path_factory, synthetic_sun):
 
 @pytest.fixture
 def jsoc(jsoc_archive):
-    from farside_gan.synthetic.jsocserver import JsocServer
+    from farside_gan.testing.fake_jsoc import JsocServer
 
     with JsocServer(jsoc_archive, emails={EMAIL}) as server:
         yield server
@@ -55,7 +55,7 @@ def period(jsoc, instrument, out, **kw):
 
 
 def test_published_grid_is_one_record_set_per_instrument_month():
-    from farside_gan.download import times_at_cadence
+    from farside_gan.acquire.download import times_at_cadence
 
     january = times_at_cadence("2011-01-01T00:00", "2011-01-31T12:00", "12h")
     assert grid_record_set("aia", january, (304, 193, 171)) == \
@@ -96,7 +96,7 @@ def test_one_export_per_instrument_month_and_a_flagged_slot_is_replaced(jsoc, tm
 
 
 def test_too_large_export_is_split_until_accepted(jsoc_archive, tmp_path):
-    from farside_gan.synthetic.jsocserver import JsocServer
+    from farside_gan.testing.fake_jsoc import JsocServer
 
     with JsocServer(jsoc_archive, emails={EMAIL}, max_records=4) as jsoc:
         records = fetch_period("jsoc", "aia", TIMES[:2], tmp_path, jsoc_email=EMAIL, jsoc_url=jsoc.url, **FAST)
@@ -151,7 +151,7 @@ def test_an_expired_export_is_requested_again(jsoc, tmp_path):
 
 
 def test_backoff_on_429_503_and_too_many_requests(jsoc, tmp_path, monkeypatch):
-    import farside_gan.transfer as transfer
+    import farside_gan.acquire.transfer as transfer
 
     slept = []
     monkeypatch.setattr(transfer, "_sleep", slept.append)
@@ -229,7 +229,7 @@ def test_fido_aia_is_asked_of_jsoc_by_series_and_wavelength(fido_jsoc, tmp_path)
 
 
 def test_a_period_index_never_mixes_series(tmp_path):
-    from farside_gan.records import write_index
+    from farside_gan.acquire.records import write_index
 
     records = [{"series": "hmi.M_720s", "channel": "magnetogram", "requested_time": "2011-01-01T00:00:00",
                 "status": "ok"},

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from farside_gan.model.data import PairedFitsDataset
-from farside_gan.training import TrainConfig, Trainer
 from model_helpers import write_synthetic_manifest
+
+from farside_gan.training.data import PairedFitsDataset
+from farside_gan.training.trainer import TrainConfig, Trainer
 
 SIZE = 128          # at 64 px ARs are a few pixels: the tiny GAN did not learn in 1500 steps
 N_TRAIN, N_EVAL = 20, 4

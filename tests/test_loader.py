@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import open_image, write_fits
-from farside_gan.model.data import Augmentation, PairedFitsDataset
-from farside_gan.model.loader import ThreadedLoader
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import open_image, write_fits
+from farside_gan.training.data import Augmentation, PairedFitsDataset
+from farside_gan.training.loader import ThreadedLoader
 
 N = 32
 
@@ -184,7 +184,7 @@ def test_headers_are_parsed_once_per_unchanged_file(tmp_path, monkeypatch):
 
     from astropy.io import fits
 
-    import farside_gan.fitsio as fitsio
+    import farside_gan.core.fitsio as fitsio
     ds = PairedFitsDataset(pair_files(tmp_path, 2))
     rows = (np.empty((3, N, N), np.float32), np.empty((1, N, N), np.float32))
     ds.read_into(0, lambda shape: rows)

@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from farside_gan.model import (discriminator_loss, feature_matching_loss, generator_loss,
-                               lsgan_loss)
+from farside_gan.model import discriminator_loss, feature_matching_loss, generator_loss, lsgan_loss
 
 
 def _features():
@@ -60,6 +59,7 @@ def test_correlation_loss_is_zero_for_the_pattern_whatever_its_amplitude():
 
 def test_correlation_loss_averages_scales_and_gives_gradients():
     import torch.nn.functional as F
+
     from farside_gan.model.losses import correlation_loss, pearson_per_sample
     torch.manual_seed(1)
     target = torch.randn(1, 1, 16, 16)

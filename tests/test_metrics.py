@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from farside_gan import metrics
+from farside_gan.core import metrics
 
 
 def test_pearson_cc_matches_hand_computed_value():

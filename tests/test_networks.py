@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from farside_gan.model import GlobalGenerator, MultiscaleDiscriminator, count_parameters, init_weights
+from farside_gan.model import (GlobalGenerator, MultiscaleDiscriminator, count_parameters,
+                               init_weights)
 
 
 def test_default_parameter_counts_match_the_published_architecture():

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import read_fits, write_fits
-from farside_gan.geometry import disk_mask
-from farside_gan.normalize import (denormalize_euv, denormalize_hmi, normalize_euv, normalize_file,
-                                   normalize_frame, normalize_hmi)
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import read_fits, write_fits
+from farside_gan.core.geometry import disk_mask
+from farside_gan.prepare.normalize import (denormalize_euv, denormalize_hmi, normalize_euv,
+                                           normalize_file, normalize_frame, normalize_hmi)
 
 N, RSUN = 64, 450 / 16
 

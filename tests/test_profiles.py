@@ -7,10 +7,8 @@ plugin's own code turns them into sbatch arguments.
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
-
 from test_workflow_helpers import (REPO, SLURM_PROFILE, dry_run_resources, run_snakemake,
                                    site_slurm_profile, write_config)
 
@@ -115,7 +113,7 @@ def test_slurm_profile_multi_gpu_training_uses_the_local_launcher(fetched_worksp
     output = slurm_dry_run(workdir, [config, gpus4])
     assert dry_run_resources(output)["train"]["gpu"] == "4"
     # one process per GPU, rendezvous on 127.0.0.1 (not torchrun --standalone: all interfaces)
-    assert "python -m farside_gan.distributed --nproc-per-node=4 train" in output
+    assert "python -m farside_gan.training.distributed --nproc-per-node=4 train" in output
     assert "torchrun" not in output
 
 
@@ -134,7 +132,7 @@ def test_slurm_profile_trains_on_several_hosts_with_a_task_per_gpu(fetched_works
                                       "cpus_per_gpu")} == \
         {"gpu": "8", "nodes": "2", "tasks": "8", "tasks_per_gpu": "1", "mpi": "srun",
          "cpus_per_gpu": "8"}
-    assert ("python -m farside_gan.distributed --srun --nodes=2 --ntasks=8 --ntasks-per-gpu=1 "
+    assert ("python -m farside_gan.training.distributed --srun --nodes=2 --ntasks=8 --ntasks-per-gpu=1 "
             "--cpus-per-task=8 train ") in output
     job = _Job(**{k: int(v) if v.isdigit() else v for k, v in train.items()})
     job.threads = 16

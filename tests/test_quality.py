@@ -9,9 +9,9 @@ import pytest
 import sunpy.data.test
 from astropy.io import fits
 
-from farside_gan.errors import InputDataError
-from farside_gan.layout import instrument_of, parse_time, reference_time
-from farside_gan.quality import check_file, check_frame
+from farside_gan.acquire.quality import check_file, check_frame
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.instruments import instrument_of, parse_time, reference_time
 
 
 def aia_header(**changes) -> fits.Header:
@@ -92,7 +92,7 @@ def test_sunpy_real_aia_file_passes():
 
 
 def test_synthetic_bad_files_get_their_reason_codes(bad_files):
-    from farside_gan.synthetic.badfiles import BAD_FILES
+    from farside_gan.testing.bad_files import BAD_FILES
 
     for defect, path in bad_files.items():
         instrument, channel, _, reason = BAD_FILES[defect]

@@ -11,7 +11,6 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
-
 from model_helpers import synthetic_pipeline_frames
 
 
@@ -45,8 +44,8 @@ def test_aligned_frames_carry_the_mjd_of_each_date(euvi_frames):
 
 
 def test_maps_made_from_aligned_frames_leave_nothing_to_fix(euvi_frames, synthetic_sun):
-    from farside_gan.dataset import stack_frames
-    from farside_gan.magnetogram import magnetogram_header
+    from farside_gan.prepare.stack import stack_frames
+    from farside_gan.products.magnetogram import magnetogram_header
     from farside_gan.synthetic.truth import truth_map
 
     frames, _ = euvi_frames
@@ -72,7 +71,7 @@ def test_bad_files_are_bad_only_in_their_own_way(bad_files):
 
 def test_demo_calibration_tables_load_without_erfa_warnings(tmp_path):
     """Their validity ends where ERFA still trusts UTC (it calls later years dubious)."""
-    from farside_gan.calibrate import load_calibration_tables, write_demo_calibration_tables
+    from farside_gan.prepare.calibrate import load_calibration_tables, write_demo_calibration_tables
     write_demo_calibration_tables(tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("error")

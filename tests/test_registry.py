@@ -1,4 +1,4 @@
-"""The instrument registry (``farside_gan.layout``) is the one place where instruments, their
+"""The instrument registry (``farside_gan.core.instruments``) is the one place where instruments, their
 channels, observers, series and header identities are spelled; and it identifies instruments
 from headers in one function.
 
@@ -6,12 +6,12 @@ The scan reads the code, not the prose: string and integer literals of the libra
 workflow (docstrings, comments and messages that merely mention an instrument are fine). Files
 allowed to spell instruments themselves, and why:
 
-* ``farside_gan/layout.py``: the registry.
+* ``farside_gan/core/instruments.py``: the registry.
 * ``farside_gan/synthetic/instruments.py``, ``euv.py``, ``archive.py``, ``badfiles.py``: they
   stand in for the real instruments (headers, emission per channel, each instrument's files, bad
   files of each kind) and write what the real files hold; deriving those from the registry would
   let a registry mistake pass every test unseen.
-* ``farside_gan/synthetic/jsocserver.py``: stands in for JSOC, a service outside the pipeline
+* ``farside_gan/testing/fake_jsoc.py``: stands in for JSOC, a service outside the pipeline
   that names its series and segments itself; the same reason.
 * the tests (not scanned): they check the registry from outside.
 """
@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from farside_gan import layout
+from farside_gan.core import instruments as layout
 
 REPO = Path(__file__).resolve().parents[1]
-ALLOWED = {"farside_gan/layout.py", "farside_gan/synthetic/instruments.py",
+ALLOWED = {"farside_gan/core/instruments.py", "farside_gan/synthetic/instruments.py",
            "farside_gan/synthetic/euv.py", "farside_gan/synthetic/archive.py",
-           "farside_gan/synthetic/badfiles.py", "farside_gan/synthetic/jsocserver.py"}
+           "farside_gan/testing/bad_files.py", "farside_gan/testing/fake_jsoc.py"}
 
 
 def registry_words() -> set[str]:
@@ -103,7 +103,7 @@ def test_instruments_and_channels_are_spelled_only_in_the_registry():
         found += workflow_spellings(path, words)
     for path in sorted((REPO / "workflow/scripts").glob("*.py")):
         found += python_spellings(path, words)
-    assert not found, "instrument names or channels spelled outside farside_gan/layout.py:\n" + \
+    assert not found, "instrument names or channels spelled outside farside_gan/core/instruments.py:\n" + \
         "\n".join(found)
 
 
@@ -166,5 +166,5 @@ def test_registry_facts_are_consistent():
     assert layout.NEARSIDE_LABEL == "nearside/sdo/hmi"
     for i in layout.INSTRUMENT_LIST:
         assert set(i.channels) <= set(i.all_channels), i.key
-        from farside_gan.calibrate import CALIBRATIONS
+        from farside_gan.prepare.calibrate import CALIBRATIONS
         assert i.calibration in CALIBRATIONS, i.key

@@ -1,4 +1,4 @@
-"""The report's landing page (farside_gan.report, `farside-gan report-page`) and the quicklooks
+"""The report's landing page (farside_gan.evaluation.report, `farside-gan report-page`) and the quicklooks
 it shows: tables with the manifest's and the summary's numbers, the loss figure and the maps
 embedded, rst that docutils renders without a complaint; quicklooks that name the spacecraft,
 what made the map and the observer, in sunpy's HMI colours with symmetric limits in Gauss."""
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from farside_gan import report
+from farside_gan.evaluation import report
 
 SUMMARY_COLUMNS = ("side", "observer", "truth", "statistic", "n_maps", "cc", "cc_binned", "cc_ar",
                    "cc_qs", "rmse_binned", "unsigned_flux_ratio", "leading_right_fraction")
@@ -77,8 +77,9 @@ def test_synthetic_run_page_has_the_tables_the_figure_and_the_latest_maps(run, t
     quicklooks.mkdir()
     pngs = {}
     for name, shade in (("20110101T0000", 0.2), ("20110102T0000", 0.8)):  # the later one is shown
-        from farside_gan.plots import save
         from matplotlib.figure import Figure
+
+        from farside_gan.core.figures import save
         fig = Figure(figsize=(1, 1))
         fig.patch.set_facecolor(str(shade))
         pngs[name] = save(fig, quicklooks / f"{name}.png").read_bytes()
@@ -123,7 +124,7 @@ def test_run_without_evaluation_says_so(run):
 
 
 def test_loss_figure_plots_each_logged_term():
-    from farside_gan.plots import losses_figure
+    from farside_gan.training.figures import losses_figure
     rows = [{"step": s, "epoch": 0, "lr": 2e-4, "loss_D": 0.5, "loss_G": 2.0, "loss_G_gan": 0.7,
              "loss_G_fm": 0.13, "loss_G_cc": "", "seconds": 1.0} for s in (10, 20, 30)]
     fig = losses_figure(rows)
@@ -139,9 +140,10 @@ def test_loss_figure_plots_each_logged_term():
 @pytest.fixture(scope="module")
 def farside_map(tmp_path_factory):
     """A generated STEREO-A map as inference writes it (header from a stack), off-disk NaN."""
-    from farside_gan.fitsio import write_fits
-    from farside_gan.magnetogram import magnetogram_header
     from model_helpers import stack_header
+
+    from farside_gan.core.fitsio import write_fits
+    from farside_gan.products.magnetogram import magnetogram_header
 
     n = 64
     header = magnetogram_header(stack_header(n, "2011-01-31T00:06:15.000", "euvi_a"),
@@ -154,7 +156,8 @@ def farside_map(tmp_path_factory):
 
 def test_quicklook_names_spacecraft_source_and_observer(farside_map):
     import sunpy.map
-    from farside_gan.plots import quicklook_figure
+
+    from farside_gan.products.figures import quicklook_figure
     fig = quicklook_figure(sunpy.map.Map(farside_map), vmax=800)
     ax = fig.axes[0]
     title = ax.get_title()
@@ -180,8 +183,9 @@ def test_quicklook_png_holds_every_label(farside_map, tmp_path):
     label included), not the nominal figure size that once cut the label off."""
     import matplotlib.image
     import sunpy.map
-    from farside_gan.cli.workflow import quicklook
-    from farside_gan.plots import quicklook_figure
+
+    from farside_gan.products.quicklook import quicklook
+    from farside_gan.products.figures import quicklook_figure
 
     path = quicklook(farside_map, tmp_path / "q.png")
     fig = quicklook_figure(sunpy.map.Map(farside_map))

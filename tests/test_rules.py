@@ -24,9 +24,9 @@ import json
 import numpy as np
 import pytest
 from astropy.io import fits
-
-from farside_gan.geometry import disk_mask
 from test_workflow_helpers import run_snakemake, write_config
+
+from farside_gan.core.geometry import disk_mask
 
 SIZE = 64
 RSUN_PX, MASK_RADIUS, HMI_CLIP = 26.0, 0.95, 2000.0  # not the defaults (28.125, 0.98, 3000)
@@ -165,7 +165,7 @@ def test_synth_archive_covers_config_times_and_instruments(archive):
 
 
 def test_calibration_tables_written_for_offline_demo(calibration):
-    from farside_gan.calibrate import load_calibration_tables
+    from farside_gan.prepare.calibrate import load_calibration_tables
     pointing, correction = load_calibration_tables(calibration)
     assert len(pointing) > 0 and len(correction) > 0
 
@@ -192,11 +192,11 @@ def test_fetch_indexes_every_frame_of_its_period(fetched, archive):
 
 
 def test_prepare_matches_the_library_chain_and_records_drops(prepared, fetched, calibration):
-    from farside_gan.align import align_frame
-    from farside_gan.calibrate import calibrate_frame
-    from farside_gan.dataset import stack_frames
-    from farside_gan.fitsio import read_fits
-    from farside_gan.normalize import normalize_frame
+    from farside_gan.core.fitsio import read_fits
+    from farside_gan.prepare.align import align_frame
+    from farside_gan.prepare.calibrate import calibrate_frame
+    from farside_gan.prepare.stack import stack_frames
+    from farside_gan.prepare.normalize import normalize_frame
     records = json.loads((prepared / "aia/20110131/records.json").read_text())
     status = {e["time"]: (e["status"], e["stage"], e["reason"]) for e in records["times"]}
     assert status == {TRAIN_T: ("ok", "", ""), ECLIPSE_T: ("dropped", "fetch", "eclipse")}
@@ -272,7 +272,7 @@ def test_train_writes_generator_checkpoint_and_losses(trained):
 
 
 def test_predict_nearside_matches_library_and_is_gauss(nearside, trained, prepared, tmp_path):
-    from farside_gan.inference import predict
+    from farside_gan.products.inference import predict
     with fits.open(nearside / f"{EVAL_T}.fits") as hdul:
         got, header = hdul[0].data, hdul[0].header
     assert header["BUNIT"] == "Gauss" and got.shape == (SIZE, SIZE)
@@ -287,6 +287,7 @@ def test_farside_maps_are_in_the_gauss_of_the_training_targets(farside, trained,
     """The generator's output x normalize.hmi_clip (2000 G here, in the targets' NORMCLIP),
     NaN beyond image.mask_radius (0.95 here)."""
     import torch
+
     from farside_gan.model.checkpoint import load_generator
     G, _, _ = load_generator(trained / "generator.pt")
     stack = fits.getdata(prepared / f"euvi_a/20110131/stacks/{FARSIDE_T}.fits").astype(np.float32)
@@ -317,7 +318,7 @@ GEOMETRY_KEYS = ("NAXIS1", "NAXIS2", "CTYPE1", "CTYPE2", "CRPIX1", "CRPIX2", "CR
 
 def test_truth_maps_share_the_predictions_geometry_and_score_perfectly(truth, farside, nearside,
                                                                        tmp_path):
-    from farside_gan.evaluate import evaluate
+    from farside_gan.evaluation.evaluate import evaluate
     from farside_gan.synthetic import SyntheticSun
     for observer, predictions in (("stereo_a", farside), ("sdo", nearside)):
         [truth_file] = sorted((truth / observer / predictions.name).glob("*.fits"))
@@ -409,8 +410,8 @@ def test_synchronic_merges_hmi_and_the_farside_map_on_a_carrington_grid(synchron
     import sunpy.map
     from sunpy.coordinates import HeliographicCarrington
 
-    from farside_gan.synchronic import (SynchronicSettings, parse_time_key, source_on_grid,
-                                        synchronic_period)
+    from farside_gan.products.synchronic import (SynchronicSettings, parse_time_key, source_on_grid,
+                                                 synchronic_period)
     from farside_gan.synthetic import SyntheticSun
     from farside_gan.synthetic.truth import carrington_truth
     [path] = sorted(synchronic.glob("*.fits"))
@@ -445,9 +446,9 @@ def test_calibrate_uncertainty_fits_the_near_side_factor_on_the_synchronic_grid(
     import json
     import shutil
 
-    from farside_gan.synchronic import SynchronicSettings
-    from farside_gan.uncertainty import uncertainty_hdu
-    from farside_gan.uncertainty_calibration import fit_calibration
+    from farside_gan.products.synchronic import SynchronicSettings
+    from farside_gan.products.uncertainty import uncertainty_hdu
+    from farside_gan.products.uncertainty_calibration import fit_calibration
     copy = tmp_path / "ws"
     shutil.copytree(ws, copy, symlinks=True)
     for path in sorted((copy / "results/nearside/20110201").glob("*.fits")):

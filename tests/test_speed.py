@@ -9,8 +9,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from farside_gan.model.accel import GeneratorRunner
-from farside_gan.model.loader import ThreadedLoader
-from farside_gan.training import TrainConfig, build_networks
+from farside_gan.training.loader import ThreadedLoader
+from farside_gan.training.trainer import TrainConfig, build_networks
 
 SMALL = TrainConfig(ngf=8, ndf=8, n_downsample=2, n_residual=1)
 
@@ -58,8 +58,8 @@ def test_threaded_loader_raises_a_reader_error():
 def test_training_with_reader_threads_equals_training_without_workers(tmp_path):
     from model_helpers import write_manifest
 
-    from farside_gan.model.data import PairedFitsDataset
-    from farside_gan.training import Trainer
+    from farside_gan.training.data import PairedFitsDataset
+    from farside_gan.training.trainer import Trainer
     manifest = write_manifest(tmp_path / "pairs", n_train=4, n=64)
     tiny = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, batch_size=2, epochs=1,
                 epoch_decay=1, preview_every=0, keep_every_epochs=0, progress=False,

@@ -1,4 +1,4 @@
-"""Synchronic Carrington maps (farside_gan.synchronic) on small maps of known fields."""
+"""Synchronic Carrington maps (farside_gan.products.synchronic) on small maps of known fields."""
 
 from __future__ import annotations
 
@@ -11,18 +11,18 @@ import pytest
 import sunpy.map
 from astropy.io import fits
 from sunpy.coordinates import HeliographicCarrington
+from synchronic_helpers import INSTRUMENT, blob, write_map
 
 from farside_gan.cli import main
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import sha256_of
-from farside_gan.synchronic import (SOURCE_CODES, OnGrid, SynchronicSettings, carrington_header,
-                                    grid_coordinates, merge, observer_mu, pixel_areas,
-                                    source_on_grid, synchronic_map, synchronic_period,
-                                    write_synchronic)
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import sha256_of
+from farside_gan.products.synchronic import (SOURCE_CODES, OnGrid, SynchronicSettings,
+                                             carrington_header, grid_coordinates, merge,
+                                             observer_mu, pixel_areas, source_on_grid,
+                                             synchronic_map, synchronic_period, write_synchronic)
 from farside_gan.synthetic.field import SyntheticSun
 from farside_gan.synthetic.instruments import observer_for
 from farside_gan.synthetic.truth import carrington_truth
-from synchronic_helpers import INSTRUMENT, blob, write_map
 
 T = datetime(2011, 1, 31)
 ROLES = ("hmi", "stereo_a", "stereo_b")

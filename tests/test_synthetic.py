@@ -14,8 +14,8 @@ from astropy.io import fits
 from sunpy.coordinates import HeliographicStonyhurst
 from sunpy.map.sources import AIAMap, EUVIMap, HMIMap
 
+from farside_gan.core.solar_cycle import hale_leading_sign, solar_cycle
 from farside_gan.synthetic import SyntheticSun, read_catalog, write_observation
-from farside_gan.synthetic.field import hale_leading_sign, solar_cycle
 from farside_gan.synthetic.instruments import observer_for
 from farside_gan.synthetic.projection import Geometry
 
@@ -311,6 +311,7 @@ def test_polar_fields_reverse_near_cycle_maximum():
 
 def reference_header(name):
     import os
+
     import sunpy.data.test
     path = os.path.join(sunpy.data.test.rootdir, name)
     if name.endswith(".header"):

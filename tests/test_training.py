@@ -2,12 +2,12 @@ import csv
 
 import pytest
 import torch
+from model_helpers import write_manifest
 
 from farside_gan.cli import main
-from farside_gan.errors import InputDataError
-from farside_gan.model.data import PairedFitsDataset
-from farside_gan.training import TrainConfig, Trainer, lr_factor
-from model_helpers import write_manifest
+from farside_gan.core.errors import InputDataError
+from farside_gan.training.data import PairedFitsDataset
+from farside_gan.training.trainer import TrainConfig, Trainer, lr_factor
 
 # One thread: on a busy shared CPU two threads per process are much slower than one.
 TINY = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, batch_size=1, log_every=1,
@@ -26,7 +26,7 @@ def _datasets(manifest, config):
 
 
 def _aug(config):
-    from farside_gan.model.data import Augmentation
+    from farside_gan.training.data import Augmentation
     return Augmentation(config.augment_rotation_deg, config.augment_translate_px)
 
 
@@ -203,7 +203,7 @@ def test_cuda_training_uses_bf16_and_its_checkpoint_resumes_on_cpu(manifest, tmp
 
 
 def test_augmentation_moves_input_and_target_together(manifest):
-    from farside_gan.model.data import Augmentation
+    from farside_gan.training.data import Augmentation
     train = PairedFitsDataset.from_manifest(manifest, "train")
     item = train[0]
     image = item["input"]
@@ -238,8 +238,8 @@ def test_validation_scores_on_the_datas_disk_in_the_datas_gauss(unusual_manifest
     TrainConfig default of 3000 G; the checkpoint records them."""
     import numpy as np
 
-    from farside_gan.geometry import disk_mask
-    from farside_gan.metrics import bin_image, bin_mask, pearson_cc, rmse
+    from farside_gan.core.geometry import disk_mask
+    from farside_gan.core.metrics import bin_image, bin_mask, pearson_cc, rmse
     config = TrainConfig(**TINY, bin_factor=2)
     train, val = _datasets(unusual_manifest, config)
     trainer = Trainer(config, train, tmp_path, val_set=val, device="cpu")

@@ -11,10 +11,10 @@ import os
 
 import pytest
 import torch
-
-from farside_gan.model.data import PairedFitsDataset
-from farside_gan.training import TrainConfig, Trainer
 from model_helpers import write_manifest
+
+from farside_gan.training.data import PairedFitsDataset
+from farside_gan.training.trainer import TrainConfig, Trainer
 
 TINY = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, batch_size=1, log_every=1,
             preview_every=0, keep_every_epochs=0, progress=False, num_threads=1,
@@ -44,7 +44,7 @@ def test_unfinished_run_resumes_and_publishes_its_logs_only_at_the_end(manifest,
     fit(manifest, out, max_steps=3)  # max_steps may change between a run and its resumption
     (out / "generator.pt").unlink()
     (out / "losses.csv").unlink()
-    with caplog.at_level(logging.INFO, logger="farside_gan.training"):
+    with caplog.at_level(logging.INFO, logger="farside_gan.training.trainer"):
         trainer = fit(manifest, out)
     assert started_at(caplog).startswith(f"resuming from {out}/checkpoints/latest.pt at step 3 ")
     assert trainer.step == 8
@@ -69,7 +69,7 @@ def test_run_starts_over_when_the_checkpoint_is_not_its_own(manifest, tmp_path, 
         settings["max_steps"] = 0
     else:
         settings.update(change)
-    with caplog.at_level(logging.INFO, logger="farside_gan.training"):
+    with caplog.at_level(logging.INFO, logger="farside_gan.training.trainer"):
         trainer = fit(manifest, out, **settings)
     message = started_at(caplog)
     assert message.startswith(f"not resuming from {out}/checkpoints/latest.pt: {reason}"), message

@@ -1,4 +1,4 @@
-"""Per-pixel uncertainty from an ensemble of generators (farside_gan.uncertainty, predict)."""
+"""Per-pixel uncertainty from an ensemble of generators (farside_gan.products.uncertainty, predict)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ import pytest
 import sunpy.map
 import torch
 from astropy.io import fits
+from model_helpers import write_pair
 
 from farside_gan.cli import main
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import sha256_of
-from farside_gan.geometry import disk_mask
-from farside_gan.inference import predict
-from farside_gan.model.data import PairedFitsDataset
-from farside_gan.training import TrainConfig, Trainer
-from farside_gan.uncertainty import (ONE_SIGMA, calibration_factor, ensemble_std,
-                                     read_uncertainty, snapshot_members, within_sigma_fraction)
-from model_helpers import write_pair
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import sha256_of
+from farside_gan.core.geometry import disk_mask
+from farside_gan.products.inference import predict
+from farside_gan.products.uncertainty import (ONE_SIGMA, calibration_factor, ensemble_std,
+                                              read_uncertainty, snapshot_members,
+                                              within_sigma_fraction)
+from farside_gan.training.data import PairedFitsDataset
+from farside_gan.training.trainer import TrainConfig, Trainer
 
 TINY = dict(ngf=4, ndf=4, n_downsample=2, n_residual=1, progress=False, num_threads=1)
 
@@ -140,11 +141,12 @@ def test_calibration_factor_fitted_on_map_pairs_and_applied_to_the_synchronic_ma
     import json
     from datetime import datetime
 
-    from farside_gan.fitsio import write_fits
-    from farside_gan.synchronic import SynchronicSettings, synchronic_map
-    from farside_gan.uncertainty import read_calibration
-    from farside_gan.uncertainty_calibration import fit_calibration
     from synchronic_helpers import blob, write_map
+
+    from farside_gan.core.fitsio import write_fits
+    from farside_gan.products.synchronic import SynchronicSettings, synchronic_map
+    from farside_gan.products.uncertainty import read_calibration
+    from farside_gan.products.uncertainty_calibration import fit_calibration
 
     t = datetime(2011, 1, 31)
     rng = np.random.default_rng(3)

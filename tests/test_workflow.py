@@ -12,7 +12,6 @@ import time
 
 import pytest
 import yaml
-
 from test_workflow_helpers import DEMO_CONFIG, REAL_CONFIG, REPO, job_counts, run_snakemake
 
 SCHEMA = REPO / "config" / "schema.yaml"
@@ -131,7 +130,7 @@ def test_demo_runs_offline_to_farside_maps(demo):
     import sunpy.map
     from astropy.io import fits
 
-    from farside_gan.geometry import disk_mask
+    from farside_gan.core.geometry import disk_mask
     workdir, seconds, _ = demo
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     run = workdir / config["workdir"]  # the demo writes under its own run directory

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from model_helpers import write_manifest
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from model_helpers import write_manifest
-from farside_gan.train_config import WORKFLOW_KEYS
 from test_workflow_helpers import (DEMO_CONFIG, MODEL_DIR, REAL_CONFIG, REPO, TINY_MODEL,
                                    TINY_TRAINING, TRAIN_LOG, checkout_copy, job_counts,
-                                   run_in_checkout, run_snakemake, snakemake_command,
-                                   snakemake_env, train_args, train_workspace, write_config)
+                                   run_in_checkout, run_snakemake, snakemake_command, snakemake_env,
+                                   train_args, train_workspace, write_config)
+
+from farside_gan.config.training import WORKFLOW_KEYS
 
 SCHEMA = REPO / "config" / "schema.yaml"
 def checkpoint_step(workdir: Path) -> int | None:
@@ -186,7 +186,8 @@ def test_training_log_file_has_lines_not_a_progress_bar(tmp_path):
 
 def test_progress_is_a_bar_on_a_terminal():
     import pty
-    from farside_gan.progress import StepProgress
+
+    from farside_gan.core.progress import StepProgress
     leader, follower = pty.openpty()
     with open(follower, "w") as terminal, open(os.devnull, "w") as file:
         assert StepProgress(3, stream=terminal).bar is not None
@@ -207,8 +208,9 @@ def test_schema_describes_exactly_the_train_config_fields():
     meaning; WORKFLOW_KEYS (device, gpus, nodes) are the workflow's own (the Gauss scale is
     not a setting: it comes with the data, NORMCLIP)."""
     import dataclasses
+
+    from farside_gan.config.training import LOADERS, PRECISIONS, TrainConfig
     from farside_gan.model.networks import NORMS, PADDINGS
-    from farside_gan.train_config import LOADERS, PRECISIONS, TrainConfig
 
     model, training = schema_sections()
     assert model["additionalProperties"] is False and training["additionalProperties"] is False
@@ -235,6 +237,7 @@ def test_schema_describes_exactly_the_train_config_fields():
 
 def validate_config(config: dict) -> dict:
     import copy
+
     from snakemake.utils import validate
     config = copy.deepcopy(config)
     validate(config, str(SCHEMA))
@@ -266,7 +269,8 @@ INJECTION = "x; touch INJECTED; exit 1 #"
 def text_settings() -> list[tuple[str, str]]:
     """(section, key) of every setting whose value is text."""
     import dataclasses
-    from farside_gan.train_config import TrainConfig
+
+    from farside_gan.config.training import TrainConfig
     return [("model" if f.name in TrainConfig.MODEL_FIELDS else "training", f.name)
             for f in dataclasses.fields(TrainConfig) if isinstance(f.default, str)] \
         + [("training", "device")]
@@ -340,6 +344,7 @@ def test_demo_config_names_every_key_where_it_differs_from_the_default():
     when that exists (run from the repository's root), and takes them alone otherwise (tests'
     --directory): the demo must be the same configuration both ways."""
     import copy
+
     from snakemake.utils import update_config
     demo = yaml.safe_load(DEMO_CONFIG.read_text())
     merged = copy.deepcopy(yaml.safe_load(REAL_CONFIG.read_text()))

@@ -17,10 +17,8 @@ import shutil
 import subprocess
 
 import pytest
-
-from test_workflow_helpers import (MANIFEST, MODEL_DIR, REPO, TINY_MODEL, TINY_TRAINING,
-                                   TRAIN_LOG, run_snakemake, site_slurm_profile, train_workspace,
-                                   write_config)
+from test_workflow_helpers import (MANIFEST, MODEL_DIR, REPO, TINY_MODEL, TINY_TRAINING, TRAIN_LOG,
+                                   run_snakemake, site_slurm_profile, train_workspace, write_config)
 
 
 def slurm_node_up() -> bool:
@@ -122,8 +120,8 @@ def test_training_on_two_slurm_tasks_equals_one_process_with_both_batches(tmp_pa
     from model_helpers import assert_same_generator, other_sample_manifest
 
     from farside_gan.cli import main
-    from farside_gan.train_config import WORKFLOW_KEYS
-    from farside_gan.training import load_checkpoint
+    from farside_gan.config.training import WORKFLOW_KEYS
+    from farside_gan.training.trainer import load_checkpoint
 
     # no augmentation: each rank draws its own, which one process cannot reproduce
     training = {"device": "auto", "gpus": 1, "epochs": 2, "epoch_decay": 1, "max_steps": 0,

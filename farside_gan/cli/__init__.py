@@ -13,10 +13,10 @@ import logging
 import sys
 
 from farside_gan import __version__
-from farside_gan.errors import NO_SPACE_ERRNOS, FarsideError
+from farside_gan.core.errors import NO_SPACE_ERRNOS, FarsideError
 
 # Command groups, in the order they appear in --help (the order of the pipeline).
-COMMAND_MODULES = ("synthetic", "data", "model", "synchronic", "workflow")
+COMMAND_MODULES = ("synthetic", "acquire", "prepare", "training", "products", "evaluation")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

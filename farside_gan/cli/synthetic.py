@@ -9,7 +9,7 @@ from pathlib import Path
 
 def parse_cadence(text: str) -> timedelta:
     """'12h', '30m', '1d12h' -> a positive timedelta (argparse type)."""
-    from farside_gan.download import parse_duration
+    from farside_gan.core.times import parse_duration
     try:
         cadence = parse_duration(text)
     except ValueError as exc:
@@ -21,7 +21,7 @@ def parse_cadence(text: str) -> timedelta:
 
 def parse_fault(text: str) -> tuple[str, str, int]:
     """'aia/*.171.*:503:2' -> ('aia/*.171.*', '503', 2)."""
-    from farside_gan.synthetic.httpserver import FAULT_KINDS
+    from farside_gan.testing.http_archive import FAULT_KINDS
     parts = text.rsplit(":", 2)
     if len(parts) == 3 and parts[1] in FAULT_KINDS and parts[2].isdigit():
         return parts[0], parts[1], int(parts[2])
@@ -32,7 +32,7 @@ def parse_fault(text: str) -> tuple[str, str, int]:
 
 
 def _synth_archive(args) -> int:
-    from farside_gan.download import times_at_cadence
+    from farside_gan.acquire.download import times_at_cadence
     from farside_gan.synthetic import SyntheticSun, build_archive
     instruments = tuple(i.strip() for i in args.instruments.split(",") if i.strip())
     times = times_at_cadence(args.start, args.end, args.cadence)
@@ -53,7 +53,7 @@ def _synth_truth(args) -> int:
 
 
 def _serve_archive(args) -> int:
-    from farside_gan.synthetic.httpserver import ArchiveServer
+    from farside_gan.testing.http_archive import ArchiveServer
     server = ArchiveServer(args.root, host=args.host, port=args.port)
     for pattern, kind, count in args.fault:
         server.inject_fault(pattern, kind, count)
@@ -66,14 +66,14 @@ def _serve_archive(args) -> int:
 
 
 def _synth_bad_files(args) -> int:
-    from farside_gan.synthetic.badfiles import make_bad_files
+    from farside_gan.testing.bad_files import make_bad_files
     for defect, path in make_bad_files(args.directory, size=args.size, seed=args.seed).items():
         print(f"{defect}\t{path}")
     return 0
 
 
 def register(subparsers) -> None:
-    from farside_gan.layout import INSTRUMENTS
+    from farside_gan.core.instruments import INSTRUMENTS
 
     p = subparsers.add_parser("synth-archive",
                               help="write a synthetic AIA/HMI/EUVI archive + catalog.csv")

@@ -3,8 +3,8 @@
 
 A checkpoint is a ``torch.save`` dict with ``format`` (:data:`CHECKPOINT_FORMAT` for training
 state, :data:`GENERATOR_FORMAT` for the generator alone), ``G``, ``config`` (a
-:class:`~farside_gan.train_config.TrainConfig` as a dict) and ``conventions`` (the frame
-conventions of the data it was trained on, :mod:`farside_gan.conventions`); a training
+:class:`~farside_gan.config.training.TrainConfig` as a dict) and ``conventions`` (the frame
+conventions of the data it was trained on, :mod:`farside_gan.core.conventions`); a training
 checkpoint also holds ``D``, the optimizers, step, epoch, RNG states and ``run``.
 """
 
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import torch
 
-from farside_gan.conventions import Conventions
-from farside_gan.errors import InputDataError
-from farside_gan.fitsio import atomic_output
+from farside_gan.config.training import TrainConfig
+from farside_gan.core.conventions import Conventions
+from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import atomic_output
 from farside_gan.model.networks import GlobalGenerator, MultiscaleDiscriminator
-from farside_gan.train_config import TrainConfig
 
 CHECKPOINT_FORMAT = "farside-gan-checkpoint"
 GENERATOR_FORMAT = "farside-gan-generator"

@@ -7,9 +7,9 @@
     truth = sun.los_field(header_or_map)                # noiseless LOS field on that pixel grid
 
 Modules: ``field`` (magnetic field physics), ``euv`` (brightness), ``instruments`` (headers,
-observers), ``projection`` (pixel rays on the Sun), ``archive`` (files, catalog),
-``httpserver`` (127.0.0.1 archive with fault injection), ``jsocserver`` (a JSOC export service
-for the real drms client), ``badfiles``.
+observers), ``projection`` (pixel rays on the Sun), ``archive`` (files, catalog), ``truth`` (the
+true field on a map's grid). The servers and bad files that stand in for the outside world are
+in ``farside_gan.testing``.
 """
 
 from farside_gan.synthetic.archive import (build_archive, plan_observation, read_catalog, render,

@@ -1,7 +1,7 @@
 """Write synthetic observations as the real archives deliver them, and the archive catalog.
 
 ``write_observation`` renders one file; ``build_archive`` lays a set out under a root with
-:func:`farside_gan.layout.archive_relpath` names and writes ``catalog.csv``. Files are
+:func:`farside_gan.core.instruments.archive_relpath` names and writes ``catalog.csv``. Files are
 byte-for-byte deterministic for a seed: no wall-clock time goes into them (DATE and the checksum
 comments derive from the observation time).
 """
@@ -21,11 +21,11 @@ import numpy as np
 from astropy.io import fits
 
 from farside_gan import __version__
-from farside_gan.fitsio import atomic_output, sha256_of
-from farside_gan.layout import (CATALOG_CHECKSUM_NAME, CATALOG_COLUMNS, CATALOG_NAME,
-                                INSTRUMENTS as REGISTRY, Observation, archive_relpath,
-                                catalog_checksum_line, check_archive_path, check_catalog_checksum,
-                                check_channel)
+from farside_gan.core.fitsio import atomic_output, sha256_of
+from farside_gan.core.instruments import (CATALOG_CHECKSUM_NAME, CATALOG_COLUMNS, CATALOG_NAME,
+                                          Observation, archive_relpath, catalog_checksum_line,
+                                          check_archive_path, check_catalog_checksum, check_channel)
+from farside_gan.core.instruments import INSTRUMENTS as REGISTRY
 from farside_gan.synthetic import instruments as inst
 
 INSTRUMENTS = tuple(REGISTRY)
@@ -300,7 +300,7 @@ def write_sun_parameters(root, sun) -> Path:
 
 def read_sun(root_or_file):
     """The :class:`SyntheticSun` an archive was made of (its ``synthetic_sun.json``)."""
-    from farside_gan.errors import InputDataError
+    from farside_gan.core.errors import InputDataError
     from farside_gan.synthetic.field import SyntheticSun
     path = Path(root_or_file)
     if path.is_dir():
@@ -314,7 +314,7 @@ def read_sun(root_or_file):
 
 
 def inst_channels(instrument: str):
-    from farside_gan.layout import CHANNELS
+    from farside_gan.core.instruments import CHANNELS
     if instrument not in CHANNELS:
         raise ValueError(f"unknown instrument {instrument!r}; expected one of {sorted(CHANNELS)}")
     return CHANNELS[instrument]

@@ -27,6 +27,8 @@ from datetime import datetime, timedelta
 import numpy as np
 from scipy import ndimage
 
+from farside_gan.core.solar_cycle import hale_leading_sign, solar_cycle
+
 #: Snodgrass (1983) magnetic-feature sidereal rotation, deg/day: A + B sin^2 + C sin^4 (latitude).
 ROTATION_DEG_PER_DAY = (14.713, -2.396, -1.787)
 CARRINGTON_DEG_PER_DAY = 14.1844
@@ -35,30 +37,10 @@ AR_BIN_DAYS = 27.0
 AR_MAX_AGE_DAYS = 100.0
 CH_BIN_DAYS = 54.0
 CH_MAX_AGE_DAYS = 120.0
-#: Cycle minima (decimal years); cycle n starts at CYCLE_STARTS[n].
-CYCLE_STARTS = {22: 1986.7, 23: 1996.4, 24: 2008.9, 25: 2019.9, 26: 2030.9}
-
-
-def decimal_year(t: datetime) -> float:
-    start = datetime(t.year, 1, 1)
-    return t.year + (t - start).total_seconds() / (datetime(t.year + 1, 1, 1) - start).total_seconds()
 
 
 def days_since_epoch(t: datetime) -> float:
     return (t - EPOCH).total_seconds() / 86400.0
-
-
-def solar_cycle(t: datetime) -> tuple[int, float]:
-    """(cycle number, phase in years since that cycle's minimum)."""
-    y = decimal_year(t)
-    number = max(n for n, start in CYCLE_STARTS.items() if start <= y) if y >= CYCLE_STARTS[22] else 22
-    return number, y - CYCLE_STARTS[number]
-
-
-def hale_leading_sign(cycle: int, hemisphere: int) -> int:
-    """Leading-spot polarity: negative in the north in even cycles (24), positive in odd ones."""
-    north = -1 if cycle % 2 == 0 else 1
-    return north if hemisphere > 0 else -north
 
 
 def activity_level(phase_years: float) -> float:

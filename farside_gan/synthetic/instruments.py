@@ -69,8 +69,8 @@ def observer_for(instrument: str, time: datetime) -> Observer:
     """Observer position for an instrument at ``time`` (UTC), offline (see module docstring)."""
     import astropy.units as u
     from astropy.coordinates import SkyCoord
-    from sunpy.coordinates import HeliocentricEarthEcliptic, HeliographicCarrington, \
-        HeliographicStonyhurst, get_earth
+    from sunpy.coordinates import (HeliocentricEarthEcliptic, HeliographicCarrington,
+                                   HeliographicStonyhurst, get_earth)
     if instrument in ("aia", "hmi"):
         hgs = get_earth(time)
     else:

@@ -70,8 +70,8 @@ class Geometry:
 
     @classmethod
     def from_map(cls, smap, shape) -> "Geometry":
-        from sunpy.coordinates import HeliographicStonyhurst
         import astropy.units as u
+        from sunpy.coordinates import HeliographicStonyhurst
         observer = smap.observer_coordinate.transform_to(HeliographicStonyhurst(obstime=smap.reference_date))
         ref = smap.reference_coordinate
         return cls(shape=tuple(shape),

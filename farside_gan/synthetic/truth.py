@@ -18,14 +18,14 @@ import numpy as np
 from astropy.io import fits
 
 from farside_gan import __version__
-from farside_gan.fitsio import read_fits, write_fits
+from farside_gan.core.fitsio import read_fits, write_fits
 
 log = logging.getLogger(__name__)
 
 
 def truth_map(sun, stack_header: fits.Header, input_path=None) -> tuple[np.ndarray, fits.Header]:
     """(LOS field in Gauss on the stack's grid, masked like a prediction; its header)."""
-    from farside_gan.magnetogram import mask_off_disk, product_header
+    from farside_gan.products.magnetogram import mask_off_disk, product_header
     from farside_gan.synthetic.projection import Geometry
 
     header = product_header(stack_header, "true LOS field of the synthetic Sun")
@@ -46,7 +46,7 @@ def truth_map(sun, stack_header: fits.Header, input_path=None) -> tuple[np.ndarr
 
 def write_truth_maps(sun, prepared_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
     """``out_dir/<time>.fits`` for every usable stack of a prepared period directory."""
-    from farside_gan.prepare import read_prepared
+    from farside_gan.prepare.period import read_prepared
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,11 @@ from pathlib import Path
 # the dependencies; the package itself is this checkout).
 REPO = Path(workflow.basedir).parent
 sys.path.insert(0, str(REPO))  # the library's conventions, read here and by every job
-from farside_gan.dataset import split_months  # noqa: E402
-from farside_gan.layout import (CHANNELS, FARSIDE_INPUTS, INSTRUMENTS, OBSERVERS,  # noqa: E402
-                                TIME_KEY_FORMAT, TRAINING_INPUT, TRAINING_TARGET)
-from farside_gan.train_config import WORKFLOW_KEYS  # noqa: E402
+from farside_gan.config.training import WORKFLOW_KEYS  # noqa: E402
+from farside_gan.core.instruments import (CHANNELS, FARSIDE_INPUTS, INSTRUMENTS,  # noqa: E402
+                                          OBSERVERS, TIME_KEY_FORMAT, TRAINING_INPUT,
+                                          TRAINING_TARGET)
+from farside_gan.prepare.manifest import split_months  # noqa: E402
 
 FARSIDE_GAN = "python -m farside_gan"
 # (braces doubled: Snakemake formats the prefix like the shell line)
@@ -250,7 +251,7 @@ def train_config_values():
 
 def expected_conventions():
     """The frame conventions image: and normalize: fix, which `farside-gan train` checks the
-    training data's headers against (farside_gan.conventions)."""
+    training data's headers against (farside_gan.core.conventions)."""
     image, normalize = config["image"], config["normalize"]
     return {"size": image["size"], "rsun_px": image["rsun_px"],
             "mask_radius": image["mask_radius"], "euv_median": normalize["euv_median"],
@@ -264,7 +265,7 @@ def check_train_config():
 
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))  # this checkout's farside_gan (train_config needs no torch)
-    from farside_gan.train_config import TrainConfig
+    from farside_gan.config.training import TrainConfig
 
     try:
         TrainConfig.from_dict(train_config_values())
@@ -316,13 +317,14 @@ def train_launcher(wildcards, threads, resources):
             cpus = max(1, int(resources.cpus_per_gpu) // per_gpu)
         else:
             cpus = threads
-        return (f"python -m farside_gan.distributed --srun --nodes={int(resources.get('nodes', 1))}"
-                f" --ntasks={int(resources.tasks)} --ntasks-per-gpu={per_gpu}"
+        return (f"python -m farside_gan.training.distributed --srun"
+                f" --nodes={int(resources.get('nodes', 1))} --ntasks={int(resources.tasks)} --ntasks-per-gpu={per_gpu}"
                 f" --cpus-per-task={cpus}")
     # Several GPUs of one host: one process per GPU, their rendezvous on 127.0.0.1
-    # (torchrun --standalone's stores listen on every interface; farside_gan/distributed.py).
+    # (torchrun --standalone's stores listen on every interface;
+    # farside_gan/training/distributed.py).
     if gpu > 1:
-        return f"python -m farside_gan.distributed --nproc-per-node={gpu}"
+        return f"python -m farside_gan.training.distributed --nproc-per-node={gpu}"
     return FARSIDE_GAN
 
 

@@ -1,0 +1,1 @@
+"""The acquire stage: archives and transfers, JSOC, Fido, frame records, the fetch check."""

@@ -1,0 +1,1 @@
+"""The evaluation stage: scores against the truth, figures, the report's page."""

@@ -1,0 +1,1 @@
+"""The prepare stage: calibrate, align (co-align), normalize, stack, and the training manifest."""
