@@ -13,7 +13,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, "benchmarks")
-from bench_gpu import DEFAULT_SHAPE, config_for, make_trainer  # noqa: E402
+from bench_gpu import DEFAULT_SHAPE, config_for, make_trainer
 
 SIZE = 256
 
