@@ -19,9 +19,10 @@ data and truth maps (symbolic links):
 with the real data loader (a few steps), so a run fits a lease; ``--epochs`` fixes them (use the
 same for variants that are compared). The printed table puts each variant's binned CC, region
 CCs, flux ratios and leading-polarity score next to the Hale-rule oracle's CC on the same maps
-(a scale for what EUV brightness says about polarity), the targets of issue 10 and the published
-real-data figures; ``--out DIR`` also gets every summary, metrics and validation CSV and a
-results JSON.
+(a scale for what EUV brightness says about polarity), the project's accuracy targets
+(docs/DESIGN.md) and the published real-data figures; ``--out DIR`` also gets every summary,
+metrics and validation CSV and a results JSON. Results worth keeping go to
+``benchmarks/results/<YYYY-MM-DD>_<device>_<what>/``, listed in ``benchmarks/results/README.md``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ VARIANTS = {
     "cc": {"lambda_cc": 5.0, "n_cc": 4},
     "untrained": {"epochs": 0, "epoch_decay": 0},
 }
-#: What issue 10 asks (binned CC against the truth; flux within 10%; leading polarity 80%) and
+#: The project's accuracy targets (binned CC against the truth; flux within 10%; leading
+#: polarity right for 80% of active regions; docs/DESIGN.md) and
 #: what Jeong et al. 2022 report on real data (8x8-binned CC, near side against HMI).
 TARGETS = {"nearside": 0.85, "farside": 0.80}
 PUBLISHED = "Jeong et al. 2022 (real data, near side vs HMI): CC 0.88 full disk, 0.91 AR, 0.70 QS"
@@ -229,7 +231,7 @@ def main() -> None:
               "train_samples_per_s_probe": rate, "train_samples": n_train,
               "timings_s": timings, "summaries": results}
     print("\n" + table(results))
-    print(f"\ntargets (issue 10): binned CC >= {TARGETS['nearside']} near side and >= "
+    print(f"\ntargets: binned CC >= {TARGETS['nearside']} near side and >= "
           f"{TARGETS['farside']} far side against the truth; unsigned flux within 10%; leading "
           f"polarity right for >= 80% of active regions. {PUBLISHED}.")
     print(json.dumps({"epochs": epochs, "probe_samples_per_s": rate, "timings_s": timings}))

@@ -1,7 +1,8 @@
-"""GPU benchmark of farside-gan's Pix2PixHD: the seed-equivalent fp32 step against ours.
+"""GPU benchmark of farside-gan's Pix2PixHD: the reference implementation's step against ours.
 
-One run prints one table: hardware ceilings and the floor they imply, the seed-equivalent
-training step (fp32, batch 1, default PyTorch settings) and ours side by side with the ratio,
+One run prints one table: hardware ceilings and the floor they imply, the training step as the
+reference implementation runs it (fp32, batch 1, default PyTorch settings; "seed" in the
+options and the output) and ours side by side with the ratio,
 generator inference in ms per map, peak memory, and the throughput of the real data loader
 (``farside_gan.training.data.PairedFitsDataset`` over FITS pairs written by ``farside_gan.core.fitsio``).
 
@@ -35,13 +36,13 @@ from farside_gan.model.accel import GeneratorRunner
 from farside_gan.model.networks import init_weights
 from farside_gan.training.trainer import TrainConfig, Trainer, build_networks
 
-# FLOP counts at 1024 x 1024 for the default architecture (DESIGN.md); they scale with pixels.
+# FLOP counts at 1024 x 1024 for the default architecture (docs/DESIGN.md); they scale with pixels.
 TRAIN_TFLOP_1024 = 2.5
 INFER_TFLOP_1024 = 0.44
 
 
-# Training settings (TrainConfig fields). The seed-equivalent is the plain PyTorch step of
-# the seed: fp32, batch 1, three D passes, no fused/compiled/autotuned kernels.
+# Training settings (TrainConfig fields). SEED is the plain PyTorch step of the reference
+# implementation: fp32, batch 1, three D passes, no fused/compiled/autotuned kernels.
 SEED = dict(batch_size=1, mixed_precision="fp32", channels_last=False, fused_adam=False,
             compile=False, cudnn_benchmark=False, single_d_pass=False)
 # Ours: TrainConfig's defaults on CUDA (bf16, fused Adam, compile, cuDNN autotune, single D
@@ -562,7 +563,7 @@ def main(argv=None) -> int:
         r["train_speedup"] = r["train_ours"]["samples_per_s"] / r["train_seed"]["samples_per_s"]
         save()
     if "infer" in parts:
-        torch.backends.cudnn.benchmark = False  # the seed's default
+        torch.backends.cudnn.benchmark = False  # the reference implementation's default
         r["infer_seed"] = infer(1, "fp32", False)
         torch.backends.cudnn.benchmark = True
         r["infer_ours"] = infer(ib, "auto", a.infer_channels_last, compile=a.infer_compile,

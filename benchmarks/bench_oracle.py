@@ -1,6 +1,7 @@
 """The Hale-rule oracle on the maps of an accuracy-benchmark run, recomputed without the run.
 
-    python benchmarks/bench_oracle.py benchmarks/accuracy_results/2026-12-01_h200/cc_200/metrics.csv
+    python benchmarks/bench_oracle.py \
+        benchmarks/results/2026-12-01_h200_accuracy-synthetic-2012/cc_200/metrics.csv
 
 The truth a map is scored against depends only on the synthetic Sun and the map's geometry
 (observer, time, grid), which the benchmark configuration fixes: each map's aligned header is

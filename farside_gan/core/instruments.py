@@ -114,11 +114,12 @@ INSTRUMENT_LIST = (
 )
 INSTRUMENTS = {i.key: i for i in INSTRUMENT_LIST}
 
-#: The method's roles (DESIGN.md): AIA -> HMI pairs train the model, EUVI stacks are the far side.
+#: The method's roles (docs/DESIGN.md): AIA -> HMI pairs train the model, EUVI stacks are the
+#: far side.
 TRAINING_INPUT, TRAINING_TARGET = "aia", "hmi"
 FARSIDE_INPUTS = ("euvi_a", "euvi_b")
 
-#: Channel order is fixed (DESIGN.md): 195 on EUVI plays the role of 193 on AIA.
+#: Channel order is fixed (docs/DESIGN.md): 195 on EUVI plays the role of 193 on AIA.
 CHANNELS = {key: i.channels for key, i in INSTRUMENTS.items()}
 SERIES = {key: i.series for key, i in INSTRUMENTS.items()}
 #: What a file's header says about its series where it can (JSOC copies CADENCE into the FITS

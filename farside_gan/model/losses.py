@@ -5,9 +5,10 @@ With ``n_D`` scales, ``D(x)[k]`` the list of block outputs of scale k (last = pa
 * discriminator: ``0.5 * sum_k [ mean((D(real)[k][-1] - 1)^2) + mean(D(fake)[k][-1]^2) ]``
 * generator GAN term: ``sum_k mean((D(fake)[k][-1] - 1)^2)``
 * feature matching: ``(1/n_D) * sum_k sum_{j < last} mean|D(fake)[k][j] - D(real)[k][j]|``,
-  real features detached. Each scale contributes once, averaged over the scales (the seed's
-  code accumulated this term wrongly across scales; this is the formula, not the bug). For the
-  default 3-layer PatchGAN this equals Pix2PixHD's weighting 4 / (n_layers + 1) = 1.
+  real features detached. Each scale contributes once, averaged over the scales (the reference
+  implementation accumulated this term wrongly across scales; this is the formula, not the
+  error). For the default 3-layer PatchGAN this equals Pix2PixHD's weighting
+  4 / (n_layers + 1) = 1.
 
 Optional correlation-coefficient term (Pix2PixCC, Jeong et al. 2022): ``lambda_cc`` x the mean
 over ``n_cc`` scales (the maps average-pooled 3x3 / stride 2 between scales, as the

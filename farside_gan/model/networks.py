@@ -1,7 +1,8 @@
 """Pix2PixHD networks: the global generator and the multi-scale PatchGAN discriminator.
 
-Architecture (DESIGN.md "The model"): with the defaults and 3 input channels the generator has
-exactly 45,617,729 parameters and the two-scale discriminator (4-channel pairs) 5,531,522.
+Architecture (docs/DESIGN.md, "The model"): with the defaults and 3 input channels the
+generator has exactly 45,617,729 parameters and the two-scale discriminator (4-channel pairs)
+5,531,522.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class GlobalGenerator(nn.Module):
     """Encoder (7x7 conv + ``n_downsample`` stride-2 convs), residual blocks, decoder, 7x7 conv.
 
     Input sizes must be divisible by ``2 ** n_downsample``. The output is unbounded (no tanh,
-    as in the seed); targets live in [-1, 1] and inference clips to that range.
+    as in the reference implementation); targets live in [-1, 1] and inference clips to that range.
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int = 1, ngf: int = 32,

@@ -1,8 +1,9 @@
 """Normalization of co-aligned images to the GAN's [-1, 1] range, and its inverse for HMI.
 
-EUV (DESIGN.md step 4): divide by the on-disk median and multiply by ``euv_median`` (100), clip to
-``euv_clip`` ([1, 200]), log10, map linearly to [-1, 1]. HMI: clip to +-``hmi_clip`` G, divide
-by ``hmi_clip``. Constants come from the config; these defaults are the published ones.
+EUV (docs/DESIGN.md, "Processing", step 4): divide by the on-disk median and multiply by
+``euv_median`` (100), clip to ``euv_clip`` ([1, 200]), log10, map linearly to [-1, 1]. HMI: clip
+to +-``hmi_clip`` G, divide by ``hmi_clip``. Constants come from the config; these defaults are
+the published ones.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ BAD_FILES = {
     "all_nan": ("hmi", "magnetogram", datetime(2011, 1, 1, 0, 4), "mostly_nan"),
     "quality_flagged": ("aia", 193, datetime(2011, 1, 1, 0, 6), "quality_flag"),
     "wrong_channel": ("aia", 171, datetime(2011, 1, 1, 0, 8), "wrong_channel"),
-    # geometry sunpy would otherwise complete with guesses (issue 12)
+    # geometry sunpy would otherwise complete with guesses: the fetch check must refuse it
     "hmi_without_crota2": ("hmi", "magnetogram", datetime(2011, 1, 1, 0, 10), "missing_keyword"),
     "missing_cdelt": ("aia", 171, datetime(2011, 1, 1, 0, 14), "missing_keyword"),
     "missing_crpix": ("aia", 304, datetime(2011, 1, 1, 0, 16), "missing_keyword"),

@@ -5,9 +5,9 @@ rows with ``status == 'ok'`` and the wanted split), or a plain directory holding
 ``target/`` subdirectories with files of the same names. Items are dicts with ``input``
 (C, N, N), ``target`` (1, N, N), float32 in [-1, 1], and ``index``.
 
-Augmentation (optional, as in the seed's options) rotates and translates input and target
-together. Its random numbers come from (seed, epoch, index), so an epoch is reproducible in any
-worker process and after a resume.
+Augmentation (optional, as in the reference implementation's options) rotates and translates
+input and target together. Its random numbers come from (seed, epoch, index), so an epoch is
+reproducible in any worker process and after a resume.
 """
 
 from __future__ import annotations
