@@ -165,7 +165,7 @@ def test_data_parallel_gan_step_in_float64_equals_one_process_with_both_batches(
     one sample each average to exactly the gradients of one process with both samples (the
     GAN's losses, the single D pass DDP needs against the three passes of one process), and
     three steps later give the same generator."""
-    from model_helpers import write_manifest
+    from helpers.model import write_manifest
 
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
         monkeypatch.delenv(var, raising=False)
@@ -209,7 +209,7 @@ def _train_cli(manifest, out_dir, batch_size):
 
 
 def test_train_command_under_two_gloo_ranks_equals_one_process_with_batch_two(tmp_path):
-    from model_helpers import assert_same_generator, other_sample_manifest, write_manifest
+    from helpers.model import assert_same_generator, other_sample_manifest, write_manifest
 
     from farside_gan.training.trainer import load_checkpoint
     manifest = write_manifest(tmp_path / "pairs", n_train=4, n_eval=1, n=64)
@@ -238,10 +238,11 @@ def test_local_launcher_listens_on_loopback_only(tmp_path):
     """The train rule's launcher for several GPUs of one host: its store and the workers'
     sockets listen on 127.0.0.1 only (torchrun --standalone's listen on every interface)."""
     out = tmp_path / "listening.json"
+    from helpers import TESTS
     env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-m", "farside_gan.training.distributed", "--nproc-per-node=2",
-                           "-m", "listen_probe", str(out)], capture_output=True, text=True,
+                           "-m", "helpers.listen_probe", str(out)], capture_output=True, text=True,
                           timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     listening = json.loads(out.read_text())

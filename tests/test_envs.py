@@ -8,8 +8,8 @@ import tomllib
 
 import pytest
 import yaml
+from helpers.workflow import REPO
 from packaging.requirements import Requirement
-from test_workflow_helpers import REPO
 
 # PyPI name -> conda-forge name where they differ. torch is special: the rule envs pick a build.
 CONDA_NAME = {"torch": "pytorch", "matplotlib": "matplotlib-base"}

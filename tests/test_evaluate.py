@@ -2,7 +2,7 @@ import csv
 
 import numpy as np
 import pytest
-from model_helpers import celestial_header, write_pair
+from helpers.model import celestial_header, write_pair
 
 from farside_gan.cli import main
 from farside_gan.core import metrics

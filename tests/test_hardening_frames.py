@@ -295,7 +295,7 @@ def test_stack_refuses_nan_planes_and_channels_hours_apart(tmp_path):
 
 @pytest.fixture(scope="module")
 def generator(tmp_path_factory):
-    from model_helpers import write_pair
+    from helpers.model import write_pair
 
     from farside_gan.training.data import PairedFitsDataset
     from farside_gan.training.trainer import TrainConfig, Trainer
@@ -306,7 +306,7 @@ def generator(tmp_path_factory):
 
 
 def test_predict_refuses_reversed_channels_and_sizes_the_model_cannot_take(generator, tmp_path):
-    from model_helpers import write_pair
+    from helpers.model import write_pair
 
     from farside_gan.products.inference import predict
     good = write_pair(tmp_path / "good", 1, 64, instrument="euvi_a")[0]
@@ -341,7 +341,7 @@ def test_unordered_euv_clip_is_refused_by_library_cli_and_workflow(tmp_path, cap
 
 
 def test_workflow_refuses_unordered_clip_and_an_oversized_disk(tmp_path):
-    from test_workflow_helpers import DEMO_CONFIG, run_snakemake
+    from helpers.workflow import DEMO_CONFIG, run_snakemake
     for name, section in (("clip", {"normalize": {"euv_clip": [200, 1]}}),
                           ("disk", {"image": {"size": 64, "rsun_px": 40}})):
         bad = tmp_path / f"{name}.yaml"

@@ -43,7 +43,7 @@ def drop_keyword(path: Path, keyword: str) -> Path:
 def stage_inputs(tmp_path_factory, synthetic_archive):
     """One valid input per stage, made by the stages themselves from the synthetic archive:
     raw AIA frames, calibrated, aligned, normalized, a stack; a tiny generator and a stack it takes."""
-    from model_helpers import write_pair
+    from helpers.model import write_pair
 
     from farside_gan.prepare.calibrate import load_calibration_tables, write_demo_calibration_tables
     from farside_gan.synthetic.archive import read_catalog
@@ -148,7 +148,7 @@ FULL_DISK_SCRIPT = textwrap.dedent('''
 def test_a_full_disk_is_one_line_at_every_stage_and_outputs_stay_intact(stage_inputs, tmp_path):
     """A real full file system (a tmpfs in a private mount namespace): every stage fails with
     one line, leaves no temporary file and keeps the previous output byte for byte."""
-    from model_helpers import write_manifest
+    from helpers.model import write_manifest
     disk = tmp_path / "disk"
     disk.mkdir()
     manifest = write_manifest(tmp_path / "pairs", n_train=1, n=64)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import sunpy.map
 from astropy.io import fits
-from model_helpers import write_pair
+from helpers.model import write_pair
 
 from farside_gan.cli import main
 from farside_gan.core.errors import InputDataError
@@ -140,7 +140,7 @@ def test_train_and_predict_on_synthetic_pipeline_stacks(tmp_path):
     manifest) go through train and predict; the farside map keeps STEREO-A's observer."""
     from datetime import datetime
 
-    from model_helpers import write_synthetic_manifest
+    from helpers.model import write_synthetic_manifest
     t = datetime(2011, 1, 1)
     manifest = write_synthetic_manifest(tmp_path / "data", [t], [], size=64, farside_times=[t])
     sets = ["ngf=4", "ndf=4", "n_downsample=2", "n_residual=1", "epochs=2", "epoch_decay=1",

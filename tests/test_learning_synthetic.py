@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from model_helpers import write_synthetic_manifest
+from helpers.model import write_synthetic_manifest
 
 from farside_gan.training.data import PairedFitsDataset
 from farside_gan.training.trainer import TrainConfig, Trainer

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from test_workflow_helpers import (REPO, SLURM_PROFILE, dry_run_resources, run_snakemake,
-                                   site_slurm_profile, write_config)
+from helpers.workflow import (REPO, SLURM_PROFILE, dry_run_resources, run_snakemake,
+                              site_slurm_profile, write_config)
 
 DEFAULT_PROFILE = REPO / "workflow/profiles/default"
 

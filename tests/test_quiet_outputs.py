@@ -11,7 +11,7 @@ import pytest
 from astropy.io import fits
 from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
-from model_helpers import synthetic_pipeline_frames
+from helpers.model import synthetic_pipeline_frames
 
 
 def wcs_fixes(header: fits.Header) -> list[str]:

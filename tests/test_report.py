@@ -140,7 +140,7 @@ def test_loss_figure_plots_each_logged_term():
 @pytest.fixture(scope="module")
 def farside_map(tmp_path_factory):
     """A generated STEREO-A map as inference writes it (header from a stack), off-disk NaN."""
-    from model_helpers import stack_header
+    from helpers.model import stack_header
 
     from farside_gan.core.fitsio import write_fits
     from farside_gan.products.magnetogram import magnetogram_header

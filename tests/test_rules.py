@@ -24,7 +24,7 @@ import json
 import numpy as np
 import pytest
 from astropy.io import fits
-from test_workflow_helpers import run_snakemake, write_config
+from helpers.workflow import run_snakemake, write_config
 
 from farside_gan.core.geometry import disk_mask
 

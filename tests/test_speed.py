@@ -56,7 +56,7 @@ def test_threaded_loader_raises_a_reader_error():
 
 
 def test_training_with_reader_threads_equals_training_without_workers(tmp_path):
-    from model_helpers import write_manifest
+    from helpers.model import write_manifest
 
     from farside_gan.training.data import PairedFitsDataset
     from farside_gan.training.trainer import Trainer

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import sunpy.map
 from astropy.io import fits
+from helpers.synchronic import INSTRUMENT, blob, write_map
 from sunpy.coordinates import HeliographicCarrington
-from synchronic_helpers import INSTRUMENT, blob, write_map
 
 from farside_gan.cli import main
 from farside_gan.core.errors import InputDataError

@@ -2,7 +2,7 @@ import csv
 
 import pytest
 import torch
-from model_helpers import write_manifest
+from helpers.model import write_manifest
 
 from farside_gan.cli import main
 from farside_gan.core.errors import InputDataError

@@ -11,7 +11,7 @@ import os
 
 import pytest
 import torch
-from model_helpers import write_manifest
+from helpers.model import write_manifest
 
 from farside_gan.training.data import PairedFitsDataset
 from farside_gan.training.trainer import TrainConfig, Trainer

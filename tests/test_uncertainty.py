@@ -7,7 +7,7 @@ import pytest
 import sunpy.map
 import torch
 from astropy.io import fits
-from model_helpers import write_pair
+from helpers.model import write_pair
 
 from farside_gan.cli import main
 from farside_gan.core.errors import InputDataError
@@ -141,7 +141,7 @@ def test_calibration_factor_fitted_on_map_pairs_and_applied_to_the_synchronic_ma
     import json
     from datetime import datetime
 
-    from synchronic_helpers import blob, write_map
+    from helpers.synchronic import blob, write_map
 
     from farside_gan.core.fitsio import write_fits
     from farside_gan.products.synchronic import SynchronicSettings, synchronic_map

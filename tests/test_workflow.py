@@ -12,7 +12,7 @@ import time
 
 import pytest
 import yaml
-from test_workflow_helpers import DEMO_CONFIG, REAL_CONFIG, REPO, job_counts, run_snakemake
+from helpers.workflow import DEMO_CONFIG, REAL_CONFIG, REPO, job_counts, run_snakemake
 
 SCHEMA = REPO / "config" / "schema.yaml"
 
@@ -61,7 +61,7 @@ def test_schema_fills_synchronic_defaults():
 def test_ensemble_plan_needs_the_checkpoints_training_keeps(tmp_path):
     """An ensemble of N needs N - 1 kept checkpoints before the last epoch: refused while
     planning, naming the keys; with them, both predict rules ask for the ensemble."""
-    from test_workflow_helpers import write_config
+    from helpers.workflow import write_config
     write_config(tmp_path / "ens.yaml", {"synchronic": {"ensemble_members": 3}})
     proc = run_snakemake(tmp_path, "-n", configfiles=[DEMO_CONFIG, tmp_path / "ens.yaml"],
                          check=False)

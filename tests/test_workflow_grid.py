@@ -13,7 +13,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-from test_workflow_helpers import DEMO_CONFIG, REAL_CONFIG, job_counts, run_snakemake, write_config
+from helpers.workflow import DEMO_CONFIG, REAL_CONFIG, job_counts, run_snakemake, write_config
 
 DAY = "20110131"
 

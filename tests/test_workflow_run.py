@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from model_helpers import write_manifest
-from test_workflow_helpers import (DEMO_CONFIG, MODEL_DIR, REAL_CONFIG, REPO, TINY_MODEL,
-                                   TINY_TRAINING, TRAIN_LOG, checkout_copy, job_counts,
-                                   run_in_checkout, run_snakemake, snakemake_command, snakemake_env,
-                                   train_args, train_workspace, write_config)
+from helpers.model import write_manifest
+from helpers.workflow import (DEMO_CONFIG, MODEL_DIR, REAL_CONFIG, REPO, TINY_MODEL,
+                              TINY_TRAINING, TRAIN_LOG, checkout_copy, job_counts,
+                              run_in_checkout, run_snakemake, snakemake_command, snakemake_env,
+                              train_args, train_workspace, write_config)
 
 from farside_gan.config.training import WORKFLOW_KEYS
 

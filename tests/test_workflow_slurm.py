@@ -17,8 +17,8 @@ import shutil
 import subprocess
 
 import pytest
-from test_workflow_helpers import (MANIFEST, MODEL_DIR, REPO, TINY_MODEL, TINY_TRAINING, TRAIN_LOG,
-                                   run_snakemake, site_slurm_profile, train_workspace, write_config)
+from helpers.workflow import (MANIFEST, MODEL_DIR, REPO, TINY_MODEL, TINY_TRAINING, TRAIN_LOG,
+                              run_snakemake, site_slurm_profile, train_workspace, write_config)
 
 
 def slurm_node_up() -> bool:
@@ -117,7 +117,7 @@ def test_training_on_two_slurm_tasks_equals_one_process_with_both_batches(tmp_pa
     pretend GPU and train on the CPU with gloo, one sample a step each: the same generator as one
     process with two samples a step (within float32 rounding as Adam amplifies it, with 1 and 2
     threads a task), and not the generator of one process with one of the samples replaced."""
-    from model_helpers import assert_same_generator, other_sample_manifest
+    from helpers.model import assert_same_generator, other_sample_manifest
 
     from farside_gan.cli import main
     from farside_gan.config.training import WORKFLOW_KEYS

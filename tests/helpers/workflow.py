@@ -1,6 +1,6 @@
 """Running the workflow from tests: Snakemake in a subprocess on a scratch directory.
 
-No tests here; test_workflow.py, test_rules.py and test_profiles.py share these helpers.
+No tests here; the tests of tests/workflow/ and a few others share these helpers.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from model_helpers import write_manifest
+from helpers import REPO
+from helpers.model import write_manifest
 
-REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 REAL_CONFIG = REPO / "config" / "config.yaml"
 DEMO_CONFIG = REPO / "config" / "demo.yaml"
@@ -123,7 +123,7 @@ def train_workspace(workdir: Path, training: dict | None = None) -> Path:
     return write_config(workdir / "config.yaml", {
         "start": "2011-01-01T00:00", "end": "2011-01-01T00:00",
         "fetch": {"source": "local", "euvi_source": "local", "archive": "data/archive"},
-        # the pairs' frame (model_helpers: 64 px, the published disk ratio); training checks it
+        # the pairs' frame (helpers.model: 64 px, the published disk ratio); training checks it
         "image": {"size": 64, "rsun_px": 64 * 450 / 1024},
         "model": TINY_MODEL, "training": {**TINY_TRAINING, **(training or {})},
     })
