@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.io import fits
+from helpers import REPO
 
 from farside_gan.cli import main
 from farside_gan.core.fitsio import read_fits, write_fits
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def garble(path: Path, keyword: str) -> Path:

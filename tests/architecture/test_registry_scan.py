@@ -23,10 +23,10 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from farside_gan.core import instruments as layout
 
-REPO = Path(__file__).resolve().parents[1]
 ALLOWED = {"farside_gan/core/instruments.py", "farside_gan/synthetic/instruments.py",
            "farside_gan/synthetic/euv.py", "farside_gan/synthetic/archive.py",
            "farside_gan/testing/bad_files.py", "farside_gan/testing/fake_jsoc.py"}

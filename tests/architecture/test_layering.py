@@ -6,9 +6,10 @@ itself is tested in test_evaluate.py)."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "farside_gan"
+from helpers import REPO
+
+PACKAGE = REPO / "farside_gan"
 
 
 def import_graph() -> dict[str, set[str]]:

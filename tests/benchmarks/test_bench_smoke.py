@@ -6,9 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gpu.py"
+from helpers import REPO
+
+BENCH = REPO / "benchmarks" / "bench_gpu.py"
 
 
 def test_bench_gpu_tiny_cpu_run_reports_the_table(tmp_path):
