@@ -1,7 +1,7 @@
 """Layering of the library: the stage packages import only the stages below them, in the
 pipeline's order; no module imports, even inside a function, a module that imports it back (a
 cycle through inference once made `farside-gan evaluate` load torch; the torch-free evaluate
-itself is tested in test_evaluate.py)."""
+itself is tested in tests/unit/evaluation/test_evaluate.py)."""
 
 from __future__ import annotations
 

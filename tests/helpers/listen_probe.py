@@ -1,5 +1,6 @@
-"""Run by tests/test_distributed.py under the local launcher: join the gloo group, and rank 0
-writes the listening TCP sockets of the launcher and all its workers to the file argv[1]."""
+"""Run by tests/unit/training/test_distributed.py under the local launcher (as
+``-m helpers.listen_probe``): join the gloo group, and rank 0 writes the listening TCP sockets of
+the launcher and all its workers to the file argv[1]."""
 
 from __future__ import annotations
 

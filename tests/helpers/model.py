@@ -217,7 +217,8 @@ def other_sample_manifest(manifest: Path) -> Path:
 # size, so there a rounding difference changes a weight's step by a visible fraction. The bound
 # is 6x the largest of those; one process trained with one of its 4 samples replaced
 # (other_sample_manifest) differs by 3.4e-2 to 1.0e-1, 17x to 50x above it. Exact equality is
-# checked in float64 (tests/test_distributed.py), where rounding cannot reach Adam's eps.
+# checked in float64 (tests/unit/training/test_distributed.py), where rounding cannot reach
+# Adam's eps.
 DATA_PARALLEL_FLOAT32_BOUND = 2e-3
 
 

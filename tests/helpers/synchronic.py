@@ -39,8 +39,8 @@ def write_map(path, role, time, radial_field, size=64, sigma=None, fill=0.0,
               mask_radius=0.98):
     """A co-aligned map (disk centred, radius 450/1024 of the image) of ``role``'s observer at
     ``time`` showing ``radial_field(carrington_lon, lat)`` as LOS field (times mu); pixels beyond
-    ``mask_radius`` are ``fill`` (0, or NaN as issue 13 may make them). With ``sigma`` the map
-    gets a constant UNCERTAINTY extension on the disk."""
+    ``mask_radius`` are ``fill`` (0, or NaN as the workflow's ``image.fill`` may make them). With
+    ``sigma`` the map gets a constant UNCERTAINTY extension on the disk."""
     obs = observer_for(INSTRUMENT[role], time)
     observer = SkyCoord(obs.hgln * u.deg, obs.hglt * u.deg, obs.dsun * u.m, obstime=time,
                         frame=frames.HeliographicStonyhurst)

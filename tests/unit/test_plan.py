@@ -1,4 +1,4 @@
-"""farside-gan plan: what the published configuration fetches and stores (issue 18)."""
+"""farside-gan plan: what the published configuration fetches and stores."""
 
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """A run whose configuration changes afterwards, as users change theirs.
 
-Issue 11: after a fetch, a changed time grid crashed planning (`FileNotFoundError` on the
-record.json of a time the checkpoint had not fetched), and the demo and the real run shared
-`data/`, `results/` and `logs/`. Now the fetch of a period is a plain job whose output is the
-period's index: a new grid reruns it (its parameters changed), the frames it already has are
-kept, the new ones fetched; and each configuration writes under its own `workdir`.
+A changed time grid after a fetch plans (no `FileNotFoundError` on the record.json of a time
+that was never fetched): the fetch of a period is a plain job whose output is the period's
+index, so a new grid reruns it (its parameters changed), the frames it already has are kept and
+the new ones fetched. The demo and the real run share no `data/`, `results/` or `logs/`: each
+configuration writes under its own `workdir`.
 """
 
 from __future__ import annotations

@@ -366,7 +366,8 @@ def test_evaluate_scores_near_side_against_hmi_and_truth_and_far_side_against_tr
 def test_quicklook_plots_the_farside_map(quicklook):
     import matplotlib.image
     image = matplotlib.image.imread(quicklook / f"{FARSIDE_T}.png")
-    # 5.6 x 5.4 inches at 90 dpi, trimmed to what is drawn (tests/test_report.py: the labels)
+    # 5.6 x 5.4 inches at 90 dpi, trimmed to what is drawn (the labels:
+    # tests/unit/products/test_quicklook.py)
     assert 380 < image.shape[0] < 486 and 440 < image.shape[1] < 560
     # the disk is drawn: colours vary in the middle of the figure
     centre = image[150:250, 160:260, :3].mean(axis=2)

@@ -437,12 +437,13 @@ def test_run_script_uses_an_environment_that_has_everything(tmp_path):
     `python` is on PATH)."""
     env = {**os.environ, "PATH": "/usr/bin:/bin", "FARSIDE_GAN_VENV": sys.prefix}
     proc = subprocess.run([str(REPO / "run"), "tests", "--collect-only", "-q",
-                           "tests/architecture/test_cli_help.py"], capture_output=True, text=True, env=env,
-                          timeout=300)
+                           "tests/architecture/test_cli_help.py"], capture_output=True,
+                          text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "setting up" not in proc.stderr and "pip" not in proc.stdout + proc.stderr
     import re
-    assert re.search(r"^tests/architecture/test_cli_help.py: \d+$", proc.stdout, re.M)  # -q twice: counts
+    # -q twice: counts
+    assert re.search(r"^tests/architecture/test_cli_help.py: \d+$", proc.stdout, re.M)
     usage = subprocess.run([str(REPO / "run")], capture_output=True, text=True)
     assert usage.returncode == 2 and "./run demo" in usage.stderr
 

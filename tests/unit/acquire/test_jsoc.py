@@ -1,5 +1,5 @@
-"""JSOC exports through the real drms client against a fake JSOC on 127.0.0.1 (issue 18): one export
-per instrument and month, split when too large, resumed after an interruption, backoff on 429/503
+"""JSOC exports through the real drms client against a fake JSOC on 127.0.0.1: one export per
+instrument and month, split when too large, resumed after an interruption, backoff on 429/503
 and "too many requests"; Fido asks JSOC for hmi.M_720s and never yields 45-second magnetograms."""
 
 from __future__ import annotations

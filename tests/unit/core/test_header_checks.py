@@ -1,7 +1,8 @@
-"""Issue 12, "silently wrong results": a frame the pipeline cannot trust is refused with an
-InputDataError naming the file and the keyword (or dropped at the fetch check with that reason),
-never completed with sunpy's guesses. Real headers come from sunpy's test data; bad files from
-the synthetic archive (farside_gan.testing.bad_files)."""
+"""The header checks (``farside_gan.core.header_checks``) at every stage boundary: a frame the
+pipeline cannot trust is refused with an InputDataError naming the file and the keyword (or
+dropped at the fetch check with that reason), never completed with sunpy's guesses; at fetch,
+align, calibrate, normalize, stack and predict. Real headers come from sunpy's test data; bad
+files from the synthetic archive (farside_gan.testing.bad_files)."""
 
 from __future__ import annotations
 
@@ -243,7 +244,7 @@ def test_fetch_drops_each_bad_frame_with_its_reason_and_the_manifest_records_it(
                      "sha256": sha256_of(root / rel)})
     write_catalog(root, rows)
     # a card garbled in transfer breaks the file's FITS CHECKSUM: the download's verification
-    # drops it before the header checks see it (tests/test_download.py: the same)
+    # drops it before the header checks see it (tests/unit/acquire/test_download.py: the same)
     at_download = {"corrupt_header": ("corrupt_fits", "FITS checksum fails")}
     for defect, table in defects.items():
         instrument, channel, time, reason = table[defect]
@@ -322,33 +323,3 @@ def test_predict_refuses_reversed_channels_and_sizes_the_model_cannot_take(gener
             "42 x 42", "multiple of 4")
     assert not out.exists()  # headers first: nothing generated for the good stack either
     assert len(predict(generator, [good], out, device="cpu")) == 1
-
-
-# ----------------------------------------------------------------------------- settings
-
-def test_unordered_euv_clip_is_refused_by_library_cli_and_workflow(tmp_path, capsys):
-    from farside_gan.cli import main
-    header = fits.Header({"TELESCOP": "SDO/AIA", "INSTRUME": "AIA_4", "WAVELNTH": 193,
-                          "R_SUN": 28.125, "MASKRAD": 0.98})
-    image = np.where(disk_mask(64, 28.125, 0.98), 300.0 + np.indices((64, 64))[0], 0.0)
-    with pytest.raises(ValueError, match=r"euv_clip must be increasing .* \[200, 1\]"):
-        normalize_frame(image.astype(np.float32), header, euv_clip=(200, 1))
-    write_fits(tmp_path / "a.fits", image.astype(np.float32), header)
-    with pytest.raises(SystemExit, match="--euv-clip: euv_clip must be increasing"):
-        main(["normalize", str(tmp_path / "a.fits"), str(tmp_path / "n.fits"),
-              "--euv-clip", "200", "1"])
-    assert not (tmp_path / "n.fits").exists()
-
-
-def test_workflow_refuses_unordered_clip_and_an_oversized_disk(tmp_path):
-    from helpers.workflow import DEMO_CONFIG, run_snakemake
-    for name, section in (("clip", {"normalize": {"euv_clip": [200, 1]}}),
-                          ("disk", {"image": {"size": 64, "rsun_px": 40}})):
-        bad = tmp_path / f"{name}.yaml"
-        bad.write_text(json.dumps(section))
-        (tmp_path / name).mkdir()
-        proc = run_snakemake(tmp_path / name, "-n", configfiles=[DEMO_CONFIG, bad], check=False)
-        output = proc.stdout + proc.stderr
-        assert proc.returncode != 0
-        assert ("euv_clip [200, 1] must be increasing" if name == "clip"
-                else "rsun_px 40 puts the solar disk outside the 64 px image") in output

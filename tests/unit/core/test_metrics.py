@@ -73,8 +73,8 @@ def test_compare_splits_active_region_and_quiet_sun():
 
 
 def test_region_cc_over_too_few_pixels_is_nan_not_plus_or_minus_one():
-    """Two or three binned pixels correlate perfectly by construction (issue 10: the demo's
-    cc_ar was 0.999 for a model whose full-disk CC was 0.02): below the minimum it is NaN."""
+    """Two or three binned pixels correlate perfectly by construction (a demo model whose
+    full-disk CC was 0.02 scored cc_ar 0.999 that way): below the minimum it is NaN."""
     rng = np.random.default_rng(0)
     real = rng.normal(0, 20, (16, 16))
     real[0, :3] = [500.0, -400.0, 300.0]          # three strong pixels: the "active region"

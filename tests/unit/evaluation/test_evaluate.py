@@ -98,7 +98,8 @@ def test_evaluate_needs_to_know_the_target_units(pairs, tmp_path):
 
 
 def test_a_constant_prediction_fails_the_evaluation_naming_it_and_writes_nothing(pairs, tmp_path):
-    """Issue 12: evaluate exited 0 with CC = NaN (and partial plots when a later pair failed)."""
+    """evaluate refuses a prediction it cannot score (CC = NaN) naming it, instead of exiting 0
+    with a NaN in the table, and leaves no table and no partial plots."""
     from astropy.io import fits
     predictions, targets, _ = pairs
     header = fits.getheader(predictions[1])

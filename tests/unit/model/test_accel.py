@@ -1,4 +1,6 @@
-"""The GEMM forms of few-channel convs compute F.conv2d's function and gradients (CPU, fp32).
+"""The GPU speed code (``farside_gan.model.accel``) gives the plain model's numbers: the GEMM
+forms of few-channel convs compute F.conv2d's function and gradients (CPU, fp32), and on the CPU
+the generator runner is the plain fp32 generator.
 
 On CUDA ``GemmConv2d`` routes the generator's first/last and the discriminators' first/score
 convs through these functions; here they are called directly so the CPU checks their arithmetic.
@@ -12,8 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from farside_gan.model.accel import (GemmConv2d, conv2d_im2col, conv2d_taps, gemm_route,
-                                     use_gemm_convs)
+from farside_gan.model.accel import (GemmConv2d, GeneratorRunner, conv2d_im2col, conv2d_taps,
+                                     gemm_route, use_gemm_convs)
 from farside_gan.training.trainer import TrainConfig, build_networks
 
 
@@ -134,3 +136,19 @@ def test_gemm_convs_on_cuda_match_cudnn_in_bf16(compiled):
             results.append((out.float(), xs.grad, module.weight.grad))
         for got, want in zip(results[1], results[0]):
             assert float((got - want).norm() / want.norm()) < 2e-2
+
+
+SMALL = TrainConfig(ngf=8, ndf=8, n_downsample=2, n_residual=1)
+
+
+def test_generator_runner_on_cpu_is_the_plain_fp32_generator():
+    torch.manual_seed(0)
+    G, _ = build_networks(SMALL)
+    x = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        expected = G.eval()(x)
+    run = GeneratorRunner(copy.deepcopy(G), torch.device("cpu"))
+    assert not run.bf16
+    assert torch.equal(run(x), expected)  # bit-identical: no autocast, no padding, no compile
+    with pytest.raises(ValueError, match="precision"):
+        GeneratorRunner(G, torch.device("cpu"), precision="fp16")

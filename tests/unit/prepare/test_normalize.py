@@ -87,3 +87,19 @@ def test_normalize_rejects_unaligned_and_dark_frames():
         normalize_frame(dark + np.indices(dark.shape)[0] * 1e-3 * disk, aligned_header("aia"),
                         path="x.fits")
     assert err.value.reason == "empty_data"
+
+
+def test_unordered_euv_clip_is_refused_by_library_cli_and_workflow(tmp_path, capsys):
+    """normalize_frame and `farside-gan normalize` refuse an EUV clip that is not increasing
+    (the workflow refuses it while planning: tests/workflow/test_planning_checks.py)."""
+    from farside_gan.cli import main
+    header = fits.Header({"TELESCOP": "SDO/AIA", "INSTRUME": "AIA_4", "WAVELNTH": 193,
+                          "R_SUN": 28.125, "MASKRAD": 0.98})
+    image = np.where(disk_mask(64, 28.125, 0.98), 300.0 + np.indices((64, 64))[0], 0.0)
+    with pytest.raises(ValueError, match=r"euv_clip must be increasing .* \[200, 1\]"):
+        normalize_frame(image.astype(np.float32), header, euv_clip=(200, 1))
+    write_fits(tmp_path / "a.fits", image.astype(np.float32), header)
+    with pytest.raises(SystemExit, match="--euv-clip: euv_clip must be increasing"):
+        main(["normalize", str(tmp_path / "a.fits"), str(tmp_path / "n.fits"),
+              "--euv-clip", "200", "1"])
+    assert not (tmp_path / "n.fits").exists()
