@@ -327,7 +327,7 @@ def fed_rate(trainer: Trainer, loader, device, seconds: float) -> float:
 # ----------------------------------------------------------------------------- learning checks
 
 def toy_sun_pairs(n, size, seed=0):
-    """Synthetic pairs like the model tests' (tests/model_helpers.py): Hale-like bipoles, the
+    """Synthetic pairs like the model tests' (tests/helpers/model.py): Hale-like bipoles, the
     EUV channels local functions of the field (|B|, smoothed |B|, signed B), all in [-1, 1]."""
     from scipy.ndimage import gaussian_filter
     rng = np.random.default_rng(seed)

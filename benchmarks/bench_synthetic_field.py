@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_synthetic_field.py [--sizes 64,128,256] [--times 4]
 
 For each size, synthetic HMI magnetograms go through the real chain (calibrate -> align ->
-normalize, as ``tests/model_helpers.py`` runs it) and the script prints the on-disk |B|
+normalize, as ``tests/helpers/model.py`` runs it) and the script prints the on-disk |B|
 distribution (percentiles, max, fraction above 500 G) and two binned (n/16 x n/16: 4x4 at 64 px, as the training tests) on-disk CCs
 with the truth: that of |B| (what EUV brightness gives without a sign: ~0) and that of a Hale-rule
 oracle, |B| signed by hemisphere (cycle 24: north leads negative) and by whether a pixel lies west
@@ -30,7 +30,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from model_helpers import synthetic_pipeline_frames
+    from helpers.model import synthetic_pipeline_frames
 
     from farside_gan.core.geometry import IMAGE_SIZE, RSUN_PX
     from farside_gan.core.metrics import bin_image, bin_mask, pearson_cc

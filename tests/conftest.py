@@ -1,4 +1,5 @@
-"""Shared pytest fixtures: a small synthetic archive, bad files, an HTTP archive over it.
+"""Fixtures every folder of tests shares: a small synthetic archive, bad files, an HTTP archive
+over it.
 
 The data are session-scoped (built once, ~10 s); treat them as read-only. ``http_archive`` is
 function-scoped: each test gets the one server with no pending faults and an empty request log.
@@ -6,9 +7,17 @@ function-scoped: each test gets the one server with no pending faults and an emp
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+
+# The tests import their shared code as ``helpers.<name>`` (tests/helpers/) from every folder,
+# under any of pytest's import modes.
+TESTS = str(Path(__file__).resolve().parent)
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
 
 #: The synthetic archive's nominal times: three at 12 h cadence.
 ARCHIVE_TIMES = tuple(datetime(2011, 1, 1) + timedelta(hours=12 * i) for i in range(3))
@@ -34,8 +43,9 @@ def synthetic_archive(tmp_path_factory, synthetic_sun):
 
 @pytest.fixture(scope="session")
 def bad_files(tmp_path_factory, synthetic_sun):
-    """``{defect: path}`` from ``make_bad_files`` (64 px); see ``badfiles.BAD_FILES`` for what each
-    file claims to be and the reason code it should get."""
+    """``{defect: path}`` from ``make_bad_files`` (64 px); see ``BAD_FILES`` in
+    ``farside_gan.testing.bad_files`` for what each file claims to be and the reason code it
+    should get."""
     from farside_gan.testing.bad_files import make_bad_files
     return make_bad_files(tmp_path_factory.mktemp("bad_files"), size=64, sun=synthetic_sun)
 

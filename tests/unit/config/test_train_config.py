@@ -1,0 +1,26 @@
+"""TrainConfig (``farside_gan.config.training``): settings from the YAML sections model: and
+training:, overrides as key=value, refused when unknown, of the wrong type or inconsistent."""
+
+from __future__ import annotations
+
+import pytest
+
+from farside_gan.config.training import TrainConfig
+
+
+def test_config_from_yaml_sections_and_overrides(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("model:\n  ngf: 16\n  n_residual: 3\ntraining:\n  epochs: 20\n"
+                    "  epoch_decay: 10\n  lr: 1.0e-4\n  augment_rotation_deg: 5\n"
+                    "other:\n  ngf: 99\n")
+    config = TrainConfig.from_yaml(path)
+    assert (config.ngf, config.n_residual, config.epochs, config.lr) == (16, 3, 20, 1e-4)
+    assert config.augment_rotation_deg == 5.0 and config.ndf == 64
+    config = config.with_overrides(["epochs=30", "lr=5e-5", "progress=false", "norm=batch"])
+    assert (config.epochs, config.lr, config.progress, config.norm) == (30, 5e-5, False, "batch")
+    with pytest.raises(ValueError, match="key one of"):
+        config.with_overrides(["epoch=3"])
+    with pytest.raises(ValueError, match="integer"):
+        config.with_overrides(["epochs=2.5"])
+    with pytest.raises(ValueError, match="epoch_decay"):
+        config.with_overrides(["epochs=5"])
