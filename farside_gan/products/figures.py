@@ -62,7 +62,8 @@ def quicklook_figure(smap, vmax: float = 1000.0) -> Figure:
 # ------------------------------------------------------------ synchronic Carrington maps
 
 def _carrington_panel(fig, position, smap, title, cmap, vmin, vmax, label):
-    """One heliographic map on WCSAxes with its Carrington longitude/latitude grid."""
+    """One heliographic map on WCSAxes with its Carrington longitude/latitude grid, and a colour
+    bar labelled ``label`` (none when None)."""
     ax = fig.add_subplot(*position, projection=smap)
     image = smap.plot(axes=ax, cmap=cmap, vmin=vmin, vmax=vmax, title=title)
     ax.coords.grid(color="0.4", alpha=0.6, linestyle=":", linewidth=0.6)
@@ -72,7 +73,8 @@ def _carrington_panel(fig, position, smap, title, cmap, vmin, vmax, label):
     lon.set_ticks(spacing=60 * _deg())
     lat.set_ticks(spacing=30 * _deg())
     ax.title.set_fontsize(9)
-    fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02, label=label)
+    if label is not None:  # a continuous quantity; a class map gets a legend instead
+        fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02, label=label)
     return ax
 
 
@@ -103,6 +105,7 @@ def synchronic_figure(path, vmax: float | None = None) -> Figure:
     """The synchronic field (hmimag, symmetric limits in G) and which source leads each pixel,
     on the Carrington grid; NaN (no source) shows as the axes' background."""
     import matplotlib as mpl
+    from matplotlib.patches import Patch
     maps = _synchronic_maps(path)
     field = maps["PRIMARY"]
     data = field.data[np.isfinite(field.data)]
@@ -119,13 +122,30 @@ def synchronic_figure(path, vmax: float | None = None) -> Figure:
     colors = ["#ffffff", "#4477aa", "#ee6677", "#228833", "#ccbb44"][:n + 1]
     cmap = mpl.colors.ListedColormap(colors)
     source = maps["SOURCE"]
-    ax = _carrington_panel(fig, (2, 1, 2), source, "dominant source: "
-                           + ", ".join(f"{c} {codes[c]}" for c in sorted(codes)) + ", 0 none",
-                           cmap, -0.5, n + 0.5, "source code")
+    ax = _carrington_panel(fig, (2, 1, 2), source, "which source leads each pixel", cmap,
+                           -0.5, n + 0.5, None)
+    # a class map: a legend of named classes, not a colour bar of codes
+    names = {0: "none (no source sees it)", **{c: source_name(role) for c, role in codes.items()}}
+    ax.legend(handles=[Patch(facecolor=colors[c], edgecolor="0.5", label=names[c])
+                       for c in range(n + 1) if c in names],
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if "MU" in maps:
         ax.contour(maps["MU"].data, levels=[0.3, 0.6, 0.9], colors="k", linewidths=0.4)
     fig.tight_layout()
     return fig
+
+
+def source_name(role: str) -> str:
+    """A synchronic source role for people: an observing instrument ('hmi': 'SDO/HMI
+    (observed)') or an observer whose EUV images the generator turned into magnetograms
+    ('stereo_a': 'STEREO-A (generated from EUVI)')."""
+    from farside_gan.core.instruments import INSTRUMENTS, OBSERVERS
+    if role in INSTRUMENTS:
+        return f"{INSTRUMENTS[role].label} (observed)"
+    label = next((INSTRUMENTS[key].label for key, observer in OBSERVERS.items()
+                  if observer == role), role)
+    observatory, _, detector = label.partition("/")
+    return f"{observatory} (generated from {detector or 'EUV'})"
 
 
 def uncertainty_figure(path, vmax: float | None = None) -> Figure:

@@ -213,3 +213,22 @@ def test_period_and_single_time_commands(sun_maps, tmp_path):
     assert list(fits.getdata(period, "PROVENANCE")["FILE"])[0].endswith(
         "aligned/magnetogram/20110131T0000.fits")
     assert synchronic_period(tmp_path / "empty", {"stereo_a": tmp_path / "png"}) == []
+
+
+def test_the_source_panel_has_a_legend_of_named_classes(sun_maps, tmp_path):
+    """The source map is categorical: its panel names each class in a legend (no colour bar
+    of codes), the near side as observed and each STEREO as generated from its EUV."""
+    from farside_gan.products.figures import synchronic_figure
+    out = tmp_path / "map.fits"
+    assert main(["synchronic", "--time", "2011-01-31T00:00", "--output", str(out),
+                 "--projection", "CAR", "--pixels", "180", "90"]
+                + [f"--input={r}={p}" for r, p in sun_maps.items()]) == 0
+    fig = synchronic_figure(out)
+    field_axes, source_axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"][:2]
+    labels = [t.get_text() for t in source_axes.get_legend().get_texts()]
+    assert labels == ["none (no source sees it)", "SDO/HMI (observed)",
+                      "STEREO-A (generated from EUVI)", "STEREO-B (generated from EUVI)"]
+    assert field_axes.get_legend() is None
+    # one colour bar, the field's (in Gauss); none for the class map
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert [bar.get_ylabel() for bar in bars] == ["B_r = B_LOS / mu (G)"]
