@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from farside_gan.core.documents import mapping_section, read_yaml_mapping
 from farside_gan.core.errors import InputDataError
 
 log = logging.getLogger(__name__)
@@ -118,13 +119,9 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
         """Merge the ``model:`` and ``training:`` sections of a workflow config file."""
-        import yaml
-        try:
-            with open(path) as fh:
-                doc = yaml.safe_load(fh) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputDataError(path, f"cannot read config ({exc})", reason="bad_config") from exc
-        values = {**(doc.get("model") or {}), **(doc.get("training") or {})}
+        doc = read_yaml_mapping(path, "a configuration")
+        sections = [mapping_section(doc, key, path) for key in ("model", "training")]
+        values = {**sections[0], **sections[1]}
         try:
             return cls.from_dict(values, source=str(path))
         except (TypeError, ValueError) as exc:
