@@ -575,6 +575,21 @@ def check_stack_frames(frames, paths, max_time_spread: timedelta = MAX_STACK_TIM
                              f"of a stack must lie within {max_time_spread}", reason="time_mismatch")
 
 
+def check_image_size_for_generator(size: int, n_downsample: int) -> None:
+    """A square image of ``size`` pixels the generator takes: its ``n_downsample`` stride-2
+    convolutions halve it evenly (else its decoder returns another size) down to at least 2
+    pixels (the reflection padding of its residual blocks needs 2). ValueError saying why, with
+    the nearest sizes it takes, otherwise."""
+    step = 2 ** int(n_downsample)
+    if size % step == 0 and size // step >= 2:
+        return
+    below, above = max(size // step, 2) * step, max(-(-size // step), 2) * step
+    nearest = sorted({s for s in (below, above) if s >= 2 * step})
+    raise ValueError(f"its {n_downsample} downsamplings need a size that is a multiple of {step} "
+                     f"and at least {2 * step}, not {size} (nearest: "
+                     f"{' or '.join(map(str, nearest))})")
+
+
 def check_stack_for_model(header: fits.Header, shape, path=None, in_channels: int | None = None,
                           n_downsample: int | None = None) -> str:
     """A stack a generator can take: its instrument's channel order (CHAN1..), a size the
@@ -593,11 +608,13 @@ def check_stack_for_model(header: fits.Header, shape, path=None, in_channels: in
                              reason="wrong_channel")
     n = shape[-1]
     if n_downsample is not None:
-        step = 2 ** n_downsample
-        if shape[-2] != n or n % step or n // step < 2:
-            raise InputDataError(path, f"a {shape[-2]} x {n} stack does not fit the generator: its "
-                                 f"{n_downsample} downsamplings need a square size that is a multiple "
-                                 f"of {step} and at least {2 * step}", reason="bad_shape")
+        try:
+            if shape[-2] != n:
+                raise ValueError("the generator takes square images")
+            check_image_size_for_generator(n, n_downsample)
+        except ValueError as exc:
+            raise InputDataError(path, f"a {shape[-2]} x {n} stack does not fit the generator: "
+                                 f"{exc}", reason="bad_shape") from None
     check_times(header, instrument, path)
     check_aligned_grid(header, shape, path)
     check_geometry(header, instrument, shape, path)

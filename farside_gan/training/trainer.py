@@ -50,6 +50,7 @@ from farside_gan.core import conventions as frame_conventions
 from farside_gan.core.conventions import Conventions
 from farside_gan.core.errors import InputDataError, OutputError
 from farside_gan.core.fitsio import atomic_output
+from farside_gan.core.header_checks import check_image_size_for_generator
 from farside_gan.core.progress import StepProgress
 from farside_gan.model.accel import use_gemm_convs
 from farside_gan.model.checkpoint import (CHECKPOINT_FORMAT, GENERATOR_FORMAT, build_networks,
@@ -169,9 +170,17 @@ class Trainer:
     def conventions(self) -> Conventions:
         """The frame conventions of the training and validation files (one set: a file that
         differs is an error naming it): the geometry validation scores on, the Gauss of a
-        target value of 1, what a prediction's inputs must have. Recorded in checkpoints."""
+        target value of 1, what a prediction's inputs must have. Recorded in checkpoints. Their
+        size must be one the generator takes."""
         sets = [s for s in (self.train_set, self.val_set) if s is not None]
-        return frame_conventions.of_pairs([pair for s in sets for pair in s.pairs])
+        pairs = [pair for s in sets for pair in s.pairs]
+        found = frame_conventions.of_pairs(pairs)
+        try:
+            check_image_size_for_generator(found.size, self.config.n_downsample)
+        except ValueError as exc:
+            raise InputDataError(pairs[0][0], f"a {found.size} px stack does not fit the "
+                                 f"generator: {exc}", reason="bad_shape") from None
+        return found
 
     @property
     def generator_path(self) -> Path:
