@@ -85,6 +85,10 @@ class TrainConfig:
                       "keep_every_epochs", "val_every_epochs", "val_max_samples", "max_steps",
                       "channels_last", "fused_adam", "compile", "cudnn_benchmark", "single_d_pass",
                       "gemm_convs")
+    # The learning-rate schedule: a run whose checkpoint differs from it only in these (and
+    # RUNTIME_FIELDS) continues from the checkpoint, following the new schedule from there
+    # ("train longer": more epochs on a finished run).
+    SCHEDULE_FIELDS = ("epochs", "epoch_decay")
 
     def __post_init__(self):
         if self.epoch_decay > self.epochs:
@@ -102,11 +106,12 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def resume_differences(self, saved: dict) -> list[str]:
-        """The settings (other than RUNTIME_FIELDS) where a checkpoint's ``saved`` config differs."""
+    def resume_differences(self, saved: dict, ignore=()) -> list[str]:
+        """The settings (other than RUNTIME_FIELDS and ``ignore``) where a checkpoint's ``saved``
+        config differs."""
         return [f"{k}: checkpoint {saved.get(k)!r} != config {v!r}"
                 for k, v in self.to_dict().items()
-                if k not in self.RUNTIME_FIELDS and saved.get(k) != v]
+                if k not in self.RUNTIME_FIELDS and k not in ignore and saved.get(k) != v]
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":

@@ -14,9 +14,12 @@ Layout of an output directory::
 The top-level ``losses.csv``, ``validation.csv`` and ``generator.pt`` are written once, atomically,
 when the run ends (generator.pt last), so a workflow can declare them as outputs and delete them
 after a failed job without losing anything a rerun needs. A run resumes from
-``checkpoints/latest.pt`` only when that checkpoint is of an unfinished run with the same
-settings (``TrainConfig.RUNTIME_FIELDS`` may differ) on the same training files; otherwise it
-starts at step 0 and says why.
+``checkpoints/latest.pt`` when that checkpoint is of the same settings
+(``TrainConfig.RUNTIME_FIELDS`` may differ) on the same training files and has steps left to
+run: an interrupted run, or a run, finished or not, whose ``epochs``/``epoch_decay``
+(``TrainConfig.SCHEDULE_FIELDS``) changed since, which goes on with the new learning-rate
+schedule from its step (more epochs on a finished run train longer, as Pix2PixHD's
+``--continue_train`` did). Otherwise it starts at step 0 and says why.
 
 The training files' frame conventions (:mod:`farside_gan.core.conventions`: disk, mask, EUV
 normalization, channel order, the targets' HMI clip) are read from their headers before the
@@ -282,7 +285,7 @@ class Trainer:
         """Why a checkpoint cannot be continued by this run, or None when it can."""
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             return "it holds a generator only"
-        diffs = self.config.resume_differences(ckpt["config"])
+        diffs = self.config.resume_differences(ckpt["config"], ignore=TrainConfig.SCHEDULE_FIELDS)
         if diffs:
             return "its settings differ (" + "; ".join(diffs) + ")"
         run = ckpt.get("run") or {}
@@ -350,8 +353,12 @@ class Trainer:
             problem = self.resume_problem(ckpt)
             if problem is None:
                 self._restore(self.latest_path, ckpt)
-                log.info("resuming from %s at step %d (epoch %d)", self.latest_path, self.step,
-                         self.epoch)
+                changed = [f"{k} {ckpt['config'].get(k)} -> {getattr(cfg, k)}"
+                           for k in TrainConfig.SCHEDULE_FIELDS
+                           if ckpt["config"].get(k) != getattr(cfg, k)]
+                log.info("resuming from %s at step %d (epoch %d)%s", self.latest_path, self.step,
+                         self.epoch, f"; {', '.join(changed)}: the learning rate follows the "
+                         "new schedule from here" if changed else "")
             else:
                 log.info("not resuming from %s: %s; starting at step 0", self.latest_path, problem)
             del ckpt
