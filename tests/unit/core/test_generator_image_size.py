@@ -55,7 +55,8 @@ def test_the_generator_takes_exactly_the_sizes_the_rule_lets_through():
 def test_planning_refuses_an_image_size_the_generator_cannot_take(tmp_path):
     from test_workflow_helpers import DEMO_CONFIG, run_snakemake
     bad = tmp_path / "size.yaml"
-    bad.write_text(json.dumps({"image": {"size": 130, "rsun_px": 57}, "model": {"n_downsample": 4}}))
+    bad.write_text(json.dumps({"image": {"size": 130, "rsun_px": 57},
+                               "model": {"n_downsample": 4}}))
     proc = run_snakemake(tmp_path, "-n", configfiles=[DEMO_CONFIG, bad], check=False)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
