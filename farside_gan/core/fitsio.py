@@ -288,9 +288,6 @@ def _one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-#: astropy's warnings about a header go through the process-wide warnings state, which only one
-#: thread may switch at a time (the training loader opens files from several).
-_WARNINGS_LOCK = threading.Lock()
 _WARNED: dict = {}  # warnings shown again once each, as at their origin
 
 
@@ -298,8 +295,13 @@ _WARNED: dict = {}  # warnings shown again once each, as at their origin
 def _parse_warnings(path: Path):
     """Hold back astropy's warnings while a file is opened: a file that is refused gets one line
     (the refusal; a garbled card's warnings would print its binary bytes over many lines), a
-    file that is read gets each warning again, on one line of printable text."""
-    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+    file that is read gets each warning again, on one line of printable text. Only in the main
+    thread (a command's): the warnings state is the process's, and the training loader's reader
+    threads must neither switch it under each other nor wait for one another."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
     for w in caught:

@@ -94,3 +94,13 @@ def test_the_command_line_prints_one_line_for_a_garbled_header(tmp_path):
         f"farside-gan normalize: error: {path}: not a readable FITS file (header card NAXIS1 is "
         "missing or garbled)"], done.stderr
     assert not out.parent.exists()
+
+
+def test_a_reader_thread_refuses_it_alike(tmp_path):
+    """The training loader reads from threads (which leave astropy's warnings as they are)."""
+    from concurrent.futures import ThreadPoolExecutor
+    path = garble_naxis_cards(image(tmp_path / "frame.fits", EXPTIME=2.0))
+    with ThreadPoolExecutor(2) as pool, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(InputDataError, match="header card NAXIS1 is missing or garbled"):
+            pool.submit(read_fits, path).result()
