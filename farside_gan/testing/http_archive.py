@@ -35,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from farside_gan.core.errors import InputDataError
 from farside_gan.core.instruments import CATALOG_COLUMNS, CATALOG_NAME
 from farside_gan.testing.bad_files import HTML_ANSWER
 
@@ -329,6 +330,9 @@ class ArchiveServer(FaultyServer):
     def __init__(self, root, host: str = "127.0.0.1", port: int = 0, retry_after: int = 0,
                  trickle_interval: float = 20.0):
         self.root = Path(root).resolve()
+        if not (self.root / CATALOG_NAME).is_file():
+            raise InputDataError(root, f"not an archive: it has no {CATALOG_NAME} (farside-gan "
+                                 "synth-archive writes one)", reason="missing_file")
         super().__init__(host, port, retry_after, trickle_interval)
 
     def search(self, instrument=None, channel=None, start=None, end=None) -> list[dict]:

@@ -11,7 +11,9 @@ or CSV of another shape, a torch file that is no checkpoint).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -223,3 +225,28 @@ def test_a_bad_input_is_one_line_naming_it_and_leaves_no_output(good, case, defe
     assert all("\n" not in str(w.message) for w in caught), [str(w.message) for w in caught]
     left = [p for p in out.rglob("*") if p.is_file()]
     assert left == [], left
+
+
+@pytest.mark.parametrize("start, end, words", [
+    ("yesterday", "2011-01-01T00:00", "--start/--end: Invalid isoformat string: 'yesterday'"),
+    ("2011-01-02T00:00", "2011-01-01T00:00", "--end 2011-01-01T00:00 is before --start "
+     "2011-01-02T00:00: no times to observe"),
+])
+def test_synth_archive_refuses_times_it_cannot_observe(start, end, words, tmp_path, capsys):
+    """Not a traceback, and not an empty archive that a fetch would take for one."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["synth-archive", str(tmp_path / "archive"), "--start", start, "--end", end])
+    assert str(exit_.value) == f"farside-gan synth-archive: error: {words}"
+    assert not (tmp_path / "archive").exists()
+
+
+def test_serve_archive_refuses_a_directory_that_is_no_archive(tmp_path):
+    """At once, instead of serving 404s for ever (a subprocess: the test must not hang)."""
+    done = subprocess.run([sys.executable, "-m", "farside_gan", "serve-archive", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"farside-gan serve-archive: error: {tmp_path}: not an archive: it has no catalog.csv "
+        "(farside-gan synth-archive writes one)"], done.stderr
