@@ -23,6 +23,7 @@ import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from farside_gan.core.documents import read_yaml_mapping
 from farside_gan.core.errors import FarsideError
 from farside_gan.core.instruments import (CHANNELS, FARSIDE_INPUTS, INSTRUMENTS, TRAINING_INPUT,
                                           TRAINING_TARGET)
@@ -67,7 +68,7 @@ def load_config(paths, schema_path=SCHEMA) -> dict:
 
     config = {}
     for path in paths:
-        _merge(config, yaml.safe_load(Path(path).read_text()) or {})
+        _merge(config, read_yaml_mapping(path, "a configuration"))
     schema = yaml.safe_load(Path(schema_path).read_text())
     try:
         jsonschema.validate(config, schema)

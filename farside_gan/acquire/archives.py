@@ -17,24 +17,42 @@ from pathlib import Path
 from farside_gan.acquire.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, TIMEOUT_S, Candidate,
                                           Deadline, DownloadError, TransientError, copy_verified,
                                           download, http_get, nearest, with_retries)
-from farside_gan.core.instruments import (CATALOG_CHECKSUM_NAME, CATALOG_NAME, SERIES,
-                                          check_archive_path, check_catalog_checksum, check_channel,
-                                          parse_time)
+from farside_gan.core.instruments import (CATALOG_CHECKSUM_NAME, CATALOG_COLUMNS, CATALOG_NAME,
+                                          SERIES, check_archive_path, check_catalog_checksum,
+                                          check_channel, parse_time)
+
+
+#: The columns a catalog must have; size and sha256 may be empty in a row.
+REQUIRED_COLUMNS = ("instrument", "channel", "time", "path")
 
 
 def parse_catalog(body: bytes, where: str) -> list[Candidate]:
-    """Candidates from a verified catalog; a row with an unsafe path or a bad value is an error
-    for the whole catalog (an archive that lists such rows is not to be trusted)."""
-
+    """Candidates from a verified catalog (``where``: the catalog's path or URL); a catalog
+    that is not one (no header line, other columns, not text) or a row with an unsafe path or a
+    bad value is an error for the whole catalog (an archive that lists such rows is not to be
+    trusted)."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as exc:
+        raise DownloadError(f"{where}: not a text file, so not a catalog ({exc})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None:
+        raise DownloadError(f"{where}: empty, not a catalog (no header line naming the columns "
+                            f"{', '.join(CATALOG_COLUMNS)})")
+    missing = [c for c in REQUIRED_COLUMNS if c not in reader.fieldnames]
+    if missing:
+        shown = ", ".join(reader.fieldnames)[:80]
+        raise DownloadError(f"{where}: not a catalog: its first line ({shown!r}) lacks the "
+                            f"columns {', '.join(missing)}")
     out = []
-    for n, row in enumerate(csv.DictReader(io.StringIO(body.decode())), start=2):
+    for n, row in enumerate(reader, start=2):
         try:
             out.append(Candidate(row["instrument"], row["channel"], parse_time(row["time"]),
                                  check_archive_path(row["path"]),
                                  int(row["size"]) if row.get("size") else None,
                                  row.get("sha256") or None))
         except (KeyError, TypeError, ValueError) as exc:
-            raise DownloadError(f"{where}: {CATALOG_NAME} line {n}: {exc}") from exc
+            raise DownloadError(f"{where}: line {n}: {exc}") from exc
     return out
 
 
@@ -47,6 +65,10 @@ class CatalogArchive:
         self._catalog: list[Candidate] | None = None
 
     def _read(self, name: str) -> bytes:
+        raise NotImplementedError
+
+    def location_of(self, name: str) -> str:
+        """Where the archive's file ``name`` is (a path or a URL), for messages."""
         raise NotImplementedError
 
     def series(self, instrument: str) -> str:
@@ -68,7 +90,7 @@ class CatalogArchive:
                 return body
 
             body = with_retries(attempt, f"{self} {CATALOG_NAME}", self.retries, self.backoff)
-            self._catalog = parse_catalog(body, str(self))
+            self._catalog = parse_catalog(body, self.location_of(CATALOG_NAME))
         return self._catalog
 
     def search(self, instrument: str, channel, time, tolerance: timedelta) -> Candidate:
@@ -87,6 +109,9 @@ class LocalArchive(CatalogArchive):
 
     def __str__(self):
         return str(self.root)
+
+    def location_of(self, name: str) -> str:
+        return str(self.root / name)
 
     def _read(self, name: str) -> bytes:
         try:
@@ -116,6 +141,9 @@ class HttpArchive(CatalogArchive):
 
     def __str__(self):
         return self.url
+
+    def location_of(self, name: str) -> str:
+        return self.url_of(name)
 
     def url_of(self, relpath: str) -> str:
         url = urllib.parse.urljoin(self.url, urllib.parse.quote(check_archive_path(relpath)))

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from farside_gan.core.errors import InputDataError, NoDataError
 from farside_gan.core.fitsio import atomic_output, sha256_of
+from farside_gan.core.header_checks import check_requested_time
 from farside_gan.core.instruments import CHANNELS, SERIES_CADENCE_S, parse_time, reference_time
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def finish_frame(request: FrameRequest, out_dir, incoming: Path, record: dict,
         try:
             data, header = check_file(incoming, request.instrument, request.channel, eclipse_periods)
             check_series(header, request, incoming)
+            check_requested_time(header, request.time, request.tolerance, incoming)
         except InputDataError as exc:
             # name the archive file, not our temporary copy
             raise InputDataError(record.get("source_file") or incoming, exc.problem,

@@ -10,7 +10,9 @@ Every source (catalog archives, JSOC exports, Fido) ends here or in :func:`verif
   never trips the per-read ``timeout``) is cut off at the deadline.
 * **Resume**: bytes arrive in a partial file kept next to the destination (``.frame.fits.part``);
   a dropped connection, a killed job or an expired deadline leave it there, and the next
-  attempt (or the next run) asks for the rest with an HTTP Range request.
+  attempt (or the next run) asks for the rest with an HTTP Range request. Bytes that cannot
+  begin a FITS file (a server's error page sent with status 200) and a file that failed
+  verification are discarded, never resumed from.
 * **Verify**: size (catalog or Content-Length), sha256 where the archive publishes one, the
   FITS CHECKSUM/DATASUM where the file carries them, and that it opens as FITS; only then is
   it moved onto the destination. Transport damage restarts the file; a file the archive
@@ -207,6 +209,23 @@ def verify_file(path: Path, expected_size: int | None, sha256: str | None, name:
         raise TransientError(f"{name}: {exc.problem}") from exc
 
 
+#: The first bytes of every FITS file (its first card, "SIMPLE  =   T").
+FITS_SIGNATURE = b"SIMPLE  ="
+
+
+def not_fits_start(path: Path, name: str) -> str | None:
+    """Why the bytes of ``path`` cannot be the start of a FITS file (an error page a server
+    sent with status 200, say), or None when they can (or there are none)."""
+    with open(path, "rb") as fh:
+        head = fh.read(len(FITS_SIGNATURE))
+    if head == FITS_SIGNATURE[:len(head)]:
+        return None
+    with open(path, "rb") as fh:
+        shown = fh.read(60)
+    return (f"{name}: the server answered with something that is not a FITS file (it begins "
+            f"{shown!r}); discarded, not resumed from")
+
+
 def download(url: str, dest: Path, partial: Path, *, expected_size: int | None = None,
              sha256: str | None = None, name: str | None = None, timeout: float = TIMEOUT_S,
              deadline_s: float | None = DEADLINE_S, retries: int = RETRIES,
@@ -225,30 +244,41 @@ def download(url: str, dest: Path, partial: Path, *, expected_size: int | None =
     if not partial.exists() or not owner.exists() or owner.read_text() != identity:
         partial.write_bytes(b"")
         owner.write_text(identity)
+    elif not_fits_start(partial, name):  # e.g. an error page an earlier run kept
+        partial.write_bytes(b"")
     deadline = Deadline(deadline_s, name)
 
     def attempt():
         complete = False
-        with open(partial, "r+b") as sink:
-            sink.seek(0, os.SEEK_END)
-            offset = sink.tell()
-            if expected_size is not None and offset >= expected_size:
-                complete = True  # a previous run got every byte and died before moving it
-                total = expected_size
-            else:
-                try:
-                    total = http_get(url, sink, offset=offset, timeout=timeout, deadline=deadline,
-                                     progress=progress)
-                except RangeNotSatisfiable:
-                    complete, total = True, offset
+        try:
+            with open(partial, "r+b") as sink:
+                sink.seek(0, os.SEEK_END)
+                offset = sink.tell()
+                if expected_size is not None and offset >= expected_size:
+                    complete = True  # a previous run got every byte and died before moving it
+                    total = expected_size
+                else:
+                    try:
+                        total = http_get(url, sink, offset=offset, timeout=timeout,
+                                         deadline=deadline, progress=progress)
+                    except RangeNotSatisfiable:
+                        complete, total = True, offset
+        except (TransientError, DownloadError):
+            if not_fits_start(partial, name):  # what arrived is not the file: nothing to resume
+                partial.write_bytes(b"")
+            raise
+        problem = not_fits_start(partial, name)
+        if problem:
+            partial.write_bytes(b"")
+            raise TransientError(problem)
         got = partial.stat().st_size
         expected = expected_size if expected_size is not None else total
         if expected is not None and got < expected:
             raise TransientError(f"got {got} of {expected} bytes (short transfer); resuming")
         try:
             verify_file(partial, expected, sha256, name)
-        except TransientError:
-            partial.write_bytes(b"")  # damaged, not just short: start over
+        except (TransientError, InputDataError):
+            partial.write_bytes(b"")  # damaged or bad, not just short: never resumed from
             if complete:
                 log.info("%s: the kept partial file did not verify; downloading it again", name)
             raise

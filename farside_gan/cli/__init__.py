@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except FarsideError as exc:
-        print(f"farside-gan {args.command}: error: {exc}", file=sys.stderr)
+        # one line, whatever the message quotes (a library's multi-line text, a garbled card)
+        print(f"farside-gan {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except OSError as exc:
         if exc.errno not in NO_SPACE_ERRNOS:

@@ -35,7 +35,13 @@ def _synth_archive(args) -> int:
     from farside_gan.acquire.download import times_at_cadence
     from farside_gan.synthetic import SyntheticSun, build_archive
     instruments = tuple(i.strip() for i in args.instruments.split(",") if i.strip())
-    times = times_at_cadence(args.start, args.end, args.cadence)
+    try:
+        times = times_at_cadence(args.start, args.end, args.cadence)
+    except ValueError as exc:
+        raise SystemExit(f"farside-gan synth-archive: error: --start/--end: {exc}") from None
+    if not times:
+        raise SystemExit(f"farside-gan synth-archive: error: --end {args.end} is before --start "
+                         f"{args.start}: no times to observe")
     rows = build_archive(args.root, times, instruments=instruments, size=args.size,
                          euvi_size=args.euvi_size, seed=args.seed, progress=True,
                          sun=SyntheticSun(seed=args.seed, grid_deg=args.grid_deg),

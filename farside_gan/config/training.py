@@ -11,6 +11,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from farside_gan.core.documents import mapping_section, read_yaml_mapping
 from farside_gan.core.errors import InputDataError
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,10 @@ class TrainConfig:
                       "keep_every_epochs", "val_every_epochs", "val_max_samples", "max_steps",
                       "channels_last", "fused_adam", "compile", "cudnn_benchmark", "single_d_pass",
                       "gemm_convs")
+    # The learning-rate schedule: a run whose checkpoint differs from it only in these (and
+    # RUNTIME_FIELDS) continues from the checkpoint, following the new schedule from there
+    # ("train longer": more epochs on a finished run).
+    SCHEDULE_FIELDS = ("epochs", "epoch_decay")
 
     def __post_init__(self):
         if self.epoch_decay > self.epochs:
@@ -101,11 +106,12 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def resume_differences(self, saved: dict) -> list[str]:
-        """The settings (other than RUNTIME_FIELDS) where a checkpoint's ``saved`` config differs."""
+    def resume_differences(self, saved: dict, ignore=()) -> list[str]:
+        """The settings (other than RUNTIME_FIELDS and ``ignore``) where a checkpoint's ``saved``
+        config differs."""
         return [f"{k}: checkpoint {saved.get(k)!r} != config {v!r}"
                 for k, v in self.to_dict().items()
-                if k not in self.RUNTIME_FIELDS and saved.get(k) != v]
+                if k not in self.RUNTIME_FIELDS and k not in ignore and saved.get(k) != v]
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
@@ -118,13 +124,9 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "TrainConfig":
         """Merge the ``model:`` and ``training:`` sections of a workflow config file."""
-        import yaml
-        try:
-            with open(path) as fh:
-                doc = yaml.safe_load(fh) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise InputDataError(path, f"cannot read config ({exc})", reason="bad_config") from exc
-        values = {**(doc.get("model") or {}), **(doc.get("training") or {})}
+        doc = read_yaml_mapping(path, "a configuration")
+        sections = [mapping_section(doc, key, path) for key in ("model", "training")]
+        values = {**sections[0], **sections[1]}
         try:
             return cls.from_dict(values, source=str(path))
         except (TypeError, ValueError) as exc:

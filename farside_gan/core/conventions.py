@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 
 from farside_gan.core.errors import InputDataError
+from farside_gan.core.fitsio import read_header
 from farside_gan.core.instruments import bands
 
 #: keyword of each geometric convention (align writes them)
@@ -214,19 +215,10 @@ def of_pairs(pairs) -> Conventions:
     """The one set of conventions of (stack, target) file pairs: every stack's must equal the
     first's, every target's the first target's, and a target's geometry its stack's; the
     first file that differs is named."""
-    from astropy.io import fits
-
-    def header_of(path):
-        try:
-            return fits.getheader(path)
-        except (OSError, ValueError) as exc:
-            raise InputDataError(path, f"not a readable FITS file ({exc})",
-                                 reason="corrupt_fits") from exc
-
     found = None
     for stack_path, target_path in pairs:
-        stack = of_stack(header_of(stack_path), stack_path)
-        target = of_target(header_of(target_path), target_path)
+        stack = of_stack(read_header(stack_path), stack_path)
+        target = of_target(read_header(target_path), target_path)
         check(target, stack, target_path, f"its input {os.fspath(stack_path)}",
               Conventions.GEOMETRY)
         pair = stack.merge(target)

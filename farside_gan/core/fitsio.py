@@ -13,11 +13,14 @@ import os
 import re
 import secrets
 import socket
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyError
 
 from farside_gan.core.errors import NO_SPACE_ERRNOS, InputDataError, OutputError
 
@@ -199,30 +202,27 @@ def open_image(path: str | os.PathLike, hdu: int | None = None, memmap: bool = F
     A ``layout`` dict receives the data's byte ``offset``, ``shape`` and file ``dtype`` as the
     header gives them (for :class:`MappedImages`, which checks them against the data).
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputDataError(path, "file does not exist", reason="missing_file")
-    if path.stat().st_size == 0:
-        raise InputDataError(path, "file is empty (0 bytes)", reason="corrupt_fits")
+    path = _existing(path)
     hdul, at = None, hdu
     with contextlib.ExitStack() as stack:
         try:
-            hdul = stack.enter_context(fits.open(path, memmap=memmap))
-            if hdu is None:
-                for at, h in enumerate(hdul):
-                    if h.is_image and h.data is not None and h.data.ndim >= 2:
-                        hdu = at
-                        break
-                else:
-                    raise InputDataError(path, "no image HDU in file", reason="corrupt_fits")
-            header = hdul[hdu].header
-            data = hdul[hdu].data  # read or mapped whole: a truncated data unit fails here
+            with _parse_warnings(path):
+                hdul = stack.enter_context(fits.open(path, memmap=memmap))
+                if hdu is None:
+                    for at, h in enumerate(hdul):
+                        if h.is_image and h.data is not None and h.data.ndim >= 2:
+                            hdu = at
+                            break
+                    else:
+                        raise InputDataError(path, "no image HDU in file", reason="corrupt_fits")
+                header = hdul[hdu].header
+                data = hdul[hdu].data  # read or mapped whole: a truncated data unit fails here
             if data is None:
                 raise InputDataError(path, f"HDU {hdu} holds no data", reason="corrupt_fits")
         except InputDataError:
             raise
-        except (OSError, ValueError, TypeError, IndexError) as exc:
-            why = _truncation(path, hdul, at) or exc
+        except UNREADABLE as exc:
+            why = _truncation(path, hdul, at) or _unreadable(exc)
             raise InputDataError(path, f"not a readable FITS file ({why})",
                                  reason="corrupt_fits") from exc
         expected = tuple(header.get(f"NAXIS{i}") for i in range(header.get("NAXIS", 0), 0, -1))
@@ -233,6 +233,80 @@ def open_image(path: str | os.PathLike, hdu: int | None = None, memmap: bool = F
             layout.update(offset=hdul.fileinfo(hdu)["datLoc"], shape=data.shape,
                           dtype=_RAW_DTYPES[header["BITPIX"]])
         yield data, header
+
+
+def read_header(path: str | os.PathLike, hdu: int = 0) -> fits.Header:
+    """The header of HDU ``hdu`` without reading the data, refused as :func:`read_fits` refuses
+    a file: an :class:`InputDataError` naming it."""
+    with open_fits(path) as hdul:
+        try:
+            return hdul[hdu].header.copy()
+        except IndexError:
+            raise InputDataError(path, f"has no HDU {hdu}", reason="corrupt_fits") from None
+
+
+@contextlib.contextmanager
+def open_fits(path: str | os.PathLike):
+    """Yield the file's ``HDUList`` (astropy's, lazily read), refused as :func:`read_fits`
+    refuses a file, also when reading an HDU inside the ``with`` block fails."""
+    path = _existing(path)
+    try:
+        with _parse_warnings(path), fits.open(path) as hdul:
+            yield hdul
+    except UNREADABLE as exc:
+        raise InputDataError(path, f"not a readable FITS file ({_unreadable(exc)})",
+                             reason="corrupt_fits") from exc
+
+
+#: What astropy raises on a file that is not FITS or whose header is garbled: a garbled NAXISn
+#: card is a KeyError ("Keyword 'NAXIS1' not found.") from deep inside ``fits.open``.
+UNREADABLE = (OSError, ValueError, TypeError, IndexError, KeyError, VerifyError)
+
+
+def _existing(path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputDataError(path, "file does not exist", reason="missing_file")
+    if path.is_dir():
+        raise InputDataError(path, "is a directory, not a FITS file", reason="corrupt_fits")
+    if path.stat().st_size == 0:
+        raise InputDataError(path, "file is empty (0 bytes)", reason="corrupt_fits")
+    return path
+
+
+def _unreadable(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        keyword = re.search(r"Keyword '([^']*)'", str(exc))
+        return (f"header card {keyword[1]} is missing or garbled" if keyword
+                else f"header lacks {exc}")
+    return _one_line(str(exc))
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """``text`` on one line of printable ASCII (a garbled card's bytes include newlines)."""
+    text = re.sub(r"[^\x20-\x7e]", "?", " ".join(text.split()))
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+_WARNED: dict = {}  # warnings shown again once each, as at their origin
+
+
+@contextlib.contextmanager
+def _parse_warnings(path: Path):
+    """Hold back astropy's warnings while a file is opened: a file that is refused gets one line
+    (the refusal; a garbled card's warnings would print its binary bytes over many lines), a
+    file that is read gets each warning again, on one line of printable text. Only in the main
+    thread (a command's): the warnings state is the process's, and the training loader's reader
+    threads must neither switch it under each other nor wait for one another."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        warnings.warn_explicit(_one_line(str(w.message), limit=1000), w.category, w.filename,
+                               w.lineno, registry=_WARNED, source=w.source)
 
 
 _RAW_DTYPES = {8: np.dtype("u1"), 16: np.dtype(">i2"), 32: np.dtype(">i4"), 64: np.dtype(">i8"),

@@ -31,7 +31,7 @@ from farside_gan.core import conventions
 from farside_gan.core.conventions import GEOMETRY_KEYWORDS
 from farside_gan.core.errors import InputDataError
 from farside_gan.core.instruments import (CHANNELS, EUV, EUV_INSTRUMENTS, INSTRUMENTS, MAGNETOGRAM,
-                                          instrument_of, obs_time, utc_time)
+                                          instrument_of, obs_time, reference_time, utc_time)
 
 AU_M = 149_597_870_700.0
 
@@ -65,10 +65,12 @@ REQUIRED = {
     "fetch": {key: (*_GEOMETRY[key], *_ROLE_KEYWORDS[i.role]) for key, i in INSTRUMENTS.items()},
     "calibrate": {key: _CALIBRATION_KEYWORDS[i.calibration] for key, i in INSTRUMENTS.items()},
     "align": _GEOMETRY,
-    "normalize": {inst: (GEOMETRY_KEYWORDS["rsun_px"], GEOMETRY_KEYWORDS["mask_radius"])
-                  for inst in CROTA_KEY},
+    # the disk's centre, CRPIX, tells whether the data are of the size the header was written for
+    "normalize": {inst: (GEOMETRY_KEYWORDS["rsun_px"], GEOMETRY_KEYWORDS["mask_radius"],
+                         "CRPIX1", "CRPIX2") for inst in CROTA_KEY},
     "stack": {inst: (_DATE, "WAVELNTH", GEOMETRY_KEYWORDS["rsun_px"],
-                     GEOMETRY_KEYWORDS["mask_radius"], "NORMMED") for inst in EUV_INSTRUMENTS},
+                     GEOMETRY_KEYWORDS["mask_radius"], "CRPIX1", "CRPIX2", "NORMMED")
+              for inst in EUV_INSTRUMENTS},
     "predict": {inst: (*_STACK_WCS, "CHAN1") for inst in EUV_INSTRUMENTS},
 }
 
@@ -94,6 +96,10 @@ CROTA_AGREEMENT_DEG = 0.1
 MISSION_START = {key: i.mission_start for key, i in INSTRUMENTS.items()}
 #: T_OBS / DATE-AVG lie within this of DATE-OBS (HMI's T_OBS is 6 min later, in TAI).
 TIME_KEYWORDS_AGREE = timedelta(hours=1)
+#: How much further than the fetch tolerance a fetched frame's own mid-exposure time may lie
+#: from the time it was fetched for: what separates the time a source lists (the exposure's
+#: start at the VSO) from the middle of the exposure (EUVI's are at most a minute).
+OBS_TIME_SLACK = timedelta(minutes=1)
 #: Fraction of the pixels within 0.9 Rsun that may be 0 or NaN: a few exact zeros are possible
 #: (quantized weak fields); more is a partly empty frame (lost telemetry blocks).
 MAX_EMPTY_DISK_FRACTION = 0.05
@@ -221,6 +227,21 @@ def check_times(header: fits.Header, instrument: str | None, path=None) -> datet
         if abs(other - t) > TIME_KEYWORDS_AGREE:
             raise InputDataError(path, f"{key} {other.isoformat()} is {abs(other - t)} from DATE-OBS "
                                  f"{t.isoformat()}", reason="inconsistent_header")
+    return t
+
+
+def check_requested_time(header: fits.Header, requested: datetime, tolerance: timedelta,
+                         path=None) -> datetime:
+    """The frame's own time (mid-exposure UTC, ``reference_time``) within ``tolerance`` of the
+    time it was fetched for; a source whose catalog lists the file under another time would
+    otherwise make it a frame of that time. Returns the frame's time."""
+    t = reference_time(header, path)
+    off = abs(t - requested)
+    if off > tolerance + OBS_TIME_SLACK:
+        date_obs = obs_time(header, path).isoformat()
+        raise InputDataError(path, f"observed {t.isoformat()} (DATE-OBS {date_obs}), {off} from "
+                             f"the requested {requested.isoformat()} (tolerance {tolerance}): "
+                             "the source lists it under another time", reason="time_mismatch")
     return t
 
 
@@ -352,11 +373,29 @@ def check_image(data: np.ndarray, path=None, square: bool = False) -> None:
                              "solar image", reason="bad_shape")
 
 
-def check_disk_data(data: np.ndarray, disk: Disk, path=None) -> None:
-    """On the disk (within 0.9 Rsun): not empty (0 or NaN), not partly empty, not constant."""
+def _disk_pixels_anywhere(disk: Disk, fraction: float) -> int:
+    """How many pixels of a grid without edges lie within ``fraction`` of ``disk``'s radius."""
+    r = fraction * disk.radius
+    x0, y0 = math.floor(disk.x - r), math.floor(disk.y - r)
+    shape = (math.ceil(disk.y + r) - y0 + 1, math.ceil(disk.x + r) - x0 + 1)
+    return int(np.count_nonzero(Disk(disk.x - x0, disk.y - y0, disk.radius).mask(shape, fraction)))
+
+
+def check_disk_filled(data: np.ndarray, disk: Disk, path=None) -> np.ndarray:
+    """On the disk (within 0.9 Rsun): inside the frame, not empty (0 or NaN), not partly empty
+    (the part of the disk beyond the frame's edges counts as empty). Returns the finite values
+    there."""
     values = np.asarray(data)[disk.mask(data.shape, EMPTY_DISK_RADIUS)]
+    whole = _disk_pixels_anywhere(disk, EMPTY_DISK_RADIUS)
+    beyond = max(whole - values.size, 0) / max(whole, 1)
+    if beyond > MAX_EMPTY_DISK_FRACTION:
+        raise InputDataError(path, f"{100 * beyond:.0f}% of the solar disk lies beyond the edges "
+                             f"of the {data.shape[-1]} x {data.shape[-2]} frame (limit "
+                             f"{100 * MAX_EMPTY_DISK_FRACTION:.0f}%): a cropped, partly empty "
+                             "frame",
+                             reason="empty_data")
     if values.size == 0:
-        return
+        return values
     finite = np.isfinite(values)
     empty = np.count_nonzero(~finite | (values == 0)) / values.size
     if empty == 1.0:
@@ -366,10 +405,59 @@ def check_disk_data(data: np.ndarray, disk: Disk, path=None) -> None:
         raise InputDataError(path, f"{100 * empty:.0f}% of the pixels on the solar disk are 0 or NaN "
                              f"(limit {100 * MAX_EMPTY_DISK_FRACTION:.0f}%): a partly empty frame",
                              reason="empty_data")
-    good = values[finite]
-    if good.min() == good.max():
+    return values[finite]
+
+
+def check_disk_data(data: np.ndarray, disk: Disk, path=None) -> None:
+    """The disk filled (:func:`check_disk_filled`) and not one value (a constant frame)."""
+    good = check_disk_filled(data, disk, path)
+    if good.size and good.min() == good.max():
         raise InputDataError(path, f"every pixel on the solar disk is {good.min():g}: a constant "
                              "frame", reason="degenerate_data")
+
+
+def check_not_empty(data: np.ndarray, path=None) -> None:
+    """A frame whose header does not yet say where the disk is (calibrate's input): not every
+    pixel NaN, inf or 0."""
+    values = np.asarray(data)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise InputDataError(path, "every pixel is NaN or inf: an empty frame", reason="empty_data")
+    if not values[finite].any():
+        raise InputDataError(path, "every finite pixel is 0: an empty frame", reason="empty_data")
+
+
+#: How far (px) an aligned frame's CRPIX may be from its centre, (N + 1) / 2: decimals in a card.
+CRPIX_TOLERANCE_PX = 1e-3
+
+
+def check_aligned_grid(header: fits.Header, shape, path=None) -> None:
+    """A co-aligned frame (or stack) whose header puts the disk's centre at the centre of its
+    data, CRPIX = (N + 1) / 2, as align writes it: data of another size than the header was
+    written for (resized, cropped, or a NAXIS card changed) would put the disk elsewhere."""
+    n = shape[-1]
+    for axis in (1, 2):
+        key = f"CRPIX{axis}"
+        if not _present(header, key):
+            raise InputDataError(path, f"header lacks {key}: not a co-aligned frame",
+                                 reason="missing_keyword")
+        crpix = number(header, key, path)
+        if abs(crpix - (n + 1) / 2) > CRPIX_TOLERANCE_PX:
+            raise InputDataError(path, f"{key} = {crpix:g} is not the centre of this {n} x "
+                                 f"{shape[-2]} frame ({(n + 1) / 2:g}): the data's size "
+                                 "disagrees with its header", reason="inconsistent_header")
+
+
+def check_normalized_plane(data: np.ndarray, header: fits.Header, path=None) -> None:
+    """A normalized plane (stack's or predict's input) that shows the Sun: not one value over
+    the disk (normalize maps a real disk to many; an all-zero plane is none of its output)."""
+    found = conventions.read(header, path, data.shape[-2:])
+    centre = (found.size - 1) / 2
+    disk = Disk(centre, centre, found.rsun_px)
+    values = np.asarray(data)[disk.mask(data.shape, min(found.mask_radius, EMPTY_DISK_RADIUS))]
+    if values.size and values.min() == values.max():
+        raise InputDataError(path, f"every pixel on the solar disk is {values.min():g}: a constant "
+                             "plane, which normalize never writes", reason="degenerate_data")
 
 
 # ----------------------------------------------------------------------------- stages
@@ -399,6 +487,7 @@ def check_calibrate_input(data: np.ndarray, header: fits.Header, path=None) -> s
     parse_all_cards(header, path)
     instrument = known_instrument(header, path)
     check_image(data, path)
+    check_not_empty(data, path)
     require(header, instrument, "calibrate", path)
     reads = REQUIRED["calibrate"][instrument]
     if "WAVELNTH" in reads:  # e.g. AIA's pointing and degradation tables: any of its channels
@@ -411,13 +500,16 @@ def check_calibrate_input(data: np.ndarray, header: fits.Header, path=None) -> s
 
 
 def check_align_input(data: np.ndarray, header: fits.Header, path=None) -> Disk:
-    """What align reads: the full geometry; returns where the disk is."""
+    """What align reads: the full geometry, and a disk in the frame and filled (align would
+    resample nothing into a frame that looks like one); returns where the disk is."""
     parse_all_cards(header, path)
     instrument = known_instrument(header, path)
     check_image(data, path)
     require(header, instrument, "align", path)
     check_times(header, instrument, path)
-    return check_geometry(header, instrument, data.shape, path)
+    disk = check_geometry(header, instrument, data.shape, path)
+    check_disk_filled(data, disk, path)
+    return disk
 
 
 def check_aligned(data: np.ndarray, header: fits.Header, path=None) -> str:
@@ -432,6 +524,7 @@ def check_aligned(data: np.ndarray, header: fits.Header, path=None) -> str:
         raise InputDataError(path, f"not an aligned frame: header lacks {', '.join(missing)}",
                              reason="missing_keyword")
     n = data.shape[0]
+    check_aligned_grid(header, data.shape, path)
     found = conventions.of_map(header, path, data.shape)
     radius, maskrad = found.rsun_px, found.mask_radius
     for name, value, (lo, hi), unit in (
@@ -468,6 +561,8 @@ def check_stack_frames(frames, paths, max_time_spread: timedelta = MAX_STACK_TIM
         if data.size and np.abs(data).max() > 1.0 + 1e-4:
             raise InputDataError(path, f"values reach {np.abs(data).max():.3g}; normalized frames "
                                  "lie in [-1, 1]", reason="not_normalized")
+        check_aligned_grid(header, data.shape, path)
+        check_normalized_plane(data, header, path)
         times.append(obs_time(header, path))
         found.append(conventions.read(header, path, data.shape, need=("euv",)))
     for path, each in zip(paths[1:], found[1:]):  # aligned and normalized alike
@@ -478,6 +573,21 @@ def check_stack_frames(frames, paths, max_time_spread: timedelta = MAX_STACK_TIM
         raise InputDataError(paths[last], f"observed {spread} after {paths[first]} "
                              f"({times[last].isoformat()} vs {times[first].isoformat()}); the channels "
                              f"of a stack must lie within {max_time_spread}", reason="time_mismatch")
+
+
+def check_image_size_for_generator(size: int, n_downsample: int) -> None:
+    """A square image of ``size`` pixels the generator takes: its ``n_downsample`` stride-2
+    convolutions halve it evenly (else its decoder returns another size) down to at least 2
+    pixels (the reflection padding of its residual blocks needs 2). ValueError saying why, with
+    the nearest sizes it takes, otherwise."""
+    step = 2 ** int(n_downsample)
+    if size % step == 0 and size // step >= 2:
+        return
+    below, above = max(size // step, 2) * step, max(-(-size // step), 2) * step
+    nearest = sorted({s for s in (below, above) if s >= 2 * step})
+    raise ValueError(f"its {n_downsample} downsamplings need a size that is a multiple of {step} "
+                     f"and at least {2 * step}, not {size} (nearest: "
+                     f"{' or '.join(map(str, nearest))})")
 
 
 def check_stack_for_model(header: fits.Header, shape, path=None, in_channels: int | None = None,
@@ -498,11 +608,14 @@ def check_stack_for_model(header: fits.Header, shape, path=None, in_channels: in
                              reason="wrong_channel")
     n = shape[-1]
     if n_downsample is not None:
-        step = 2 ** n_downsample
-        if shape[-2] != n or n % step or n // step < 2:
-            raise InputDataError(path, f"a {shape[-2]} x {n} stack does not fit the generator: its "
-                                 f"{n_downsample} downsamplings need a square size that is a multiple "
-                                 f"of {step} and at least {2 * step}", reason="bad_shape")
+        try:
+            if shape[-2] != n:
+                raise ValueError("the generator takes square images")
+            check_image_size_for_generator(n, n_downsample)
+        except ValueError as exc:
+            raise InputDataError(path, f"a {shape[-2]} x {n} stack does not fit the generator: "
+                                 f"{exc}", reason="bad_shape") from None
     check_times(header, instrument, path)
+    check_aligned_grid(header, shape, path)
     check_geometry(header, instrument, shape, path)
     return instrument

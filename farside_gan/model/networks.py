@@ -12,6 +12,8 @@ import functools
 import torch
 from torch import nn
 
+from farside_gan.core.header_checks import check_image_size_for_generator
+
 NORMS = ("instance", "batch", "none")
 PADDINGS = ("reflection", "replicate", "zero")
 
@@ -82,10 +84,8 @@ class GlobalGenerator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        factor = 2 ** self.n_downsample
-        if x.shape[-1] % factor or x.shape[-2] % factor:
-            raise ValueError(f"image size {tuple(x.shape[-2:])} is not divisible by 2**n_downsample"
-                             f" = {factor}")
+        for size in x.shape[-2:]:
+            check_image_size_for_generator(size, self.n_downsample)
         return self.model(x)
 
 

@@ -10,17 +10,15 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
-from farside_gan.core.errors import InputDataError
-from farside_gan.core.fitsio import atomic_output
+from farside_gan.core.documents import check_document, read_json
+from farside_gan.core.fitsio import atomic_output, read_header
 from farside_gan.core.instruments import (INSTRUMENTS, MANIFEST_TIME_FORMAT, TRAINING_INPUT,
                                           TRAINING_TARGET, obs_time, parse_time, reference_time)
 
@@ -58,20 +56,22 @@ def _read_times(paths, what: str = "headers") -> list[_Frame]:
 
     frames = []
     for p in tqdm(list(paths), desc=f"reading {what}", unit="file", disable=None, leave=False):
-        try:
-            header = fits.getheader(p)
-        except OSError as exc:
-            raise InputDataError(p, f"not a readable FITS file ({exc})", reason="corrupt_fits") from exc
+        header = read_header(p)
         frames.append(_Frame(os.fspath(p), reference_time(header, p), obs_time(header, p)))
     return frames
+
+
+#: What the manifest reads of every fetch record.
+RECORD_KEYS = ("instrument", "requested_time", "status")
 
 
 def load_records(paths) -> list[dict]:
     """Fetch records (``record.json``); a file may hold one record or a list of them."""
     records = []
     for p in paths:
-        data = json.loads(Path(p).read_text())
+        data = read_json(p, "a fetch record", kind=(dict, list))
         for rec in data if isinstance(data, list) else [data]:
+            check_document(rec, p, "a fetch record", RECORD_KEYS)
             rec.setdefault("record_file", os.fspath(p))
             records.append(rec)
     return records

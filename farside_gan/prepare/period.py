@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from farside_gan.core.documents import check_document, read_json
 from farside_gan.core.errors import InputDataError
 from farside_gan.core.fitsio import atomic_output, read_fits, write_fits
 from farside_gan.core.instruments import (CHANNELS, EUV_INSTRUMENTS, INSTRUMENTS, TRAINING_INPUT,
@@ -37,6 +38,10 @@ from farside_gan.prepare.calibrate import CalibrationError
 log = logging.getLogger(__name__)
 
 INDEX_NAME = "records.json"
+#: What preparation reads of each record of a fetch index.
+FETCH_RECORD_KEYS = ("instrument", "channel", "requested_time", "status", "dir")
+#: ... and of each entry of a preparation index.
+PREPARED_KEYS = ("time", "status")
 STAGE_ERRORS = (InputDataError, CalibrationError)
 
 
@@ -56,16 +61,10 @@ def read_fetch_index(path: str | os.PathLike) -> list[dict]:
     """The frame records of a period's fetch index (``download.fetch_period``), each with
     ``frame_path``: its frame's absolute path when the frame is usable, else None."""
     path = Path(path)
-    try:
-        index = json.loads(path.read_text())
-        records = index["records"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputDataError(path, f"unreadable fetch index ({exc})", reason="corrupt_index") from exc
+    records = check_document(read_json(path, "a fetch index", ("records",))["records"], path,
+                             "a fetch index's list of records", kind=list)
     for rec in records:
-        missing = {"instrument", "channel", "requested_time", "status", "dir"} - set(rec)
-        if missing:
-            raise InputDataError(path, f"record without {sorted(missing)}: {rec}",
-                                 reason="corrupt_index")
+        check_document(rec, path, "a fetch record", FETCH_RECORD_KEYS)
         usable = rec["status"] == "ok" and rec.get("frame")
         rec["frame_path"] = str(path.parent / rec["dir"] / rec["frame"]) if usable else None
     return records
@@ -190,8 +189,8 @@ def prepare_period(instrument: str, fetch_index: str | os.PathLike, out_dir: str
                                  reason="no_data")
         index = out_dir / INDEX_NAME
         if index.exists():
-            kept = {e["time"]: e for e in json.loads(index.read_text())["times"]
-                    if e["time"] not in times}
+            earlier = read_json(index, "a preparation index", ("times",))["times"]
+            kept = {e["time"]: e for e in earlier if e["time"] not in times}
         by_time = {k: v for k, v in by_time.items() if k in times}
     jobs = [(instrument, key, frames, settings, out_dir, calibration_dir)
             for key, frames in sorted(by_time.items())]
@@ -218,22 +217,25 @@ def prepare_period(instrument: str, fetch_index: str | os.PathLike, out_dir: str
     return out_dir / INDEX_NAME
 
 
-def read_prepared(prepared_dir: str | os.PathLike) -> list[dict]:
-    """The entries of a prepared directory's ``records.json``, with file paths made absolute."""
+def read_prepared_index(prepared_dir: str | os.PathLike) -> dict:
+    """A prepared directory's ``records.json``: its ``times`` (one entry per time), with file
+    paths made absolute, and ``instrument``."""
     prepared_dir = Path(prepared_dir)
     path = prepared_dir / INDEX_NAME
-    try:
-        document = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputDataError(path, f"unreadable preparation index ({exc})",
-                             reason="corrupt_index") from exc
-    entries = document["times"]
-    for e in entries:
+    document = read_json(path, "a preparation index", ("times",))
+    check_document(document["times"], path, "a preparation index's list of times", kind=list)
+    for e in document["times"]:
+        check_document(e, path, "a preparation index's entry", PREPARED_KEYS)
         for key in ("stack", "target"):
             if e.get(key):
                 e[key] = str(prepared_dir / e[key])
         e["aligned"] = {c: str(prepared_dir / p) for c, p in (e.get("aligned") or {}).items()}
-    return entries
+    return document
+
+
+def read_prepared(prepared_dir: str | os.PathLike) -> list[dict]:
+    """The entries of a prepared directory's ``records.json``, with file paths made absolute."""
+    return read_prepared_index(prepared_dir)["times"]
 
 
 def prepared_inputs(prepared_dirs) -> tuple[list[str], list[str], list[dict]]:
@@ -244,18 +246,24 @@ def prepared_inputs(prepared_dirs) -> tuple[list[str], list[str], list[dict]]:
     """
     stacks, targets, records = [], [], []
     for d in prepared_dirs:
-        instrument = json.loads((Path(d) / "records.json").read_text())["instrument"]
+        index = read_prepared_index(d)
+        instrument = check_document(index, Path(d) / INDEX_NAME, "a preparation index",
+                                    ("instrument",))["instrument"]
         if instrument not in (TRAINING_INPUT, TRAINING_TARGET):
             raise InputDataError(d, f"holds {instrument} data; the manifest pairs {TRAINING_INPUT} "
                                  f"with {TRAINING_TARGET}",
                                  reason="wrong_channel")
-        for e in read_prepared(d):
+        for e in index["times"]:
             records.append({"instrument": instrument, "channel": "",
                             "requested_time": parse_time_key(e["time"]).isoformat(),
-                            "status": e["status"], "reason": e["reason"],
-                            "detail": f"{e['stage']}: {e['detail']}" if e["stage"] else e["detail"],
+                            "status": e["status"], "reason": e.get("reason", ""),
+                            "detail": f"{e['stage']}: {e.get('detail', '')}" if e.get("stage")
+                            else e.get("detail", ""),
                             "obs_time": e.get("obs_time")})
             if e["status"] == "ok":
-                kind = stacks if instrument == TRAINING_INPUT else targets
-                kind.append(e.get("stack") or e["target"])
+                made = e.get("stack") or e.get("target")
+                if not made:
+                    raise InputDataError(Path(d) / INDEX_NAME, f"entry {e['time']} is ok but "
+                                         "names no stack or target", reason="corrupt_index")
+                (stacks if instrument == TRAINING_INPUT else targets).append(made)
     return stacks, targets, records

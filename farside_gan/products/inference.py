@@ -20,7 +20,7 @@ import torch
 from farside_gan.core import conventions
 from farside_gan.core.errors import InputDataError
 from farside_gan.core.fitsio import sha256_of, write_fits
-from farside_gan.core.header_checks import check_stack_for_model
+from farside_gan.core.header_checks import check_normalized_plane, check_stack_for_model
 from farside_gan.model.checkpoint import generator_of, load_checkpoint
 from farside_gan.prepare.normalize import denormalize_hmi
 from farside_gan.products.magnetogram import magnetogram_header, mask_off_disk, output_name
@@ -73,6 +73,8 @@ def predict(checkpoint: str | os.PathLike, stacks: list[str | os.PathLike],
     for i, s in enumerate(stacks):  # headers first: clashes and bad inputs fail before any work
         data, header = read_stack(s, config.in_channels)
         check_stack_for_model(header, data.shape, s, config.in_channels, config.n_downsample)
+        for plane in data:
+            check_normalized_plane(plane, header, s)
         conventions.check_model_input(conventions.of_stack(header, s, data.shape), model, s)
         name = Path(outputs[i]) if outputs is not None else Path(out_dir) / output_name(header, s)
         if name in names.values():

@@ -9,11 +9,13 @@ def quicklook(in_path, out_path, vmax: float = 1000.0):
 
     from farside_gan.core.errors import InputDataError
     from farside_gan.core.figures import save
+    from farside_gan.core.fitsio import read_fits
     from farside_gan.products.figures import quicklook_figure
 
+    data, header = read_fits(in_path, hdu=0)  # the map; an ensemble adds UNCERTAINTY, ENSEMBLE
     try:
-        smap = sunpy.map.Map(in_path, hdus=0)  # the map; an ensemble adds UNCERTAINTY, ENSEMBLE
-    except Exception as exc:  # sunpy raises several types for unreadable/invalid maps
+        smap = sunpy.map.Map(data, header)
+    except Exception as exc:  # sunpy raises several types for maps it cannot place
         raise InputDataError(in_path, f"cannot open as a sunpy map ({exc})", reason="corrupt_fits") from exc
     return save(quicklook_figure(smap, vmax=vmax), out_path, dpi=90)
 

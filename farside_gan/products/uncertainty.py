@@ -130,15 +130,11 @@ def ensemble_hdu(members: list[dict]) -> fits.BinTableHDU:
 
 def read_uncertainty(path: str | os.PathLike) -> np.ndarray | None:
     """The ``UNCERTAINTY`` extension of a map (float32, G), or None when it has none."""
-    from farside_gan.core.errors import InputDataError
-    try:
-        with fits.open(path) as hdul:
-            if UNCERTAINTY_EXTNAME not in hdul:
-                return None
-            return np.array(hdul[UNCERTAINTY_EXTNAME].data, dtype=np.float32)
-    except (OSError, ValueError, TypeError) as exc:
-        raise InputDataError(path, f"not a readable FITS file ({exc})",
-                             reason="corrupt_fits") from exc
+    from farside_gan.core.fitsio import open_fits
+    with open_fits(path) as hdul:
+        if UNCERTAINTY_EXTNAME not in hdul:
+            return None
+        return np.array(hdul[UNCERTAINTY_EXTNAME].data, dtype=np.float32)
 
 
 def grid_record(grid) -> dict | None:

@@ -141,3 +141,28 @@ def write_bad_file(path, defect: str, size: int = 64, seed: int = 0, sun=None,
         at = raw.index(b"EXPTIME =")
         path.write_bytes(raw[:at] + b"EXPTIME = 2.0.0 / garbled".ljust(80) + raw[at + 80:])
     return path
+
+
+#: What a web server's error page looks like when it is saved under a file's name (a proxy's
+#: maintenance page, an archive answering 200 with HTML).
+HTML_ANSWER = (b"<!DOCTYPE html>\n<html><head><title>Service Temporarily Unavailable</title>"
+               b"</head>\n<body><h1>Service Temporarily Unavailable</h1>\n<p>The server is "
+               b"down for maintenance. Please try again later.</p></body></html>\n")
+
+
+def garble_naxis_cards(path, seed: int = 0) -> Path:
+    """Overwrite the NAXIS1..n cards of ``path``'s first header with binary garbage (a damaged
+    copy): astropy can no longer tell the data's shape. The bytes include newlines, which a
+    message quoting them would spread over several lines."""
+    path = Path(path)
+    raw = bytearray(path.read_bytes())
+    rng = np.random.default_rng(seed)
+    end = raw.index(b"END" + b" " * 77)
+    for axis in range(1, 4):
+        at = raw.find(f"NAXIS{axis}".ljust(8).encode() + b"=", 0, end)
+        if at >= 0 and at % 80 == 0:
+            garbage = rng.integers(0, 256, 80, dtype=np.uint8)
+            garbage[::16] = ord("\n")
+            raw[at:at + 80] = garbage.tobytes()
+    path.write_bytes(bytes(raw))
+    return path

@@ -12,7 +12,9 @@ Faults (``inject_fault(pattern, kind, count)``, pattern an fnmatch glob on the a
 Requests with ``Retry-After``; ``'drop'`` sends the headers and half the body, then closes the
 connection; ``'truncate'`` sends half the file with a matching Content-Length, so only checksum
 or FITS verification reveals it; ``'trickle'`` sends the body one byte every
-``trickle_interval`` seconds (never tripping a per-read timeout). Every request is logged in
+``trickle_interval`` seconds (never tripping a per-read timeout); ``'html'`` answers 200 with
+an HTML error page instead of the file (as a proxy or a server in maintenance does). Every
+request is logged in
 ``requests`` (method, path, range, status, fault).
 
 :class:`FaultyServer` is the shared machinery (faults, request log, lifecycle) of this archive
@@ -33,9 +35,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from farside_gan.core.errors import InputDataError
 from farside_gan.core.instruments import CATALOG_COLUMNS, CATALOG_NAME
+from farside_gan.testing.bad_files import HTML_ANSWER
 
-FAULT_KINDS = ("503", "429", "drop", "truncate", "trickle")
+FAULT_KINDS = ("503", "429", "drop", "truncate", "trickle", "html")
 
 
 class BadRequest(Exception):
@@ -111,6 +115,16 @@ class FaultyHandler(BaseHTTPRequestHandler):
 
     def send_file(self, target: Path, fault, head: bool):
         range_header = self.headers.get("Range")
+        if fault == "html":
+            self.record(200, fault, range_header)
+            body = HTML_ANSWER
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+            return None
         size = target.stat().st_size
         start, end = 0, size - 1
         status = HTTPStatus.OK
@@ -316,6 +330,9 @@ class ArchiveServer(FaultyServer):
     def __init__(self, root, host: str = "127.0.0.1", port: int = 0, retry_after: int = 0,
                  trickle_interval: float = 20.0):
         self.root = Path(root).resolve()
+        if not (self.root / CATALOG_NAME).is_file():
+            raise InputDataError(root, f"not an archive: it has no {CATALOG_NAME} (farside-gan "
+                                 "synth-archive writes one)", reason="missing_file")
         super().__init__(host, port, retry_after, trickle_interval)
 
     def search(self, instrument=None, channel=None, start=None, end=None) -> list[dict]:

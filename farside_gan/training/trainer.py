@@ -14,9 +14,12 @@ Layout of an output directory::
 The top-level ``losses.csv``, ``validation.csv`` and ``generator.pt`` are written once, atomically,
 when the run ends (generator.pt last), so a workflow can declare them as outputs and delete them
 after a failed job without losing anything a rerun needs. A run resumes from
-``checkpoints/latest.pt`` only when that checkpoint is of an unfinished run with the same
-settings (``TrainConfig.RUNTIME_FIELDS`` may differ) on the same training files; otherwise it
-starts at step 0 and says why.
+``checkpoints/latest.pt`` when that checkpoint is of the same settings
+(``TrainConfig.RUNTIME_FIELDS`` may differ) on the same training files and has steps left to
+run: an interrupted run, or a run, finished or not, whose ``epochs``/``epoch_decay``
+(``TrainConfig.SCHEDULE_FIELDS``) changed since, which goes on with the new learning-rate
+schedule from its step (more epochs on a finished run train longer, as Pix2PixHD's
+``--continue_train`` did). Otherwise it starts at step 0 and says why.
 
 The training files' frame conventions (:mod:`farside_gan.core.conventions`: disk, mask, EUV
 normalization, channel order, the targets' HMI clip) are read from their headers before the
@@ -50,6 +53,7 @@ from farside_gan.core import conventions as frame_conventions
 from farside_gan.core.conventions import Conventions
 from farside_gan.core.errors import InputDataError, OutputError
 from farside_gan.core.fitsio import atomic_output
+from farside_gan.core.header_checks import check_image_size_for_generator
 from farside_gan.core.progress import StepProgress
 from farside_gan.model.accel import use_gemm_convs
 from farside_gan.model.checkpoint import (CHECKPOINT_FORMAT, GENERATOR_FORMAT, build_networks,
@@ -169,9 +173,17 @@ class Trainer:
     def conventions(self) -> Conventions:
         """The frame conventions of the training and validation files (one set: a file that
         differs is an error naming it): the geometry validation scores on, the Gauss of a
-        target value of 1, what a prediction's inputs must have. Recorded in checkpoints."""
+        target value of 1, what a prediction's inputs must have. Recorded in checkpoints. Their
+        size must be one the generator takes."""
         sets = [s for s in (self.train_set, self.val_set) if s is not None]
-        return frame_conventions.of_pairs([pair for s in sets for pair in s.pairs])
+        pairs = [pair for s in sets for pair in s.pairs]
+        found = frame_conventions.of_pairs(pairs)
+        try:
+            check_image_size_for_generator(found.size, self.config.n_downsample)
+        except ValueError as exc:
+            raise InputDataError(pairs[0][0], f"a {found.size} px stack does not fit the "
+                                 f"generator: {exc}", reason="bad_shape") from None
+        return found
 
     @property
     def generator_path(self) -> Path:
@@ -273,7 +285,7 @@ class Trainer:
         """Why a checkpoint cannot be continued by this run, or None when it can."""
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             return "it holds a generator only"
-        diffs = self.config.resume_differences(ckpt["config"])
+        diffs = self.config.resume_differences(ckpt["config"], ignore=TrainConfig.SCHEDULE_FIELDS)
         if diffs:
             return "its settings differ (" + "; ".join(diffs) + ")"
         run = ckpt.get("run") or {}
@@ -341,8 +353,12 @@ class Trainer:
             problem = self.resume_problem(ckpt)
             if problem is None:
                 self._restore(self.latest_path, ckpt)
-                log.info("resuming from %s at step %d (epoch %d)", self.latest_path, self.step,
-                         self.epoch)
+                changed = [f"{k} {ckpt['config'].get(k)} -> {getattr(cfg, k)}"
+                           for k in TrainConfig.SCHEDULE_FIELDS
+                           if ckpt["config"].get(k) != getattr(cfg, k)]
+                log.info("resuming from %s at step %d (epoch %d)%s", self.latest_path, self.step,
+                         self.epoch, f"; {', '.join(changed)}: the learning rate follows the "
+                         "new schedule from here" if changed else "")
             else:
                 log.info("not resuming from %s: %s; starting at step 0", self.latest_path, problem)
             del ckpt

@@ -266,11 +266,17 @@ def check_train_config():
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))  # this checkout's farside_gan (train_config needs no torch)
     from farside_gan.config.training import TrainConfig
+    from farside_gan.core.header_checks import check_image_size_for_generator
 
     try:
-        TrainConfig.from_dict(train_config_values())
+        model = TrainConfig.from_dict(train_config_values())
     except (TypeError, ValueError) as exc:
         raise WorkflowError(f"config: model/training: {exc}") from exc
+    try:  # the size every job from align on makes: refused before any of them runs
+        check_image_size_for_generator(config["image"]["size"], model.n_downsample)
+    except ValueError as exc:
+        raise WorkflowError(f"config: image.size does not fit the generator (model.n_downsample "
+                            f"{model.n_downsample}): {exc}") from exc
 
 
 check_train_config()

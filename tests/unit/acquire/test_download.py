@@ -192,7 +192,8 @@ def test_fido_source_picks_nearest_row_and_verifies(monkeypatch, synthetic_archi
     from astropy.time import Time
 
     with open(synthetic_archive / "catalog.csv") as f:
-        row = next(r for r in csv.DictReader(f) if r["instrument"] == "euvi_b" and r["channel"] == "171")
+        row = next(r for r in csv.DictReader(f) if r["instrument"] == "euvi_b"
+                   and r["channel"] == "171" and r["time"].startswith("2011-01-01T12"))  # "b"
     table = QTable({"Start Time": Time(["2011-01-01T10:30:00", "2011-01-01T12:05:30", "2011-01-01T13:40:00"]),
                     "fileid": ["a", "b", "c"]})
     queries, fetched = [], []

@@ -204,7 +204,8 @@ def test_partly_empty_frames_are_dropped_but_a_few_zeros_pass():
 
 def test_all_zero_hmi_is_not_a_0_gauss_target():
     header = fits.Header({"TELESCOP": "SDO/HMI", "INSTRUME": "HMI_SIDE1", "CONTENT": "MAGNETOGRAM",
-                          "R_SUN": 28.125, "MASKRAD": 0.98, "BUNIT": "Gauss"})
+                          "R_SUN": 28.125, "MASKRAD": 0.98, "BUNIT": "Gauss",
+                          "CRPIX1": 32.5, "CRPIX2": 32.5})
     refused(lambda: normalize_frame(np.zeros((64, 64), np.float32), header, path="m.fits"),
             "empty_data", "m.fits", "solar disk is 0")
     field = np.zeros((64, 64), np.float32)
@@ -269,6 +270,7 @@ def normalized(path, channel, time: datetime, fill=None):
     n = 32
     h = fits.Header({"TELESCOP": "SDO/AIA", "INSTRUME": "AIA_4", "WAVELNTH": channel,
                      "DATE-OBS": time.isoformat(), "R_SUN": 14.0625, "MASKRAD": 0.98,
+                     "CRPIX1": (n + 1) / 2, "CRPIX2": (n + 1) / 2,
                      "NORMMED": 300.0, "NORMTGT": 100.0, "NORMCLO": 1.0, "NORMCHI": 200.0})
     data = np.linspace(-1, 1, n * n, dtype=np.float32).reshape(n, n)
     if fill is not None:

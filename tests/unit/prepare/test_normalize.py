@@ -17,7 +17,8 @@ N, RSUN = 64, 450 / 16
 
 
 def aligned_header(instrument="aia"):
-    h = fits.Header({"R_SUN": RSUN, "MASKRAD": 0.98, "BUNIT": "DN/s"})
+    h = fits.Header({"R_SUN": RSUN, "MASKRAD": 0.98, "BUNIT": "DN/s",
+                     "CRPIX1": (N + 1) / 2, "CRPIX2": (N + 1) / 2})
     if instrument == "aia":
         h.update(TELESCOP="SDO/AIA", INSTRUME="AIA_4", WAVELNTH=193)
     else:

@@ -35,7 +35,8 @@ def normalized(path, instrument, channel, t: datetime, value=0.0, **conventions)
     h["DATE-OBS"] = t.isoformat()
     h.update(conventions)
     set_mjd_keywords(h)  # as align writes it
-    write_fits(path, np.full((N, N), value, np.float32), h)
+    # a plane that varies over the disk (a constant one is none of normalize's), value at (0, 0)
+    write_fits(path, value + np.indices((N, N), np.float32)[0] / (10 * N), h)
     return path
 
 
