@@ -26,7 +26,7 @@ from test_workflow_helpers import (DEMO_CONFIG, MODEL_DIR, REAL_CONFIG, REPO, TI
 
 from farside_gan.config.training import WORKFLOW_KEYS
 
-SCHEMA = REPO / "config" / "schema.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 def checkpoint_step(workdir: Path) -> int | None:
     import torch
     path = workdir / MODEL_DIR / "checkpoints/latest.pt"
