@@ -285,7 +285,7 @@ def test_text_settings_cannot_carry_shell_code(section, key):
 
 @pytest.mark.parametrize("training, words", [
     ({"epoch": 3}, ["'epoch' was unexpected"]),
-    ({"loader": INJECTION}, ["is not one of", "['loader']"]),
+    ({"loader": INJECTION}, ["is not one of", "training.loader"]),
     # what the schema cannot say; TrainConfig says it while planning
     ({"epochs": 50, "epoch_decay": 100}, ["config: model/training: epoch_decay (100) exceeds "
                                            "epochs (50)"]),

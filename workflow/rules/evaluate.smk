@@ -44,15 +44,17 @@ rule evaluate:
     benchmark:
         "benchmarks/out/evaluate.tsv"
     params:
-        commands=evaluate_commands,
+        out_dir=lambda wildcards, output: quoted(Path(output.metrics).parent),
+        comparisons=evaluate_comparisons,
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
     conda:
         "../../envs/farside-gan.yaml"
-    script:
-        "../scripts/farside_gan_cli.py"
+    shell:
+        "python -m farside_gan evaluate --out-dir {params.out_dir} {params.comparisons}"
+        " > {log:q} 2>&1"
 
 
 rule quicklook:

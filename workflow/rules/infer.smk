@@ -28,8 +28,9 @@ rule predict_nearside:
     conda:
         "../../envs/farside-gan-gpu.yaml"
     shell:
-        "python -m farside_gan predict --checkpoint {input.generator} --prepared {input.prepared}"
-        " --out-dir {output} --device {params.device} {params.ensemble} > {log} 2>&1"
+        "python -m farside_gan predict --checkpoint {input.generator:q}"
+        " --prepared {input.prepared:q} --out-dir {output:q} --device {params.device:q}"
+        " {params.ensemble} > {log:q} 2>&1"
 
 
 rule predict_farside:
@@ -53,5 +54,6 @@ rule predict_farside:
     conda:
         "../../envs/farside-gan-gpu.yaml"
     shell:
-        "python -m farside_gan predict --checkpoint {input.generator} --prepared {input.prepared}"
-        " --out-dir {output} --device {params.device} {params.ensemble} > {log} 2>&1"
+        "python -m farside_gan predict --checkpoint {input.generator:q}"
+        " --prepared {input.prepared:q} --out-dir {output:q} --device {params.device:q}"
+        " {params.ensemble} > {log:q} 2>&1"
