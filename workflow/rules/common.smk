@@ -23,6 +23,10 @@ from farside_gan.core.instruments import (CHANNELS, FARSIDE_INPUTS, INSTRUMENTS,
 # prefix like the shell line.)
 shell.prefix(f'export PYTHONPATH="{REPO}${{{{PYTHONPATH:+:$PYTHONPATH}}}}"; ')
 
+# The conda environments of --use-conda (relative to this directory, where every rule is).
+CONDA_ENV = "../../envs/farside-gan.yaml"  # the CPU rules
+GPU_CONDA_ENV = "../../envs/farside-gan-gpu.yaml"  # train and predict
+
 SCHEDULE = Schedule(config)
 SPACECRAFT = {OBSERVERS[i]: i for i in FARSIDE_INPUTS}  # results/farside/<spacecraft>/
 INSTRUMENT_OF_OBSERVER = {observer: i for i, observer in OBSERVERS.items()}

@@ -19,7 +19,7 @@ rule manifest:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan manifest --out {output:q} --prepared {input.prepared:q}"
         " --pair-tolerance {params.pair_tolerance} --seed {params.seed}"

@@ -23,7 +23,7 @@ rule synth_archive:
         mem_mb=lambda wildcards, threads: 2000 + 1000 * threads,
         runtime=60,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan synth-archive {output:q} {params.groups} --size {params.size}"
         " --euvi-size {params.euvi_size} --seed {params.seed} --workers {threads} > {log:q} 2>&1"
@@ -41,7 +41,7 @@ rule calibration_tables:
         mem_mb=1000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan calibration-tables {output} {params.offline} > {log} 2>&1"
 
@@ -73,7 +73,7 @@ rule fetch:
         runtime=240,
         downloads=1,  # cap parallel download jobs with --resources downloads=N
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         # one process for every channel and time of the period: fetch writes
         # <channel>/<time>/record.json (+ frame.fits), then the period's index

@@ -19,7 +19,7 @@ rule truth:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan synth-truth --sun {input.sun} --prepared {input.prepared}"
         " --out-dir {output} > {log} 2>&1"
@@ -51,7 +51,7 @@ rule evaluate:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan evaluate --out-dir {params.out_dir} {params.comparisons}"
         " > {log:q} 2>&1"
@@ -70,6 +70,6 @@ rule quicklook:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan quicklook --out-dir {output} {input} > {log} 2>&1"

@@ -34,7 +34,7 @@ rule prepare:
         mem_mb=lambda wildcards, threads: 2000 + 1500 * threads,
         runtime=120,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan prepare --instrument {wildcards.instrument}"
         " --fetch-index {input.index:q} --out-dir {output:q} {params.calibration}"

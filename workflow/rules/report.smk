@@ -25,7 +25,7 @@ rule report_page:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan report-page --manifest {input.manifest:q}"
         " --losses {input.losses:q} --out-dir {params.out_dir} {params.sources} > {log:q} 2>&1"

@@ -30,7 +30,7 @@ rule synchronic:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan synchronic --out-dir {output.maps:q} --png-dir {output.plots:q}"
         " --uncertainty-png-dir {output.uncertainty:q} {params.grid}"
@@ -53,7 +53,7 @@ rule calibrate_uncertainty:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan calibrate-uncertainty --out {output:q} {params.grid}"
         " {params.pairs} > {log:q} 2>&1"
