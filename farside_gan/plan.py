@@ -18,19 +18,15 @@ needs for raw, intermediate and final data. Sizes are computed from the data for
 
 from __future__ import annotations
 
-import copy
 import math
-from datetime import datetime, timedelta
-from pathlib import Path
 
-from farside_gan.core.documents import read_yaml_mapping
-from farside_gan.core.errors import FarsideError
+from farside_gan.config.schedule import Schedule
+from farside_gan.config.workflow import source_of, train_config
 from farside_gan.core.instruments import (CHANNELS, FARSIDE_INPUTS, INSTRUMENTS, TRAINING_INPUT,
                                           TRAINING_TARGET)
 
 FITS_BLOCK = 2880
 HEADER_BLOCKS = 8           # a level-1 header: ~250 cards of 80 bytes
-SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 
 
 def fits_bytes(data_bytes: int, header_blocks: int = HEADER_BLOCKS) -> int:
@@ -38,97 +34,38 @@ def fits_bytes(data_bytes: int, header_blocks: int = HEADER_BLOCKS) -> int:
     return header_blocks * FITS_BLOCK + math.ceil(data_bytes / FITS_BLOCK) * FITS_BLOCK
 
 
-def _fill_defaults(value: dict, schema: dict) -> dict:
-    for key, sub in schema.get("properties", {}).items():
-        if key not in value and "default" in sub:
-            value[key] = copy.deepcopy(sub["default"])
-        if isinstance(value.get(key), dict) and sub.get("type") == "object":
-            _fill_defaults(value[key], sub)
-    return value
-
-
-def _merge(base: dict, over: dict) -> dict:
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-class ConfigError(FarsideError):
-    """A configuration the schema refuses."""
-
-
-def load_config(paths, schema_path=SCHEMA) -> dict:
-    """Merge config YAML files (later ones override, nested sections merge, as Snakemake does),
-    validate them against the schema and fill in its defaults."""
-    import jsonschema
-    import yaml
-
-    config = {}
-    for path in paths:
-        _merge(config, read_yaml_mapping(path, "a configuration"))
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    try:
-        jsonschema.validate(config, schema)
-    except jsonschema.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise ConfigError(f"{', '.join(map(str, paths))}: {where}: {exc.message}") from exc
-    return _fill_defaults(config, schema)
-
-
-def time_grid(start: str, end: str, hours: float) -> list[datetime]:
-    t, stop, step = datetime.fromisoformat(start), datetime.fromisoformat(end), timedelta(hours=hours)
-    out = []
-    while t <= stop:
-        out.append(t)
-        t += step
-    return out
-
-
-def _period_key(t: datetime, batch: str) -> str:
-    return {"month": f"{t:%Y%m}", "day": f"{t:%Y%m%d}", "time": f"{t:%Y%m%dT%H%M}"}[batch]
-
-
 def _model_bytes(config: dict) -> tuple[int, int]:
     """(generator.pt, one training checkpoint) in bytes, from the configured networks."""
     import torch
 
-    from farside_gan.config.training import WORKFLOW_KEYS, TrainConfig
     from farside_gan.model.checkpoint import build_networks
 
-    settings = {**config.get("model", {}), **config.get("training", {})}
-    train = TrainConfig.from_dict({k: v for k, v in settings.items() if k not in WORKFLOW_KEYS})
     with torch.device("meta"):
-        G, D = build_networks(train)
+        G, D = build_networks(train_config(config))
     n_g = sum(p.numel() for p in G.parameters())
     n_d = sum(p.numel() for p in D.parameters())
     return 4 * n_g, 4 * 3 * (n_g + n_d)  # checkpoint: weights + Adam's exp_avg, exp_avg_sq
 
 
 def plan_fetch(config: dict) -> dict:
-    """Frames, fetch jobs, export requests and bytes of a configuration (see the module doc)."""
-    fetch = config["fetch"]
+    """Frames, fetch jobs, export requests and bytes of a validated configuration (see the
+    module doc; ``farside_gan.config.workflow.load_config``)."""
+    schedule = Schedule(config)
     size = int(config["image"]["size"])
     plane = fits_bytes(4 * size * size)
     stack = fits_bytes(4 * 3 * size * size)
-    times = {i: time_grid(config["start"], config["end"], config["cadence_hours"])
-             for i in (TRAINING_INPUT, TRAINING_TARGET)}
-    for instrument in FARSIDE_INPUTS:
-        rng = config["farside"]["spacecraft"].get(instrument)
-        if rng:
-            times[instrument] = time_grid(rng["start"], rng["end"], config["farside"]["cadence_hours"])
     instruments = {}
-    for instrument, ts in times.items():
-        farside = instrument in FARSIDE_INPUTS  # config: fetch.euvi_source, synthetic.euvi_size
-        source = fetch["euvi_source" if farside else "source"]
+    for instrument in schedule.instruments:
+        ts = schedule.times(instrument)
+        farside = instrument in FARSIDE_INPUTS  # synthetic.euvi_size
+        source = source_of(config, instrument)
         n_channels = len(CHANNELS[instrument])
         frames = len(ts) * n_channels
-        periods = {_period_key(t, fetch["batch"]) for t in ts}
+        periods = schedule.periods(instrument)
         if source == "jsoc":
-            # one export per instrument and month within each fetch job (a day job: one per day)
-            exports = len({max(_period_key(t, fetch["batch"]), f"{t:%Y%m}", key=len) for t in ts})
+            # one export per instrument and month within each fetch job (a day job: one per day;
+            # a time key's first 6 characters are its month)
+            exports = len({max(schedule.period_of(t), t[:6], key=len) for t in ts})
         elif source == "fido" and INSTRUMENTS[instrument].jsoc_segment:
             exports = frames  # sunpy's JSOC client stages each chosen record on its own
         else:
@@ -145,9 +82,7 @@ def plan_fetch(config: dict) -> dict:
             "prepared_bytes": len(ts) * prepared_per_time,
         }
     generator, checkpoint = _model_bytes(config)
-    training = config.get("training", {})
-    epochs = int(training.get("epochs", 150))
-    keep_every = int(training.get("keep_every_epochs", 10))
+    epochs, keep_every = config["training"]["epochs"], config["training"]["keep_every_epochs"]
     kept = epochs // keep_every if keep_every else 0
     eval_fraction = int(config["dataset"]["eval_months"]) / 12
     farside_maps = sum(instruments[i]["times"] for i in FARSIDE_INPUTS if i in instruments)
@@ -166,7 +101,7 @@ def plan_fetch(config: dict) -> dict:
         "final_bytes": final["total_bytes"],
     }
     totals["disk_bytes"] = totals["raw_bytes"] + totals["prepared_bytes"] + totals["final_bytes"]
-    return {"image_size": size, "batch": fetch["batch"], "instruments": instruments, "final": final,
+    return {"image_size": size, "batch": schedule.batch, "instruments": instruments, "final": final,
             "totals": totals}
 
 

@@ -34,7 +34,7 @@ from farside_gan.acquire.transfer import (BACKOFF_S, DEADLINE_S, RETRIES, Candid
                                           TransientError, nearest, with_retries)
 from farside_gan.core.errors import InputDataError, NoDataError
 from farside_gan.core.instruments import CHANNELS, check_channel, parse_time
-from farside_gan.core.times import parse_duration
+from farside_gan.core.times import parse_duration, times_at_cadence
 
 __all__ = ["BACKOFF_S", "Candidate", "DEADLINE_S", "DownloadError", "FRAME_NAME", "FidoSource",
            "HttpArchive", "JsocSource", "LocalArchive", "RECORD_NAME", "RETRIES", "TransientError",
@@ -42,17 +42,6 @@ __all__ = ["BACKOFF_S", "Candidate", "DEADLINE_S", "DownloadError", "FRAME_NAME"
            "times_at_cadence", "with_retries", "write_record"]
 
 log = logging.getLogger(__name__)
-
-
-def times_at_cadence(start, end, cadence) -> list:
-    """Times from ``start`` to ``end`` inclusive every ``cadence`` (e.g. '12h')."""
-
-    t, stop, step = parse_time(start), parse_time(end), parse_duration(cadence)
-    out = []
-    while t <= stop:
-        out.append(t)
-        t += step
-    return out
 
 
 def open_source(spec: str, jsoc_email: str | None = None, retries: int = RETRIES,

@@ -45,9 +45,15 @@ def _fetch_period(args):
 
 
 def _plan(args):
-    from farside_gan.plan import format_plan, load_config, plan_fetch
+    import logging
 
-    plan = plan_fetch(load_config(args.configfile))
+    from farside_gan.config.workflow import config_warnings, load_config
+    from farside_gan.plan import format_plan, plan_fetch
+
+    config = load_config(args.configfile)
+    for warning in config_warnings(config):
+        logging.getLogger("farside_gan.plan").warning(warning)
+    plan = plan_fetch(config)
     print(json.dumps(plan, indent=2) if args.json else format_plan(plan))
     return 0
 
@@ -106,7 +112,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("plan", help="what a configuration will fetch and store",
                               description="Frames per instrument, expected download bytes, export "
                               "requests and disk for raw, intermediate and final data of a "
-                              "workflow configuration (later files override earlier ones).")
-    p.add_argument("configfile", nargs="+", help="config YAML file(s), e.g. config/config.yaml")
+                              "workflow configuration. The files are merged in the order given "
+                              "(later ones override the keys they name) and checked as the "
+                              "workflow checks them; nothing else is read: for what `snakemake "
+                              "--configfile FILE` runs, give the workflow's default first "
+                              "(config/config.yaml FILE).")
+    p.add_argument("configfile", nargs="+",
+                   help="config YAML file(s), e.g. config/config.yaml site.yaml")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=_plan)

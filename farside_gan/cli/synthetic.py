@@ -32,20 +32,30 @@ def parse_fault(text: str) -> tuple[str, str, int]:
 
 
 def _synth_archive(args) -> int:
-    from farside_gan.acquire.download import times_at_cadence
+    from farside_gan.core.times import times_at_cadence
     from farside_gan.synthetic import SyntheticSun, build_archive
-    instruments = tuple(i.strip() for i in args.instruments.split(",") if i.strip())
-    try:
-        times = times_at_cadence(args.start, args.end, args.cadence)
-    except ValueError as exc:
-        raise SystemExit(f"farside-gan synth-archive: error: --start/--end: {exc}") from None
-    if not times:
-        raise SystemExit(f"farside-gan synth-archive: error: --end {args.end} is before --start "
-                         f"{args.start}: no times to observe")
-    rows = build_archive(args.root, times, instruments=instruments, size=args.size,
-                         euvi_size=args.euvi_size, seed=args.seed, progress=True,
-                         sun=SyntheticSun(seed=args.seed, grid_deg=args.grid_deg),
-                         workers=args.workers)
+    if args.group and (args.start or args.end):
+        raise SystemExit("farside-gan synth-archive: --group or --start/--end, not both")
+    if not args.group and not (args.start and args.end):
+        raise SystemExit("farside-gan synth-archive: --start and --end (or --group) are needed")
+    groups = [(instruments, start, end, parse_cadence(cadence))
+              for instruments, start, end, cadence in args.group] \
+        or [(args.instruments, args.start, args.end, args.cadence)]
+    sun = SyntheticSun(seed=args.seed, grid_deg=args.grid_deg)
+    for instruments, start, end, cadence in groups:
+        names = tuple(i.strip() for i in instruments.split(",") if i.strip())
+        given = "--group" if args.group else "--start/--end"
+        try:
+            times = times_at_cadence(start, end, cadence)
+        except ValueError as exc:
+            raise SystemExit(f"farside-gan synth-archive: error: {given}: {exc}") from None
+        if not times:
+            raise SystemExit(f"farside-gan synth-archive: error: "
+                             f"{'--group ' + instruments + ': ' if args.group else ''}"
+                             f"--end {end} is before --start {start}: no times to observe")
+        rows = build_archive(args.root, times, instruments=names, size=args.size,
+                             euvi_size=args.euvi_size, seed=args.seed, progress=True, sun=sun,
+                             workers=args.workers)
     print(f"{len(rows)} files in {Path(args.root) / 'catalog.csv'}")
     return 0
 
@@ -84,11 +94,16 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("synth-archive",
                               help="write a synthetic AIA/HMI/EUVI archive + catalog.csv")
     p.add_argument("root", type=Path, help="archive root directory")
-    p.add_argument("--start", required=True, help="first nominal time (ISO, UTC)")
-    p.add_argument("--end", required=True, help="last nominal time (ISO, UTC, inclusive)")
+    p.add_argument("--start", help="first nominal time (ISO, UTC)")
+    p.add_argument("--end", help="last nominal time (ISO, UTC, inclusive)")
     p.add_argument("--cadence", type=parse_cadence, default="12h",
                    help="time between nominal times, e.g. 12h")
     p.add_argument("--instruments", default=",".join(INSTRUMENTS), help="comma-separated")
+    p.add_argument("--group", nargs=4, action="append", default=[],
+                   metavar=("INSTRUMENTS", "START", "END", "CADENCE"),
+                   help="instead of --instruments/--start/--end/--cadence: these instruments "
+                        "(comma-separated) from START to END every CADENCE; repeatable (the "
+                        "workflow: AIA and HMI at the training times, each STEREO at its own)")
     p.add_argument("--size", type=int, default=256, help="AIA/HMI image size in pixels (real: 4096)")
     p.add_argument("--euvi-size", type=int, default=None,
                    help="EUVI image size (default: --size; real: 2048)")

@@ -1,1 +1,2 @@
-"""Configuration: the workflow's (load, merge, validate, time grid, periods) and training's."""
+"""Configuration: the workflow's (``workflow``: read, merge, validate, check; ``schedule``: the
+time grids, the periods that batch them, the evaluation months) and training's (``training``)."""

@@ -3,8 +3,9 @@
 * :func:`build_manifest` pairs each AIA stack with the HMI target nearest in time (within a
   tolerance), gives every ok pair a split, and adds one 'dropped' row, with the reason, for
   every time whose frames were dropped (fetch records) or that found no partner.
-* :func:`split_months` chooses, per year, ``eval_months`` months for evaluation at random with
-  a fixed seed; the rest train. Splitting by whole months means no time is in both splits.
+* the split (``config.schedule.split_months``, which the workflow plans with) chooses, per year,
+  ``eval_months`` months for evaluation at random with a fixed seed; the rest train. Splitting
+  by whole months means no time is in both splits.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from farside_gan.config.schedule import split_months
 from farside_gan.core.documents import check_document, read_json
 from farside_gan.core.fitsio import atomic_output, read_header
 from farside_gan.core.instruments import (INSTRUMENTS, MANIFEST_TIME_FORMAT, TRAINING_INPUT,
@@ -26,17 +28,6 @@ MANIFEST_COLUMNS = ("time", "split", "input", "target", "status", "reason", "det
 
 
 # ----------------------------------------------------------------------------- split
-
-def split_months(years, seed: int = 0, eval_months: int = 2) -> dict[int, tuple[int, ...]]:
-    """Per year, the months (1-12) held out for evaluation; seeded, independent of other years."""
-    if not 0 <= eval_months <= 12:
-        raise ValueError(f"eval_months must be in 0..12, got {eval_months}")
-    out = {}
-    for year in sorted(set(int(y) for y in years)):
-        rng = np.random.default_rng([int(seed), year])
-        out[year] = tuple(sorted(int(m) for m in rng.choice(np.arange(1, 13), eval_months, replace=False)))
-    return out
-
 
 def split_of(time: datetime, eval_by_year: dict[int, tuple[int, ...]]) -> str:
     return "eval" if time.month in eval_by_year.get(time.year, ()) else "train"

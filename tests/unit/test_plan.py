@@ -11,7 +11,8 @@ from helpers import REPO
 
 @pytest.fixture(scope="module")
 def published():
-    from farside_gan.plan import load_config, plan_fetch
+    from farside_gan.config.workflow import load_config
+    from farside_gan.plan import plan_fetch
     return plan_fetch(load_config([REPO / "config" / "config.yaml"]))
 
 
@@ -48,7 +49,8 @@ def test_published_configuration_bytes(published):
 
 
 def test_finer_fetch_jobs_mean_finer_exports(tmp_path):
-    from farside_gan.plan import load_config, plan_fetch
+    from farside_gan.config.workflow import load_config
+    from farside_gan.plan import plan_fetch
 
     (tmp_path / "day.yaml").write_text("fetch: {batch: day, source: fido, jsoc_email: a@b.c}\n")
     plan = plan_fetch(load_config([REPO / "config" / "config.yaml", tmp_path / "day.yaml"]))

@@ -76,12 +76,19 @@ def test_environment_yml_has_workflow_and_test_extras():
 
 
 def rule_envs() -> dict[str, str]:
-    """{rule: env file relative to the repo} from the conda: directives of workflow/rules."""
+    """{rule: env file relative to the repo} from the conda: directives of workflow/rules (a
+    path, or a name the rules' files assign one to); `use rule A as B` gives B A's env."""
+    texts = {smk: smk.read_text() for smk in (REPO / "workflow/rules").glob("*.smk")}
+    names = dict(re.findall(r'^(\w+) = "([^"]+\.yaml)"', "\n".join(texts.values()), re.M))
     envs = {}
-    for smk in (REPO / "workflow/rules").glob("*.smk"):
-        for m in re.finditer(r"^(?:rule|checkpoint) (\w+):.*?^\s+conda:\s*\n\s+\"([^\"]+)\"",
-                             smk.read_text(), re.S | re.M):
-            envs[m.group(1)] = str((smk.parent / m.group(2)).resolve().relative_to(REPO))
+    for smk, text in texts.items():
+        for m in re.finditer(r"^(?:rule|checkpoint) (\w+):.*?^\s+conda:\s*\n\s+(\"[^\"]+\"|\w+)",
+                             text, re.S | re.M):
+            path = m.group(2).strip('"') if m.group(2).startswith('"') else names[m.group(2)]
+            envs[m.group(1)] = str((smk.parent / path).resolve().relative_to(REPO))
+    for text in texts.values():
+        for base, rule in re.findall(r"^use rule (\w+) as (\w+) with:", text, re.M):
+            envs[rule] = envs[base]
     return envs
 
 
@@ -89,7 +96,8 @@ def test_every_rule_names_an_env_in_envs():
     envs = rule_envs()
     rules = set()
     for smk in (REPO / "workflow/rules").glob("*.smk"):
-        rules |= set(re.findall(r"^(?:rule|checkpoint) (\w+):", smk.read_text(), re.M))
+        rules |= set(re.findall(r"^(?:rule|checkpoint|use rule \w+ as) (\w+)", smk.read_text(),
+                                re.M))
     assert rules and set(envs) == rules
     for rule, env in envs.items():
         assert (REPO / env).is_file(), f"rule {rule}: {env} missing"

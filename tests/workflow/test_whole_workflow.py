@@ -14,7 +14,7 @@ import pytest
 import yaml
 from helpers.workflow import DEMO_CONFIG, REAL_CONFIG, REPO, job_counts, run_snakemake
 
-SCHEMA = REPO / "config" / "schema.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def validate(config: dict) -> dict:

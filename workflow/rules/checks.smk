@@ -4,6 +4,8 @@
 
 import shutil
 
+from farside_gan.config.workflow import source_of
+
 
 def check_conda():
     """--use-conda without conda: say what is missing and the ways on (Snakemake would say
@@ -32,7 +34,8 @@ def check_jsoc_email():
         return
     jsoc = sorted(f"{job.wildcards.instrument}/{job.wildcards.period}"
                   for job in workflow.dag.needrun_jobs()
-                  if job.rule.name == "fetch" and fetch_source(job.wildcards.instrument) == "jsoc")
+                  if job.rule.name == "fetch"
+                  and source_of(config, job.wildcards.instrument) == "jsoc")
     if jsoc:
         raise WorkflowError(
             f"fetch.jsoc_email is empty, but {len(jsoc)} fetch job(s) download from JSOC "

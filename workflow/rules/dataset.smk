@@ -10,14 +10,17 @@ rule manifest:
     log:
         "logs/manifest.log",
     params:
-        split=config["dataset"],  # compared by Snakemake: a changed pairing or split reruns it
-        commands=manifest_commands,
+        # compared by Snakemake: a changed pairing or split reruns it
+        pair_tolerance=quoted(config["dataset"]["pair_tolerance"]),
+        seed=quoted(config["dataset"]["seed"]),
+        eval_months=quoted(config["dataset"]["eval_months"]),
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
-    script:
-        # in-process: the directory lists are long
-        "../scripts/farside_gan_cli.py"
+        CONDA_ENV
+    shell:
+        "python -m farside_gan manifest --out {output:q} --prepared {input.prepared:q}"
+        " --pair-tolerance {params.pair_tolerance} --seed {params.seed}"
+        " --eval-months {params.eval_months} > {log:q} 2>&1"

@@ -19,7 +19,7 @@ rule truth:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan synth-truth --sun {input.sun} --prepared {input.prepared}"
         " --out-dir {output} > {log} 2>&1"
@@ -44,15 +44,17 @@ rule evaluate:
     benchmark:
         "benchmarks/out/evaluate.tsv"
     params:
-        commands=evaluate_commands,
+        out_dir=lambda wildcards, output: quoted(Path(output.metrics).parent),
+        comparisons=evaluate_comparisons,
     threads: 1
     resources:
         mem_mb=8000,
         runtime=60,
     conda:
-        "../../envs/farside-gan.yaml"
-    script:
-        "../scripts/farside_gan_cli.py"
+        CONDA_ENV
+    shell:
+        "python -m farside_gan evaluate --out-dir {params.out_dir} {params.comparisons}"
+        " > {log:q} 2>&1"
 
 
 rule quicklook:
@@ -68,6 +70,6 @@ rule quicklook:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
         "python -m farside_gan quicklook --out-dir {output} {input} > {log} 2>&1"

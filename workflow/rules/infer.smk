@@ -26,13 +26,14 @@ rule predict_nearside:
         mem_mb=16000 if INFER_GPUS else 4000,
         runtime=30,
     conda:
-        "../../envs/farside-gan-gpu.yaml"
+        GPU_CONDA_ENV
     shell:
-        "python -m farside_gan predict --checkpoint {input.generator} --prepared {input.prepared}"
-        " --out-dir {output} --device {params.device} {params.ensemble} > {log} 2>&1"
+        "python -m farside_gan predict --checkpoint {input.generator:q}"
+        " --prepared {input.prepared:q} --out-dir {output:q} --device {params.device:q}"
+        " {params.ensemble} > {log:q} 2>&1"
 
 
-rule predict_farside:
+use rule predict_nearside as predict_farside with:
     input:
         generator="results/model/generator.pt",
         prepared=lambda wildcards: prepared_dir(SPACECRAFT[wildcards.spacecraft], wildcards.period),
@@ -40,18 +41,3 @@ rule predict_farside:
         directory("results/farside/{spacecraft}/{period}"),
     log:
         "logs/predict/{spacecraft}/{period}.log",
-    params:
-        device=INFER_DEVICE,
-        ensemble=ensemble_args(),
-    group:
-        "infer"
-    threads: 1
-    resources:
-        gpu=INFER_GPUS,
-        mem_mb=16000 if INFER_GPUS else 4000,
-        runtime=30,
-    conda:
-        "../../envs/farside-gan-gpu.yaml"
-    shell:
-        "python -m farside_gan predict --checkpoint {input.generator} --prepared {input.prepared}"
-        " --out-dir {output} --device {params.device} {params.ensemble} > {log} 2>&1"

@@ -20,7 +20,8 @@ rule prepare:
         "benchmarks/out/prepare/{instrument}/{period}.tsv"
     params:
         calibration=lambda wildcards, input: (
-            f"--calibration-dir {input.calibration}" if "calibration" in input.keys() else ""),
+            f"--calibration-dir {quoted(input.calibration)}" if "calibration" in input.keys()
+            else ""),
         size=config["image"]["size"],
         rsun_px=config["image"]["rsun_px"],
         mask_radius=config["image"]["mask_radius"],
@@ -33,10 +34,11 @@ rule prepare:
         mem_mb=lambda wildcards, threads: 2000 + 1500 * threads,
         runtime=120,
     conda:
-        "../../envs/farside-gan.yaml"
+        CONDA_ENV
     shell:
-        "python -m farside_gan prepare --instrument {wildcards.instrument} --fetch-index {input.index}"
-        " --out-dir {output} {params.calibration} --size {params.size} --rsun-px {params.rsun_px}"
-        " --mask-radius {params.mask_radius} --fill {params.fill} --euv-median {params.euv_median}"
-        " --euv-clip {params.euv_clip[0]} {params.euv_clip[1]} --hmi-clip {params.hmi_clip}"
-        " --workers {threads} > {log} 2>&1"
+        "python -m farside_gan prepare --instrument {wildcards.instrument}"
+        " --fetch-index {input.index:q} --out-dir {output:q} {params.calibration}"
+        " --size {params.size:q} --rsun-px {params.rsun_px:q} --mask-radius {params.mask_radius:q}"
+        " --fill {params.fill:q} --euv-median {params.euv_median:q}"
+        " --euv-clip {params.euv_clip[0]:q} {params.euv_clip[1]:q} --hmi-clip {params.hmi_clip:q}"
+        " --workers {threads} > {log:q} 2>&1"

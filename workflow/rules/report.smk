@@ -18,12 +18,14 @@ rule report_page:
     log:
         "logs/report_page.log",
     params:
-        commands=report_page_commands,
+        out_dir=lambda wildcards, output: quoted(Path(output.page).parent),
+        sources=report_page_sources,
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
-    script:
-        "../scripts/farside_gan_cli.py"
+        CONDA_ENV
+    shell:
+        "python -m farside_gan report-page --manifest {input.manifest:q}"
+        " --losses {input.losses:q} --out-dir {params.out_dir} {params.sources} > {log:q} 2>&1"

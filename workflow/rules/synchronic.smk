@@ -22,15 +22,19 @@ rule synchronic:
     benchmark:
         "benchmarks/out/synchronic/{period}.tsv"
     params:
-        commands=synchronic_commands,
+        grid=synchronic_grid(),
+        weight_power=quoted(SYNCHRONIC["weight_power"]),
+        sources=synchronic_sources,
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/farside-gan.yaml"
-    script:
-        "../scripts/farside_gan_cli.py"
+        CONDA_ENV
+    shell:
+        "python -m farside_gan synchronic --out-dir {output.maps:q} --png-dir {output.plots:q}"
+        " --uncertainty-png-dir {output.uncertainty:q} {params.grid}"
+        " --weight-power {params.weight_power} {params.sources} > {log:q} 2>&1"
 
 
 rule calibrate_uncertainty:
@@ -41,12 +45,15 @@ rule calibrate_uncertainty:
     log:
         "logs/calibrate_uncertainty.log",
     params:
-        commands=calibration_commands,
+        # fitted on the synchronic maps' grid, where it is applied
+        grid=synchronic_grid(),
+        pairs=calibration_pair_args,
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
     conda:
-        "../../envs/farside-gan.yaml"
-    script:
-        "../scripts/farside_gan_cli.py"
+        CONDA_ENV
+    shell:
+        "python -m farside_gan calibrate-uncertainty --out {output:q} {params.grid}"
+        " {params.pairs} > {log:q} 2>&1"

@@ -34,7 +34,7 @@ rule train:
         mem_mb=32000 if GPUS else 4000,
         runtime=2880 if GPUS else 120,
     conda:
-        "../../envs/farside-gan-gpu.yaml"
+        GPU_CONDA_ENV
     shell:
         "{params.launcher} train --manifest {input.manifest:q} --out-dir {params.out_dir:q}"
         " --device {params.device:q} {params.settings} > {log:q} 2>&1"
