@@ -9,11 +9,16 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("evaluate", help="score generated magnetograms against the truth",
                               description="Writes OUT_DIR/metrics.csv (a row per map and "
-                              "comparison), summary.csv, scatter.png, flux.png and maps/*.png. A "
+                              "comparison), summary.csv (per comparison, subset and metric: mean, "
+                              "median, Fisher-z mean, block-bootstrap 95%% interval), regions.csv "
+                              "(leading polarity per map and region of a synthetic truth), "
+                              "scatter.png, flux.png and maps/*.png. A "
                               "comparison SIDE/OBSERVER/TRUTH (e.g. farside/stereo_a/synthetic) "
                               "pairs PRED_DIR/<time>.fits with TARGET_DIR/<time>.fits; plain file "
                               "lists (--predictions/--targets) pair by DATE-OBS. Each map is "
-                              "scored on its own disk (its R_SUN and MASKRAD).")
+                              "scored on its own disk (its R_SUN and MASKRAD); a NaN on it is an "
+                              "error. A synthetic truth's CEILING and REGIONS extensions add the "
+                              "ceiling's CC, the model/ceiling ratio and the anti-Hale flag.")
     p.add_argument("--comparison", nargs=3, action="append", default=[],
                    metavar=("LABEL", "PRED_DIR", "TARGET_DIR"),
                    help="score the maps of PRED_DIR against those of TARGET_DIR with the same "
