@@ -1,14 +1,19 @@
-"""Summary statistics of per-map scores (farside_gan.evaluation.statistics, .summary)."""
+"""Summary statistics of per-map scores (farside_gan.evaluation.statistics, .summary) and the
+combination of several runs of the same maps (farside_gan.evaluation.combine)."""
 
 from __future__ import annotations
 
+import csv
 import math
 from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
 
+from farside_gan.cli import main
+from farside_gan.core.errors import InputDataError
 from farside_gan.evaluation import statistics
+from farside_gan.evaluation.combine import COMBINED, combine_runs, read_runs
 from farside_gan.evaluation.summary import describe, resamples_of, summarize
 
 START = datetime(2012, 1, 1)
@@ -93,3 +98,63 @@ def test_summary_has_clean_and_anti_hale_subsets_only_with_a_flag():
         np.tanh(np.arctanh(values).mean()))
     assert {s for s, _ in {(r["subset"], r["metric"]): r for r in summarize(_rows(values))}} \
         == {"all"}
+
+
+def _write_metrics(path, rows):
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_combining_identical_runs_gives_their_mean_and_no_narrower_interval(tmp_path):
+    rng = np.random.default_rng(0)
+    values = np.clip(rng.normal(0.7, 0.15, 90), -1, 1)
+    rows = _rows(values, anti_hale=[0] * 90)
+    paths = [_write_metrics(tmp_path / f"run{k}.csv", rows) for k in range(3)]
+    combined = combine_runs(read_runs(paths), ["a", "b", "c"], ["cc_binned"])
+    alone = {(r["subset"], r["metric"]): r for r in summarize(rows)}[("all", "cc_binned")]
+    for r in combined:
+        assert r["mean"] == pytest.approx(values.mean())
+    [total] = [r for r in combined if r["run"] == COMBINED and r["subset"] == "all"]
+    assert total["ci_low"] <= alone["ci_low"] and total["ci_high"] >= alone["ci_high"]
+    assert alone["ci_low"] < alone["ci_high"]
+    # one run's own interval is the summary's: the same maps, the same block draws
+    [run_a] = [r for r in combined if r["run"] == "a" and r["subset"] == "all"]
+    assert (run_a["ci_low"], run_a["ci_high"]) == (alone["ci_low"], alone["ci_high"])
+
+
+def test_combining_runs_that_differ_widens_the_interval_by_their_spread(tmp_path):
+    """Two runs 0.1 apart on every map: the mean over runs is midway and its interval, which
+    resamples the runs too, is wider than either run's and holds both runs' means."""
+    rng = np.random.default_rng(1)
+    values = np.clip(rng.normal(0.6, 0.1, 90), -1, 1)
+    paths = [_write_metrics(tmp_path / "low.csv", _rows(values)),
+             _write_metrics(tmp_path / "high.csv", _rows(values + 0.1))]
+    out = tmp_path / "combined.csv"
+    assert main(["combine-metrics", *map(str, paths), "--labels", "low", "high",
+                 "--metric", "cc_binned", "--out", str(out)]) == 0
+    with open(out, newline="") as fh:
+        rows = {r["run"]: r for r in csv.DictReader(fh)}
+    assert set(rows) == {"low", "high", COMBINED}
+    total = rows[COMBINED]
+    assert float(total["mean"]) == pytest.approx(values.mean() + 0.05)
+    assert int(total["runs"]) == 2 and int(total["n"]) == 90
+    width = {k: float(r["ci_high"]) - float(r["ci_low"]) for k, r in rows.items()}
+    assert width[COMBINED] > max(width["low"], width["high"])
+    assert float(total["ci_low"]) <= float(rows["low"]["mean"])
+    assert float(total["ci_high"]) >= float(rows["high"]["mean"])
+
+
+def test_runs_of_other_maps_are_refused_naming_the_file(tmp_path):
+    values = np.full(30, 0.5)
+    first = _write_metrics(tmp_path / "one.csv", _rows(values))
+    other = _write_metrics(tmp_path / "other.csv", _rows(values[:29]))
+    with pytest.raises(InputDataError, match=r"other.csv: scores other maps than .*one.csv "
+                       r"\(1 missing, 0 extra\)"):
+        read_runs([first, other])
+    flagged = _write_metrics(tmp_path / "flagged.csv", _rows(values, anti_hale=[1] * 30))
+    unflagged = _write_metrics(tmp_path / "unflagged.csv", _rows(values, anti_hale=[0] * 30))
+    with pytest.raises(InputDataError, match="unflagged.csv: flags other maps as anti-Hale"):
+        read_runs([flagged, unflagged])
