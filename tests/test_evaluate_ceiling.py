@@ -93,7 +93,8 @@ def test_anti_hale_maps_are_flagged_and_their_ceiling_is_low(perfect, truths):
     assert float(clean["ceiling_cc_binned"]) > 0.95  # nothing but network and holes missing
     table = fits.getdata(truths / "truth" / f"{CLEAN_DAY.strftime(TIME_KEY_FORMAT)}.fits",
                          "REGIONS")
-    assert not any(table["ANTIHALE"] & (table["FLUX"] >= truth_regions.MIN_ANTI_HALE_FLUX_MX))
+    shares = table["FLUX"] * table["MU"] ** 2 / float(clean["unsigned_flux_real"])
+    assert not any(table["ANTIHALE"] & (shares >= truth_regions.MIN_ANTI_HALE_FLUX_SHARE))
     for day in ANTI_HALE_DAYS:
         row = rows[day.strftime(TIME_KEY_FORMAT)]
         assert row["anti_hale"] == "1"
@@ -180,3 +181,18 @@ def test_a_hole_on_the_disk_is_refused_naming_the_file(perfect, truths, tmp_path
     assert not any((tmp_path / d).exists() for d in "abc")
     # NaN off the disk is the product's fill: scored as before
     assert np.isnan(fits.getdata(truth)[0, 0])
+
+
+def test_the_anti_hale_flag_weighs_a_region_by_its_share_of_the_disks_flux():
+    """FLUX x MU^2 over the map's unsigned flux: 1e22 Mx at mu 0.5 is 2.5% of 1e23 Mx (flagged),
+    at mu 0.4 1.6% (not); a Hale region of any size never flags; without a table or the flux in
+    Mx the flag is not known."""
+    def region(flux, mu, anti=True):
+        return {"ANTIHALE": anti, "FLUX": flux, "MU": mu}
+    assert truth_regions.anti_hale_flag([region(1e22, 0.5)], 1e23) == 1.0
+    assert truth_regions.anti_hale_flag([region(1e22, 0.4)], 1e23) == 0.0
+    assert truth_regions.anti_hale_flag([region(1e22, 0.4)], 3e22) == 1.0  # a quiet disk
+    assert truth_regions.anti_hale_flag([region(1e24, 1.0, anti=False)], 1e23) == 0.0
+    assert truth_regions.anti_hale_flag([], 1e23) == 0.0
+    assert np.isnan(truth_regions.anti_hale_flag(None, 1e23))
+    assert np.isnan(truth_regions.anti_hale_flag([region(1e22, 0.5)], None))

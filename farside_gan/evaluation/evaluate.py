@@ -181,6 +181,9 @@ def score_pair(prediction: Path, target: Path, comparison: Comparison, bin_facto
                           pixel_area=area or 1.0, mu=metrics.mu_map(gen.shape[0], radius))
     extras = truth_regions.read_truth_extras(target)
     row.update(ceiling_scores(extras, real, disk, factor, row["cc_binned"], target))
+    flag = truth_regions.anti_hale_flag(extras.regions,
+                                        row["unsigned_flux_real"] if area else None)
+    row["anti_hale"] = "" if math.isnan(flag) else int(flag)
     region_scores = None
     if extras.regions is not None:
         region_scores = truth_regions.score_regions(gen, real, disk, extras.regions)
@@ -199,9 +202,9 @@ def score_pair(prediction: Path, target: Path, comparison: Comparison, bin_facto
 
 def ceiling_scores(extras, real: np.ndarray, disk: np.ndarray, factor: int, cc_binned: float,
                    target) -> dict:
-    """The ceiling's binned CC against the truth, the model's binned CC over it and the
-    anti-Hale flag ('' where the truth file has no ceiling or region table)."""
-    out = {"ceiling_cc_binned": math.nan, "cc_binned_over_ceiling": math.nan, "anti_hale": ""}
+    """The ceiling's binned CC against the truth and the model's binned CC over it (NaN where
+    the truth file has no ceiling)."""
+    out = {"ceiling_cc_binned": math.nan, "cc_binned_over_ceiling": math.nan}
     if extras.ceiling is not None:
         if extras.ceiling.shape != real.shape:
             raise InputDataError(target, f"its ceiling's shape {extras.ceiling.shape} differs "
@@ -211,8 +214,6 @@ def ceiling_scores(extras, real: np.ndarray, disk: np.ndarray, factor: int, cc_b
         out["ceiling_cc_binned"] = metrics.pearson_cc(metrics.bin_image(ceiling, factor),
                                                       metrics.bin_image(real, factor), disk_b)
         out["cc_binned_over_ceiling"] = metrics.ratio(cc_binned, out["ceiling_cc_binned"])
-    if extras.regions is not None:
-        out["anti_hale"] = int(truth_regions.anti_hale_flag(extras.regions))
     return out
 
 
