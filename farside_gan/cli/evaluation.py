@@ -1,5 +1,6 @@
-"""``farside-gan evaluate`` (scores against the truth) and ``report-page`` (the report's landing
-page: data, evaluation table, loss figure and latest maps)."""
+"""``farside-gan evaluate`` (scores against the truth), ``combine-metrics`` (several runs of the
+same maps in one table) and ``report-page`` (the report's landing page: data, evaluation table,
+loss figure and latest maps)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("evaluate", help="score generated magnetograms against the truth",
                               description="Writes OUT_DIR/metrics.csv (a row per map and "
-                              "comparison), summary.csv, scatter.png, flux.png and maps/*.png. A "
+                              "comparison), summary.csv (per comparison, subset and metric: mean, "
+                              "median, Fisher-z mean, block-bootstrap 95%% interval), regions.csv "
+                              "(leading polarity per map and region of a synthetic truth), "
+                              "scatter.png, flux.png and maps/*.png. A "
                               "comparison SIDE/OBSERVER/TRUTH (e.g. farside/stereo_a/synthetic) "
                               "pairs PRED_DIR/<time>.fits with TARGET_DIR/<time>.fits; plain file "
                               "lists (--predictions/--targets) pair by DATE-OBS. Each map is "
-                              "scored on its own disk (its R_SUN and MASKRAD).")
+                              "scored on its own disk (its R_SUN and MASKRAD); a NaN on it is an "
+                              "error. A synthetic truth's CEILING and REGIONS extensions add the "
+                              "ceiling's CC, the model/ceiling ratio and the anti-Hale flag.")
     p.add_argument("--comparison", nargs=3, action="append", default=[],
                    metavar=("LABEL", "PRED_DIR", "TARGET_DIR"),
                    help="score the maps of PRED_DIR against those of TARGET_DIR with the same "
@@ -36,6 +42,25 @@ def register(subparsers) -> None:
     p.add_argument("--max-maps", type=int, default=20,
                    help="side-by-side map PNGs to draw per comparison")
     p.set_defaults(func=_evaluate)
+
+    from farside_gan.evaluation.combine import COMBINABLE_METRICS, DEFAULT_METRICS
+    p = subparsers.add_parser("combine-metrics", help="several runs (training seeds) of the same "
+                              "maps in one table, with intervals",
+                              description="Reads the metrics.csv of several runs scored on the "
+                              "same maps and prints, per comparison, subset and metric, each "
+                              "run's mean with its block-bootstrap 95%% interval and the mean "
+                              "over the runs with an interval that covers the maps' sampling and "
+                              "the runs' spread (resampling time blocks, then runs); writes the "
+                              "same as a CSV.")
+    p.add_argument("metrics", nargs="+", metavar="METRICS.csv", help="one metrics.csv per run")
+    p.add_argument("--out", required=True, help="the combined table (CSV)")
+    p.add_argument("--labels", nargs="+", default=None,
+                   help="a name per run, in the order of the files (default: the file paths)")
+    p.add_argument("--metric", dest="metric_names", action="append", default=None,
+                   choices=COMBINABLE_METRICS, metavar="METRIC",
+                   help=f"a metric to combine (repeatable; default: {' '.join(DEFAULT_METRICS)}; "
+                   f"choices: {' '.join(COMBINABLE_METRICS)})")
+    p.set_defaults(func=_combine_metrics)
 
     p = subparsers.add_parser("report-page", help="the report's landing page: data, evaluation "
                               "table, loss figure, latest maps",
@@ -76,6 +101,19 @@ def _evaluate(args) -> int:
     print(evaluate_comparisons(list(comparisons.values()), args.out_dir, bin_factor=args.bin,
                                ar_threshold=args.ar_threshold, qs_threshold=args.qs_threshold,
                                max_maps=args.max_maps))
+    return 0
+
+
+def _combine_metrics(args) -> int:
+    from farside_gan.evaluation.combine import (DEFAULT_METRICS, combine_runs, format_table,
+                                                read_runs, write_combined)
+    labels = args.labels or list(args.metrics)
+    if len(labels) != len(args.metrics):
+        raise SystemExit(f"farside-gan combine-metrics: error: {len(labels)} labels for "
+                         f"{len(args.metrics)} files")
+    rows = combine_runs(read_runs(args.metrics), labels, args.metric_names or DEFAULT_METRICS)
+    print(format_table(rows))
+    print(write_combined(args.out, rows))
     return 0
 
 

@@ -1,17 +1,23 @@
 """Agreement between generated and real magnetograms (both in Gauss), on the solar disk.
 
 Pixel-to-pixel Pearson CC at full resolution and after ``bin`` x ``bin`` binning (Jeong et al.
-2022 report 8x8), the binned CC split into active-region and quiet-Sun pixels, RMSE, and total
-unsigned and net flux of both maps. Binned pixels are block means; a block counts as on the disk
-only when all its pixels are (partial blocks would mix in the off-disk fill). Active-region
-pixels: binned |B_real| >= ``ar_threshold``; quiet Sun: binned |B_real| < ``qs_threshold``. A
-region CC over fewer than ``MIN_REGION_PIXELS`` binned pixels is NaN: with two or three points a
-correlation is +-1 by construction, whatever the model does.
+2022 report 8x8), the binned CC split into active-region and quiet-Sun pixels and into three mu
+bands, RMSE, and total unsigned and net flux of both maps. Binned pixels are block means; a block
+counts as on the disk only when all its pixels are (partial blocks would mix in the off-disk
+fill). Active-region pixels: binned |B| >= ``ar_threshold`` in the real *or* the generated map
+(a region the model invents counts against it); quiet Sun: binned |B| < ``qs_threshold`` in both.
+A region CC over fewer than ``MIN_REGION_PIXELS`` binned pixels is NaN: with two or three points
+a correlation is +-1 by construction, whatever the model does.
+
+mu bands (:data:`MU_BANDS`): the cosine of the viewing angle of each binned pixel, the block mean
+of mu = sqrt(1 - (r / R_SUN)^2) (r the distance from the disk centre in pixels). The aligned
+frame's disk is centred with radius ``R_SUN``, and for an observer at the Sun's distance this
+is the exact mu to 1e-5 (the gnomonic projection's tan against sin at 0.27 deg).
 
 "Binned" means the same solar area at every image size: 8 x 8 pixels of the published 1024-px
-frame with a 450-px disk radius (:func:`bin_factor_for`). :func:`leading_polarity` scores the
-physics the model must infer from EUV morphology: for each bipolar active region of the real
-map, whether the generated map gives its leading (westward) polarity the right sign.
+frame with a 450-px disk radius (:func:`bin_factor_for`). :func:`leading_polarity` and
+:func:`leading_polarity_right` score the physics the model must infer from EUV morphology:
+whether the generated map gives an active region's leading (westward) polarity the right sign.
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ MIN_REGION_PIXELS = 20
 MIN_AR_FLUX_MX = 5e21
 #: ...and only bipolar ones: each polarity holds at least this fraction of the region's flux.
 MIN_POLARITY_FRACTION = 0.2
+#: (name, lowest mu, highest mu) of the bands the binned CC is split into: centre mu >= 0.8
+#: (within 37 deg of disk centre), middle 0.5 <= mu < 0.8, limb mu < 0.5 (60 deg and further,
+#: to the mask's edge). Bands are closed below, open above; together they are the disk.
+MU_BANDS = (("centre", 0.8, math.inf), ("middle", 0.5, 0.8), ("limb", -math.inf, 0.5))
+#: A map's unsigned flux "within 10%" of the truth's: |generated / true - 1| <= this.
+FLUX_TOLERANCE = 0.1
 
 
 def bin_factor_for(rsun_px: float) -> int:
@@ -105,30 +117,52 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
 
+def mu_map(image_size: int, rsun_px: float) -> np.ndarray:
+    """mu = sqrt(1 - (r / R)^2) of every pixel of a centred disk of radius ``rsun_px`` (0 off
+    the disk)."""
+    from farside_gan.core.geometry import radius_map
+    rho = radius_map(image_size) / float(rsun_px)
+    return np.sqrt(np.clip(1.0 - rho * rho, 0.0, None))
+
+
 def compare(generated: np.ndarray, real: np.ndarray, disk: np.ndarray, bin_factor: int = 8,
             ar_threshold: float = 100.0, qs_threshold: float | None = None,
-            pixel_area: float = 1.0, min_region_pixels: int = MIN_REGION_PIXELS) -> dict[str, float]:
-    """All metrics of one generated/real pair (Gauss), ``disk`` the boolean on-disk mask."""
+            pixel_area: float = 1.0, min_region_pixels: int = MIN_REGION_PIXELS,
+            mu: np.ndarray | None = None) -> dict[str, float]:
+    """All metrics of one generated/real pair (Gauss), ``disk`` the boolean on-disk mask, ``mu``
+    (per pixel, e.g. :func:`mu_map`) for the mu bands (NaN without it)."""
     qs_threshold = ar_threshold if qs_threshold is None else qs_threshold
     gen_b, real_b = bin_image(generated, bin_factor), bin_image(real, bin_factor)
     disk_b = bin_mask(disk, bin_factor)
-    ar = disk_b & (np.abs(real_b) >= ar_threshold)
-    qs = disk_b & (np.abs(real_b) < qs_threshold)
+    ar = disk_b & ((np.abs(real_b) >= ar_threshold) | (np.abs(gen_b) >= ar_threshold))
+    qs = disk_b & (np.abs(real_b) < qs_threshold) & (np.abs(gen_b) < qs_threshold)
     unsigned = (unsigned_flux(real, disk, pixel_area), unsigned_flux(generated, disk, pixel_area))
     net = (net_flux(real, disk, pixel_area), net_flux(generated, disk, pixel_area))
-    return {
+    flux_ratio = ratio(unsigned[1], unsigned[0])
+    row = {
         "cc": pearson_cc(generated, real, disk),
         "cc_binned": pearson_cc(gen_b, real_b, disk_b),
         "cc_ar": region_cc(gen_b, real_b, ar, min_region_pixels),
         "cc_qs": region_cc(gen_b, real_b, qs, min_region_pixels),
         "n_binned": int(disk_b.sum()), "n_ar": int(ar.sum()), "n_qs": int(qs.sum()),
+    }
+    mu_b = bin_image(mu, bin_factor) if mu is not None else None
+    for name, low, high in MU_BANDS:
+        band = disk_b & (mu_b >= low) & (mu_b < high) if mu_b is not None else None
+        row[f"cc_binned_mu_{name}"] = (region_cc(gen_b, real_b, band, min_region_pixels)
+                                       if band is not None else math.nan)
+        row[f"n_mu_{name}"] = int(band.sum()) if band is not None else 0
+    row.update({
         "rmse": rmse(generated, real, disk),
         "rmse_binned": rmse(gen_b, real_b, disk_b),
         "unsigned_flux_real": unsigned[0], "unsigned_flux_generated": unsigned[1],
-        "unsigned_flux_ratio": ratio(unsigned[1], unsigned[0]),
+        "unsigned_flux_ratio": flux_ratio,
+        "unsigned_flux_within_10pct": (float(abs(flux_ratio - 1.0) <= FLUX_TOLERANCE)
+                                       if math.isfinite(flux_ratio) else math.nan),
         "net_flux_real": net[0], "net_flux_generated": net[1],
-        "net_flux_ratio": ratio(net[1], net[0]),
-    }
+        "net_flux_error": ratio(abs(net[1] - net[0]), unsigned[0]),
+    })
+    return row
 
 
 def leading_polarity(generated: np.ndarray, real: np.ndarray, disk: np.ndarray, header,
@@ -170,6 +204,25 @@ def leading_polarity(generated: np.ndarray, real: np.ndarray, disk: np.ndarray, 
         leading = region & (leading_sign * real > 0)
         right += int(np.sign(np.asarray(generated, np.float64)[leading].sum()) == leading_sign)
     return len(regions), right
+
+
+def leading_polarity_right(generated: np.ndarray, real: np.ndarray, disk: np.ndarray,
+                           leading_xy: tuple[float, float], following_xy: tuple[float, float],
+                           leading_sign: int) -> bool | None:
+    """Whether ``generated`` gives a known region's leading polarity its sign ``leading_sign``:
+    the sign of its net field over the leading polarity's pixels, those on the disk within half
+    the distance between the polarity centres (0-based pixel x, y) of the leading centre where
+    the real field has the leading sign. None when there are no such pixels (a region at the
+    limb, its leading polarity off the disk or drowned)."""
+    ny, nx = real.shape
+    y, x = np.ogrid[:ny, :nx]
+    radius = max(0.5 * math.hypot(leading_xy[0] - following_xy[0],
+                                  leading_xy[1] - following_xy[1]), 1.0)
+    near = (x - leading_xy[0]) ** 2 + (y - leading_xy[1]) ** 2 <= radius * radius
+    leading = near & disk & (leading_sign * np.asarray(real, np.float64) > 0)
+    if not leading.any():
+        return None
+    return bool(np.sign(np.asarray(generated, np.float64)[leading].sum()) == leading_sign)
 
 
 def _stonyhurst_longitudes(header, pixels: np.ndarray) -> np.ndarray:

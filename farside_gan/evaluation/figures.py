@@ -27,8 +27,10 @@ def maps_figure(real: np.ndarray, generated: np.ndarray, title: str, vmax: float
     return fig
 
 
-def scatter_figure(points: dict[str, tuple[np.ndarray, np.ndarray]], summary: list[dict]) -> Figure:
-    """Generated against true binned field, one panel per comparison (``side/observer/truth``)."""
+def scatter_figure(points: dict[str, tuple[np.ndarray, np.ndarray]],
+                   map_counts: dict[str, int]) -> Figure:
+    """Generated against true binned field, one panel per comparison (``side/observer/truth``,
+    ``map_counts`` its number of maps)."""
     from farside_gan.core.metrics import pearson_cc
     labels = list(points)
     fig = Figure(figsize=(4.2 * max(len(labels), 1), 4.4))
@@ -36,6 +38,7 @@ def scatter_figure(points: dict[str, tuple[np.ndarray, np.ndarray]], summary: li
     for ax, label in zip(axes, labels):
         real, generated = points[label]
         side, observer, truth = label.split("/")
+        n = map_counts.get(label, 0)
         ax.scatter(real, generated, s=2, alpha=0.3, color="k", rasterized=True)
         lim = max(float(np.abs(real).max(initial=1)), float(np.abs(generated).max(initial=1)))
         ax.plot([-lim, lim], [-lim, lim], "r-", lw=0.8)
@@ -43,8 +46,6 @@ def scatter_figure(points: dict[str, tuple[np.ndarray, np.ndarray]], summary: li
         ax.set_ylim(-lim, lim)
         ax.set_xlabel(f"{TRUTH_NAMES.get(truth, truth)} B (binned, G)")
         ax.set_ylabel("generated B (binned, G)")
-        n = next((r["n_maps"] for r in summary if (r["side"], r["observer"], r["truth"])
-                  == (side, observer, truth)), 0)
         ax.set_title(f"{side}, {observer}: CC = {pearson_cc(real, generated):.3f} ({n} maps)",
                      fontsize=9)
     fig.tight_layout()

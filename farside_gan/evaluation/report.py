@@ -25,13 +25,34 @@ from farside_gan.core.instruments import INSTRUMENT_LIST, INSTRUMENTS, SIDES, TR
 OBSERVER_NAMES = {i.observer: i.observatory.replace("_", "-") for i in INSTRUMENT_LIST}
 SIDE_NAMES = {side: side.replace("side", " side") for side in SIDES}
 TRUTH_NAMES = {TRAINING_TARGET: INSTRUMENTS[TRAINING_TARGET].camera, "synthetic": "synthetic truth"}
-#: The summary's rows on the landing page (one column per comparison): (summary.csv column,
-#: what it is, format).
-SUMMARY_TABLE = (("n_maps", "maps", "{:d}"), ("cc", "CC", "{:.3f}"),
-                 ("cc_binned", "CC binned", "{:.3f}"), ("cc_ar", "CC active regions", "{:.3f}"),
-                 ("cc_qs", "CC quiet Sun", "{:.3f}"), ("rmse_binned", "RMSE binned (G)", "{:.0f}"),
-                 ("unsigned_flux_ratio", "unsigned flux, generated / true", "{:.2f}"),
-                 ("leading_right_fraction", "leading polarity right", "{:.2f}"))
+#: The summary's rows on the landing page (one column per comparison): (metric, subset, what it
+#: is, format, with its interval). The headline first: binned CC of all and of clean maps, the
+#: sign-blind ceiling beside it.
+SUMMARY_TABLE = (
+    ("cc_binned", "all", "CC binned, all maps", "{:.3f}", True),
+    ("ceiling_cc_binned", "all", "sign-blind ceiling, all maps", "{:.3f}", True),
+    ("cc_binned", "clean", "CC binned, clean maps", "{:.3f}", True),
+    ("ceiling_cc_binned", "clean", "sign-blind ceiling, clean maps", "{:.3f}", True),
+    ("cc_binned", "anti_hale", "CC binned, anti-Hale maps", "{:.3f}", True),
+    ("cc_binned_over_ceiling", "all", "CC binned / ceiling, all maps", "{:.2f}", True),
+    ("cc", "all", "CC", "{:.3f}", False),
+    ("cc_ar", "all", "CC active regions", "{:.3f}", False),
+    ("cc_qs", "all", "CC quiet Sun", "{:.3f}", False),
+    ("cc_binned_mu_centre", "all", "CC binned, mu >= 0.8", "{:.3f}", False),
+    ("cc_binned_mu_middle", "all", "CC binned, 0.5 <= mu < 0.8", "{:.3f}", False),
+    ("cc_binned_mu_limb", "all", "CC binned, mu < 0.5", "{:.3f}", False),
+    ("rmse_binned", "all", "RMSE binned (G)", "{:.0f}", False),
+    ("unsigned_flux_ratio", "all", "unsigned flux, generated / true", "{:.2f}", True),
+    ("unsigned_flux_ratio_q1", "all", "... weakest quarter of true flux", "{:.2f}", False),
+    ("unsigned_flux_ratio_q4", "all", "... strongest quarter of true flux", "{:.2f}", False),
+    ("unsigned_flux_within_10pct", "all", "maps with unsigned flux within 10%", "{:.2f}", False),
+    ("net_flux_error", "all", "abs(net flux error) / true unsigned flux", "{:.3f}", False),
+    ("leading_right_fraction_hale", "all", "leading polarity right, Hale regions", "{:.2f}",
+     False),
+    ("leading_right_fraction_anti_hale", "all", "leading polarity right, anti-Hale regions",
+     "{:.2f}", False),
+    ("leading_right_fraction", "all", "leading polarity right (region-maps)", "{:.2f}", False),
+)
 
 
 def read_rows(path: str | os.PathLike) -> list[dict]:
@@ -80,14 +101,23 @@ def comparison_name(row: dict) -> str:
             f"{TRUTH_NAMES.get(row['truth'], row['truth'])}")
 
 
-def _cell(value: str, fmt: str) -> str:
+def _number(value) -> float:
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
+        return math.nan
+
+
+def _cell(row: dict | None, fmt: str, interval: bool) -> str:
+    """``mean [low, high]`` of a summary row ('-' where it is not defined)."""
+    mean = _number(row.get("mean")) if row else math.nan
+    if math.isnan(mean):
         return "-"
-    if math.isnan(number):
-        return "-"
-    return fmt.format(int(number) if fmt == "{:d}" else number)
+    text = fmt.format(mean)
+    low, high = _number(row.get("ci_low")), _number(row.get("ci_high"))
+    if interval and not (math.isnan(low) or math.isnan(high)):
+        text += f" [{fmt.format(low)}, {fmt.format(high)}]"
+    return text
 
 
 def evaluation_section(summary: list[dict] | None) -> str:
@@ -95,8 +125,10 @@ def evaluation_section(summary: list[dict] | None) -> str:
     if summary is None:
         return "\n".join(lines + ["No evaluation in this run (no evaluation month among the "
                                   "training times).", ""])
-    means = [r for r in summary if r["statistic"] == "mean"]
-    truths = {r["truth"] for r in means}
+    comparisons = list(dict.fromkeys((r["side"], r["observer"], r["truth"]) for r in summary))
+    by_key = {(r["side"], r["observer"], r["truth"], r["subset"], r["metric"]): r
+              for r in summary}
+    truths = {truth for _, _, truth in comparisons}
     if "synthetic" in truths:
         lines += ["A synthetic archive: the synthetic Sun's true line-of-sight field on each "
                   "map's own grid is the truth, on the near side (SDO) and on the far side "
@@ -105,20 +137,31 @@ def evaluation_section(summary: list[dict] | None) -> str:
     else:
         lines += ["A real archive: the near side (SDO) is scored against HMI. **There is no "
                   "farside truth**, so the farside maps are not scored.", ""]
-    # comparisons as columns: the landing page's text column is narrow, the comparisons few
-    lines += list_table(("",) + tuple(comparison_name(r) for r in means),
-                        [(heading,) + tuple(_cell(r.get(column), fmt) for r in means)
-                         for column, heading, fmt in SUMMARY_TABLE],
-                        title="Evaluation summary: means over the maps of each comparison",
-                        widths=(3,) + (2,) * len(means))
+    table = [(heading,) + tuple(_cell(by_key.get((*c, subset, metric)), fmt, interval)
+                                for c in comparisons)
+             for metric, subset, heading, fmt, interval in SUMMARY_TABLE
+             if any(by_key.get((*c, subset, metric)) for c in comparisons)]
+    maps = ("maps",) + tuple(str(by_key.get((*c, "all", "cc_binned"), {}).get("n", "-"))
+                             for c in comparisons)
+    names = tuple(comparison_name(dict(zip(("side", "observer", "truth"), c)))
+                  for c in comparisons)
+    lines += list_table(("",) + names, [maps] + table,
+                        title="Evaluation summary: means over the maps of each comparison "
+                              "[95% interval]", widths=(3,) + (2,) * len(comparisons))
+    ceiling = ("Sign-blind ceiling: the truth with every active region given its Hale sign, "
+               "network and coronal-hole fields zeroed, the best an EUV-only model can do; "
+               "clean maps: no anti-Hale region of note on the disk. "
+               if "synthetic" in truths else "")
     lines += ["Pearson CC pixel by pixel on the disk, at full resolution and binned to the solar "
               "area of 8x8 pixels at 1024 px (Jeong et al. 2022: 0.88 full disk, 0.91 active "
-              "regions, 0.70 quiet Sun on real data); active regions and quiet Sun: binned pixels "
-              "whose true field is at or above, and below, the active-region threshold "
-              "(``farside-gan evaluate --ar-threshold``); leading polarity right: the share of "
-              "bipolar regions whose leading polarity has the true sign; -: not defined (too few "
-              "pixels or regions). Per map: ``results/evaluation/metrics.csv``; means and "
-              "medians: ``summary.csv``.", ""]
+              f"regions, 0.70 quiet Sun on real data). {ceiling}Active regions: binned pixels "
+              "where the true or the generated field reaches the active-region threshold "
+              "(``farside-gan evaluate --ar-threshold``), quiet Sun the rest. Intervals: block "
+              "bootstrap over two-week blocks of observation time. Leading polarity right: the "
+              "share of regions whose leading polarity has the true sign (with a region table "
+              "each region once per passage, at its map nearest disk centre); -: not defined "
+              "(too few pixels, regions or blocks). Per map: "
+              "``results/evaluation/metrics.csv``; every statistic: ``summary.csv``.", ""]
     return "\n".join(lines) + "\n"
 
 

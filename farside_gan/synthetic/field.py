@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from scipy import ndimage
 
-from farside_gan.core.solar_cycle import hale_leading_sign, solar_cycle
+from farside_gan.synthetic.solar_cycle import hale_leading_sign, solar_cycle
 
 #: Snodgrass (1983) magnetic-feature sidereal rotation, deg/day: A + B sin^2 + C sin^4 (latitude).
 ROTATION_DEG_PER_DAY = (14.713, -2.396, -1.787)
@@ -74,6 +74,14 @@ class ActiveRegion:
     sigma_leading: float
     sigma_following: float
     peak_field: float        # |B| at the leading spot's centre at full strength
+    anti_hale: bool = False  # leading_sign is the opposite of Hale's law's
+    time_bin: int = 0        # the emergence bin it was drawn in (AR_BIN_DAYS wide) ...
+    index: int = 0           # ... and its place in that bin's draw: (Sun's seed, bin, index) names it
+
+    @property
+    def hale_sign(self) -> int:
+        """The leading polarity Hale's law gives this region (its hemisphere, its cycle)."""
+        return -self.leading_sign if self.anti_hale else self.leading_sign
 
     def strength(self, day: float) -> float:
         age = day - self.emerged_day
@@ -117,7 +125,8 @@ class SyntheticSun:
 
     def __init__(self, seed: int = 0, grid_deg: float = 0.2, ar_rate_per_day: float = 0.9,
                  anti_hale_fraction: float = 0.04, network_field: float = 25.0,
-                 polar_field: float = 12.0, field_cadence_minutes: float = 30.0):
+                 polar_field: float = 12.0, field_cadence_minutes: float = 30.0,
+                 coronal_hole_rate: float = 1.5):
         self.seed = int(seed)
         self.grid_deg = float(grid_deg)
         self.ar_rate_per_day = ar_rate_per_day
@@ -125,6 +134,7 @@ class SyntheticSun:
         self.network_field = network_field
         self.polar_field = polar_field
         self.field_cadence_minutes = field_cadence_minutes
+        self.coronal_hole_rate = coronal_hole_rate
         self.nlat = int(round(180.0 / grid_deg))
         self.nlon = 2 * self.nlat
         self.lats = -90.0 + (np.arange(self.nlat) + 0.5) * grid_deg
@@ -135,7 +145,7 @@ class SyntheticSun:
 
     #: What :meth:`parameters` records: everything the field at any time depends on.
     PARAMETERS = ("seed", "grid_deg", "ar_rate_per_day", "anti_hale_fraction", "network_field",
-                  "polar_field", "field_cadence_minutes")
+                  "polar_field", "field_cadence_minutes", "coronal_hole_rate")
 
     def parameters(self) -> dict:
         """The constructor's arguments: ``SyntheticSun(**sun.parameters())`` is the same Sun."""
@@ -154,7 +164,7 @@ class SyntheticSun:
         regions = []
         # Spoerer's law: emergence latitudes drift from ~28 deg to ~8 deg over the cycle.
         mean_lat = 28.0 - 20.0 * min(max(phase / 11.0, 0.0), 1.0)
-        for _ in range(n):
+        for index in range(n):
             hemisphere = 1 if rng.random() < 0.5 else -1
             abs_lat = float(np.clip(mean_lat + rng.normal(0.0, 5.0), 3.0, 42.0))
             # Relative AR size (lognormal: many small regions, a few large ones). Sizes are those
@@ -163,7 +173,8 @@ class SyntheticSun:
             # active Sun and keep kG peaks when a 1024-px disk is binned 8x8 (~1 deg per bin).
             size = float(rng.lognormal(0.0, 0.35))
             sign = hale_leading_sign(cycle, hemisphere)
-            if rng.random() < self.anti_hale_fraction:
+            anti_hale = bool(rng.random() < self.anti_hale_fraction)
+            if anti_hale:
                 sign = -sign
             regions.append(ActiveRegion(
                 emerged_day=start + float(rng.uniform(0.0, AR_BIN_DAYS)),
@@ -179,6 +190,7 @@ class SyntheticSun:
                 sigma_leading=float(np.clip(1.3 * size, 0.8, 3.0)),
                 sigma_following=float(np.clip(2.8 * size, 1.8, 6.0)),
                 peak_field=float(np.clip(rng.normal(2600.0, 400.0) * size ** 0.3, 1500.0, 3500.0)),
+                anti_hale=anti_hale, time_bin=k, index=index,
             ))
         return regions
 
@@ -197,7 +209,7 @@ class SyntheticSun:
 
     def _holes_in_bin(self, k: int) -> list[CoronalHole]:
         rng = self._rng(2, k)
-        n = rng.poisson(1.5)
+        n = rng.poisson(self.coronal_hole_rate)
         return [CoronalHole(emerged_day=k * CH_BIN_DAYS + float(rng.uniform(0.0, CH_BIN_DAYS)),
                             lifetime_days=float(rng.uniform(40.0, CH_MAX_AGE_DAYS)),
                             lat=float(rng.uniform(-35.0, 35.0)), lon=float(rng.uniform(0, 360)),
@@ -258,6 +270,38 @@ class SyntheticSun:
         b = np.take_along_axis(pattern, (cols - whole[:, None] - 1) % self.nlon, axis=1)
         return (1.0 - frac) * a + frac * b
 
+    def _network_at(self, day: float) -> np.ndarray:
+        """The network (G) at ``day``: two daily realizations blended so it evolves smoothly,
+        its variance kept."""
+        k = math.floor(day)
+        f = day - k
+        return (math.cos(math.pi * f / 2) * self._rotated(self._network(k), f)
+                + math.sin(math.pi * f / 2) * self._rotated(self._network(k + 1), f - 1.0))
+
+    def _add_region(self, br: np.ndarray, region: ActiveRegion, day: float,
+                    leading_sign: int) -> None:
+        """Add ``region``'s field at ``day`` to ``br``, its leading polarity ``leading_sign``."""
+        s = region.strength(day)
+        (llon, llat), (flon, flat) = region.polarity_centres(day)
+        peak = region.peak_field * s
+        flux_ratio = (region.sigma_leading / region.sigma_following) ** 2
+        self._blob(br, llon, llat, region.sigma_leading, leading_sign * peak)
+        self._blob(br, flon, flat, region.sigma_following, -leading_sign * peak * flux_ratio)
+        # Plage: weaker, wider field of both polarities around the spots.
+        self._blob(br, llon, llat, 2.5 * region.sigma_leading, leading_sign * 0.08 * peak)
+        self._blob(br, flon, flat, 2.0 * region.sigma_following,
+                   -leading_sign * 0.08 * peak * (region.sigma_leading * 2.5) ** 2
+                   / (region.sigma_following * 2.0) ** 2)
+
+    def _polar_term(self, time: datetime, network: np.ndarray) -> np.ndarray:
+        """The polar caps' field (G): unipolar, concentrated where the network is strong."""
+        lat = self.lats[:, None].astype(np.float32)
+        north, south = self.polar_signs(time)
+        cap = np.abs(np.sin(np.radians(lat))) ** 8
+        concentration = (1.0 + 0.5 * np.abs(network) / self.network_field if self.network_field
+                         else 1.0)
+        return np.where(lat > 0, north, south) * self.polar_field * cap * concentration
+
     def field_time(self, time: datetime) -> datetime:
         """``time`` rounded to the field's cadence: the channels of one observation (seconds to
         minutes apart) share one surface; the Sun's rotation seen by the observer stays exact."""
@@ -274,29 +318,12 @@ class SyntheticSun:
         if key in self._field_cache:
             return self._field_cache[key]
         day = days_since_epoch(time)
-        k = math.floor(day)
-        f = day - k
-        # Blend two daily network realizations so the network evolves smoothly, variance kept.
-        network = (math.cos(math.pi * f / 2) * self._rotated(self._network(k), f)
-                   + math.sin(math.pi * f / 2) * self._rotated(self._network(k + 1), f - 1.0))
+        network = self._network_at(day)
         br = network.astype(np.float32)
         for region in self.active_regions(time):
-            s = region.strength(day)
-            (llon, llat), (flon, flat) = region.polarity_centres(day)
-            peak = region.peak_field * s
-            flux_ratio = (region.sigma_leading / region.sigma_following) ** 2
-            self._blob(br, llon, llat, region.sigma_leading, region.leading_sign * peak)
-            self._blob(br, flon, flat, region.sigma_following, -region.leading_sign * peak * flux_ratio)
-            # Plage: weaker, wider field of both polarities around the spots.
-            self._blob(br, llon, llat, 2.5 * region.sigma_leading, region.leading_sign * 0.08 * peak)
-            self._blob(br, flon, flat, 2.0 * region.sigma_following,
-                       -region.leading_sign * 0.08 * peak * (region.sigma_leading * 2.5) ** 2
-                       / (region.sigma_following * 2.0) ** 2)
+            self._add_region(br, region, day, region.leading_sign)
+        br += self._polar_term(time, network)
         lat = self.lats[:, None].astype(np.float32)
-        north, south = self.polar_signs(time)
-        sinlat = np.sin(np.radians(lat))
-        cap = np.abs(sinlat) ** 8
-        br += np.where(lat > 0, north, south) * self.polar_field * cap * (1.0 + 0.5 * np.abs(network) / self.network_field)
         # Open field: polar caps (larger near minimum) and low-latitude holes.
         _, phase = solar_cycle(time)
         edge = 60.0 + 10.0 * activity_level(phase)
@@ -319,6 +346,38 @@ class SyntheticSun:
         self._field_cache[key] = result
         return result
 
+    def sign_blind_ceiling(self, time: datetime) -> np.ndarray:
+        """The radial field (G, the grid of :meth:`surface`) that a model seeing only |B| can at
+        best produce: every active region with its Hale sign (anti-Hale ones flipped), the polar
+        caps as they are, network and coronal holes zeroed.
+
+        EUV brightness follows |B|, so the sign is what a model must infer. Hale's law gives an
+        active region's sign from its hemisphere and shape; the polar caps' sign follows the
+        cycle the same way (the same in every map of a hemisphere between reversals), so a model
+        learns it as it learns Hale's law, and they stay. An anti-Hale region breaks the rule and
+        nothing in |B| says so; the network's and the low-latitude holes' signs are random
+        draws: for them the best sign-blind guess is 0.
+        """
+        time = self.field_time(time)
+        day = days_since_epoch(time)
+        network = self._network_at(day)
+        br = np.zeros_like(network, dtype=np.float32)
+        for region in self.active_regions(time):
+            self._add_region(br, region, day, region.hale_sign)
+        br += self._polar_term(time, network)
+        return br
+
+    def region_flux(self, region: ActiveRegion, time: datetime) -> float:
+        """Unsigned flux (Mx) of ``region``'s radial field alone at ``time``: |B| over the sphere
+        (the photospheric radius of sunpy's constants), as the grid holds it."""
+        from sunpy.sun.constants import radius
+        day = days_since_epoch(self.field_time(time))
+        grid = np.zeros((self.nlat, self.nlon), dtype=np.float32)
+        self._add_region(grid, region, day, region.leading_sign)
+        cell_cm = math.radians(self.grid_deg) * float(radius.to_value("cm"))
+        weights = np.cos(np.radians(self.lats)) * cell_cm ** 2
+        return float(np.abs(grid, dtype=np.float64).sum(axis=1) @ weights)
+
     def radial_field(self, lon_carrington, lat, time: datetime) -> np.ndarray:
         """Radial field (G) at Carrington longitudes / latitudes (degrees), bilinear on the grid."""
         return sample_grid(self.surface(time)["br"], lon_carrington, lat, self.grid_deg)
@@ -331,10 +390,18 @@ class SyntheticSun:
         astropy WCS carrying its observer (as ``Map.wcs`` does) and ``pixel_shape``.
         ``time`` defaults to the target's reference time (T_OBS / DATE-AVG / DATE-OBS).
         """
+        return self._los(target, time, lambda when: self.surface(when)["br"])
+
+    def ceiling_los_field(self, target, time: datetime | None = None) -> np.ndarray:
+        """:meth:`sign_blind_ceiling` seen along the line of sight, as :meth:`los_field`."""
+        return self._los(target, time, self.sign_blind_ceiling)
+
+    def _los(self, target, time, grid_at) -> np.ndarray:
         from farside_gan.synthetic.projection import Geometry
         geometry = Geometry.from_target(target)
         when = time or geometry.time
-        return geometry.render(lambda lon, lat: self.radial_field(lon, lat, when),
+        grid = grid_at(when)
+        return geometry.render(lambda lon, lat: sample_grid(grid, lon, lat, self.grid_deg),
                                los=True, carrington_l0=geometry.carrington_l0(when))
 
 

@@ -6,6 +6,11 @@ map's own pixel grid, seen by the map's observer at the map's time. ``truth_map`
 from the input stack's header alone (so it does not depend on the model) and writes it as the
 prediction would be written: the same 2-D celestial header, Gauss, the same off-disk mask
 (NaN beyond the stack's ``MASKRAD``).
+
+Beside the truth, each truth file carries what the evaluation needs to know about the Sun
+without importing it: the image extension ``CEILING``, the sign-blind ceiling
+(:meth:`SyntheticSun.sign_blind_ceiling`) on the same grid and mask, and the table ``REGIONS``
+(:mod:`farside_gan.synthetic.regions`), the active regions on the map's disk.
 """
 
 from __future__ import annotations
@@ -19,21 +24,17 @@ from astropy.io import fits
 
 from farside_gan import __version__
 from farside_gan.core.fitsio import read_fits, write_fits
+from farside_gan.core.truth_file import CEILING_EXTNAME
 
 log = logging.getLogger(__name__)
 
 
 def truth_map(sun, stack_header: fits.Header, input_path=None) -> tuple[np.ndarray, fits.Header]:
     """(LOS field in Gauss on the stack's grid, masked like a prediction; its header)."""
-    from farside_gan.products.magnetogram import mask_off_disk, product_header
-    from farside_gan.synthetic.projection import Geometry
+    from farside_gan.products.magnetogram import product_header
 
     header = product_header(stack_header, "true LOS field of the synthetic Sun")
-    ny, nx = int(stack_header["NAXIS2"]), int(stack_header["NAXIS1"])
-    geometry_header = header.copy()
-    geometry_header["NAXIS"], geometry_header["NAXIS1"], geometry_header["NAXIS2"] = 2, nx, ny
-    field = np.nan_to_num(sun.los_field(Geometry.from_target(geometry_header)), nan=0.0)
-    field = mask_off_disk(field.astype(np.float32), stack_header, input_path)
+    field = _masked(sun.los_field, header, stack_header, input_path)
     header["INSTRUME"] = ("synthetic Sun", "what made the map")
     header["SYNSEED"] = (int(sun.seed), "synthetic Sun seed")
     header["SYNGRID"] = (float(sun.grid_deg), "[deg] synthetic Sun surface grid")
@@ -44,8 +45,51 @@ def truth_map(sun, stack_header: fits.Header, input_path=None) -> tuple[np.ndarr
     return field, header
 
 
+def ceiling_hdu(sun, header: fits.Header, stack_header: fits.Header,
+                input_path=None) -> fits.ImageHDU:
+    """The ``CEILING`` extension of a truth map of ``header``: the sign-blind ceiling's LOS
+    field (G) on the same grid, masked the same way, with the map's WCS."""
+    data = _masked(sun.ceiling_los_field, header, stack_header, input_path)
+    hdu = fits.ImageHDU(data=data, header=header.copy(), name=CEILING_EXTNAME)
+    hdu.header["CONTENT"] = "sign-blind ceiling of the synthetic Sun"
+    hdu.header.add_history("active regions with their Hale sign, polar caps kept, network and "
+                           "coronal holes zeroed")
+    return hdu
+
+
+def _masked(los_field, header: fits.Header, stack_header: fits.Header, input_path) -> np.ndarray:
+    """``los_field`` on the grid of a 2-D map ``header``, NaN beyond the stack's ``MASKRAD``."""
+    from farside_gan.products.magnetogram import mask_off_disk
+    from farside_gan.synthetic.projection import Geometry
+
+    field = np.nan_to_num(los_field(Geometry.from_target(_with_shape(header, stack_header))),
+                          nan=0.0)
+    return mask_off_disk(field.astype(np.float32), stack_header, input_path)
+
+
+def _with_shape(header: fits.Header, stack_header: fits.Header) -> fits.Header:
+    """A copy of a 2-D map ``header`` with the stack's image size (NAXIS1, NAXIS2)."""
+    shaped = header.copy()
+    shaped["NAXIS"] = 2
+    shaped["NAXIS1"], shaped["NAXIS2"] = int(stack_header["NAXIS1"]), int(stack_header["NAXIS2"])
+    return shaped
+
+
+def write_truth(sun, stack_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """A truth file for one stack: the truth (primary), ``CEILING`` and ``REGIONS``."""
+    from farside_gan.synthetic.regions import regions_hdu, visible_regions
+
+    _, stack_header = read_fits(stack_path)
+    data, header = truth_map(sun, stack_header, stack_path)
+    regions = visible_regions(sun, _with_shape(header, stack_header), stack_path)
+    return write_fits(out_path, data, header,
+                      extra_hdus=[ceiling_hdu(sun, header, stack_header, stack_path),
+                                  regions_hdu(regions)])
+
+
 def write_truth_maps(sun, prepared_dir: str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
-    """``out_dir/<time>.fits`` for every usable stack of a prepared period directory."""
+    """``out_dir/<time>.fits`` (:func:`write_truth`) for every usable stack of a prepared
+    period directory."""
     from farside_gan.prepare.period import read_prepared
 
     out_dir = Path(out_dir)
@@ -54,9 +98,7 @@ def write_truth_maps(sun, prepared_dir: str | os.PathLike, out_dir: str | os.Pat
     for entry in read_prepared(prepared_dir):
         if entry["status"] != "ok":
             continue
-        _, stack_header = read_fits(entry["stack"])
-        data, header = truth_map(sun, stack_header, entry["stack"])
-        written.append(write_fits(out_dir / f"{entry['time']}.fits", data, header))
+        written.append(write_truth(sun, entry["stack"], out_dir / f"{entry['time']}.fits"))
         log.info("%s -> %s", entry["stack"], written[-1])
     return written
 

@@ -341,9 +341,17 @@ def test_truth_maps_share_the_predictions_geometry_and_score_perfectly(truth, fa
         assert float(row["cc"]) == pytest.approx(1.0) and float(row["cc_binned"]) == pytest.approx(1.0)
         assert float(row["unsigned_flux_ratio"]) == pytest.approx(1.0)
         assert row["n_leading"] == row["n_leading_right"]
+        # beside the truth: the sign-blind ceiling on the same grid and mask, and the regions
+        with fits.open(truth_file) as hdul:
+            assert [h.name for h in hdul] == ["PRIMARY", "CEILING", "REGIONS"]
+            assert np.array_equal(np.isnan(hdul["CEILING"].data), ~disk)
+            regions = hdul["REGIONS"].data
+        assert len(regions) and all(0.19 < mu <= 1 for mu in regions["MU"])
+        assert {str(r).split(":")[0] for r in regions["REGION"]} == {"0"}  # the Sun's seed
 
 
-def test_evaluate_scores_near_side_against_hmi_and_truth_and_far_side_against_truth(evaluated):
+def test_evaluate_scores_near_side_against_hmi_and_truth_and_far_side_against_truth(evaluated,
+                                                                                    ws):
     rows = _rows(evaluated / "metrics.csv")
     assert {(r["side"], r["observer"], r["truth"], r["time"]) for r in rows} == {
         ("nearside", "sdo", "hmi", EVAL_T), ("nearside", "sdo", "synthetic", EVAL_T),
@@ -353,11 +361,42 @@ def test_evaluate_scores_near_side_against_hmi_and_truth_and_far_side_against_tr
         assert r["bin"] == "1"  # 8x8 at a 450-px radius is 1 pixel at this 26-px radius
         # scored on the disk the data says (0.95 Rsun), not the default 0.98
         assert int(r["n_binned"]) == disk_mask(SIZE, RSUN_PX, MASK_RADIUS).sum()
+    # with a synthetic truth: the ceiling's binned CC against the truth (its bin is 1 pixel
+    # here), the model's CC over it and the anti-Hale flag, from the truth file's extensions
+    for r in rows:
+        if r["truth"] == "hmi":
+            assert r["anti_hale"] == "" and r["ceiling_cc_binned"] == "nan"
+            continue
+        observer = "sdo" if r["side"] == "nearside" else "stereo_a"
+        period = r["time"][:8] if r["side"] == "nearside" else "20110131"
+        with fits.open(ws / f"results/truth/{observer}/{period}/{r['time']}.fits") as hdul:
+            truth, ceiling = hdul[0].data, hdul["CEILING"].data
+            regions = hdul["REGIONS"].data
+        disk = np.isfinite(truth)
+        expected = np.corrcoef(ceiling[disk], truth[disk])[0, 1]
+        assert float(r["ceiling_cc_binned"]) == pytest.approx(expected, abs=1e-6)
+        assert float(r["cc_binned_over_ceiling"]) == pytest.approx(
+            float(r["cc_binned"]) / expected, rel=1e-6)
+        # an anti-Hale region with 2% of the map's unsigned flux (FLUX mu^2, through the image)
+        shares = regions["FLUX"] * regions["MU"] ** 2 / float(r["unsigned_flux_real"])
+        flagged = any(regions["ANTIHALE"] & (shares >= 0.02))
+        assert r["anti_hale"] == str(int(flagged))
+        n_bands = sum(int(r[f"n_mu_{band}"]) for band in ("centre", "middle", "limb"))
+        assert n_bands == int(r["n_binned"])
     summary = _rows(evaluated / "summary.csv")
-    assert {(r["side"], r["observer"], r["truth"], r["statistic"]) for r in summary} == {
-        (s, o, t, stat) for s, o, t in (("nearside", "sdo", "hmi"), ("nearside", "sdo", "synthetic"),
-                                        ("farside", "stereo_a", "synthetic"))
-        for stat in ("mean", "median")}
+    comparisons = {("nearside", "sdo", "hmi"), ("nearside", "sdo", "synthetic"),
+                   ("farside", "stereo_a", "synthetic")}
+    assert {(r["side"], r["observer"], r["truth"]) for r in summary} == comparisons
+    binned = {(r["side"], r["observer"], r["truth"], r["subset"]): r for r in summary
+              if r["metric"] == "cc_binned"}
+    for s, o, t in comparisons:
+        # one map each: its CC is the mean, no interval (one block of two weeks)
+        [row] = [r for r in rows if (r["side"], r["observer"], r["truth"]) == (s, o, t)]
+        stats = binned[(s, o, t, "all")]
+        assert float(stats["mean"]) == pytest.approx(float(row["cc_binned"]))
+        assert (stats["n"], stats["n_blocks"], stats["ci_low"]) == ("1", "1", "nan")
+        subset = {"": None, "0": "clean", "1": "anti_hale"}[row["anti_hale"]]
+        assert {k[3] for k in binned if k[:3] == (s, o, t)} == {"all"} | ({subset} - {None})
     for png in ("scatter.png", "flux.png"):
         assert (evaluated / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(list((evaluated / "maps").glob("*.png"))) == 3
@@ -385,13 +424,14 @@ def test_report_page_shows_the_runs_tables_figure_and_maps(report_page, quickloo
     import re
     page = (report_page / "page.rst").read_text()
     with open(ws / "results/evaluation/summary.csv", newline="") as f:
-        means = [r for r in csv.DictReader(f) if r["statistic"] == "mean"]
+        means = [r for r in csv.DictReader(f)
+                 if r["metric"] == "cc_binned" and r["subset"] == "all"]
     # the evaluation table: a column per comparison, their mean binned CC
     assert "near side, SDO vs HMI" in page and "far side, STEREO-A vs synthetic truth" in page
     table = page[page.index("Evaluation summary"):page.index("Pearson CC")]
-    binned = table[table.index("* - CC binned"):].split("* -")[1]
+    binned = table[table.index("* - CC binned, all maps"):].split("* -")[1]
     assert [line.strip("- \n") for line in binned.splitlines()[1:len(means) + 1]] == \
-        [f"{float(r['cc_binned']):.3f}".replace("-", "\\-", 1) for r in means]
+        [f"{float(r['mean']):.3f}".replace("-", "\\-", 1) for r in means]
     # the manifest's counts and the eclipse drop of 01-31 12 UT
     assert "**3** times, **2** usable AIA/HMI pairs (1 eval, 1 train), **1** dropped" in page
     assert "``eclipse``" in page

@@ -33,6 +33,8 @@ rule evaluate:
                        caption="../report/metrics.rst"),
         summary=report("results/evaluation/summary.csv", category="Evaluation",
                        caption="../report/summary.rst"),
+        # each region's leading polarity, once per passage (a synthetic archive; else a header)
+        regions="results/evaluation/regions.csv",
         scatter=report("results/evaluation/scatter.png", category="Evaluation",
                        caption="../report/scatter.rst"),
         flux=report("results/evaluation/flux.png", category="Evaluation",

@@ -5,6 +5,7 @@ import pytest
 from astropy.io import fits
 
 from farside_gan.core import metrics
+from farside_gan.core.geometry import disk_mask
 
 
 def test_pearson_cc_matches_hand_computed_value():
@@ -95,9 +96,79 @@ def test_bin_factor_covers_the_published_solar_area():
     assert metrics.bin_factor_for(56.25) == 1       # 128 px: no binning
 
 
-def test_flux_ratios():
+def test_flux_ratio_and_net_flux_error():
+    """Net flux as |net generated - net true| / unsigned true: a fraction of the flux, bounded
+    by 2 (the old generated/true net ratio ran from -3935 to 110 where the net flux is near 0)."""
     real = np.array([[100.0, -50.0]])
     m = metrics.compare(2 * real, real, np.ones_like(real, bool), bin_factor=1)
     assert m["unsigned_flux_ratio"] == pytest.approx(2.0)
-    assert m["net_flux_ratio"] == pytest.approx(2.0)
-    assert math.isnan(metrics.compare(real, 0 * real, np.ones_like(real, bool), 1)["net_flux_ratio"])
+    assert m["unsigned_flux_within_10pct"] == 0.0
+    # net 50 true, 100 generated, 150 unsigned true
+    assert m["net_flux_error"] == pytest.approx(50 / 150)
+    balanced = np.array([[100.0, -100.0]])  # net 0: the old ratio divided by it
+    m = metrics.compare(np.array([[100.0, -95.0]]), balanced, np.ones((1, 2), bool), 1)
+    assert m["net_flux_error"] == pytest.approx(5 / 200)
+    assert m["unsigned_flux_within_10pct"] == 1.0  # 195 / 200
+    flipped = metrics.compare(-real, real, np.ones_like(real, bool), 1)
+    assert flipped["net_flux_error"] == pytest.approx(100 / 150)
+    nothing = metrics.compare(real, 0 * real, np.ones_like(real, bool), 1)
+    assert math.isnan(nothing["net_flux_error"])
+
+
+def test_active_regions_are_the_union_of_true_and_generated_strong_field():
+    """A region the model invents where the Sun is quiet counts against it: its pixels are
+    active-region pixels (and not quiet Sun), and they pull the active-region CC down."""
+    rng = np.random.default_rng(1)
+    real = rng.normal(0.0, 10.0, (32, 32))
+    real[4:10, 4:10] = np.linspace(300.0, 900.0, 36).reshape(6, 6)   # a true region
+    generated = real.copy()
+    invented = np.zeros_like(real, bool)
+    invented[20:26, 20:26] = True
+    generated[invented] = np.linspace(900.0, 300.0, 36)   # where the Sun is quiet
+    disk = np.ones_like(real, bool)
+    honest = metrics.compare(real, real, disk, bin_factor=1)
+    m = metrics.compare(generated, real, disk, bin_factor=1)
+    assert honest["n_ar"] == 36 and m["n_ar"] == 72
+    assert m["n_qs"] == 32 * 32 - 72
+    assert honest["cc_ar"] == pytest.approx(1.0)
+    assert m["cc_ar"] < 0.5                        # 0.27: 300-900 G generated where the truth is ~0
+    assert m["cc_qs"] == pytest.approx(1.0)        # the quiet Sun left is untouched
+
+
+def test_mu_bands_partition_the_disk():
+    """mu = sqrt(1 - (r/R)^2) from the disk's centre and radius; the bands (mu >= 0.8,
+    0.5-0.8, < 0.5) hold every binned disk pixel once, each where its mu says."""
+    size, rsun = 128, 56.0
+    mu = metrics.mu_map(size, rsun)
+    assert mu[63, 63] == pytest.approx(np.sqrt(1 - (0.5 ** 2 * 2) / rsun ** 2))
+    assert mu[0, 0] == 0.0
+    disk = disk_mask(size, rsun, 0.98)
+    rng = np.random.default_rng(0)
+    real = rng.normal(0, 100, (size, size))
+    m = metrics.compare(real + rng.normal(0, 30, real.shape), real, disk, bin_factor=2, mu=mu)
+    counts = [m[f"n_mu_{name}"] for name, _, _ in metrics.MU_BANDS]
+    assert sum(counts) == m["n_binned"] and min(counts) > metrics.MIN_REGION_PIXELS
+    # each band by the binned mu: the centre band is the inner circle of radius 0.6 R
+    disk_b = metrics.bin_mask(disk, 2)
+    mu_b = metrics.bin_image(mu, 2)
+    assert m["n_mu_centre"] == int((disk_b & (mu_b >= 0.8)).sum())
+    assert m["n_mu_limb"] == int((disk_b & (mu_b < 0.5)).sum())
+    for name, _, _ in metrics.MU_BANDS:
+        assert 0.9 < m[f"cc_binned_mu_{name}"] < 1.0
+    assert math.isnan(metrics.compare(real, real, disk, bin_factor=2)["cc_binned_mu_centre"])
+
+
+def test_leading_polarity_of_a_known_region():
+    """The generated map's net field over the true leading polarity's pixels near its centre
+    decides; a leading polarity with no pixel on the disk is not scored."""
+    y, x = np.indices((64, 64))
+    real = (-1200.0 * np.exp(-((x - 40) ** 2 + (y - 30) ** 2) / 8.0)      # leading: negative
+            + 600.0 * np.exp(-((x - 28) ** 2 + (y - 31) ** 2) / 18.0))    # following
+    disk = np.ones_like(real, bool)
+    lead, follow = (40.0, 30.0), (28.0, 31.0)
+    assert metrics.leading_polarity_right(real, real, disk, lead, follow, -1) is True
+    assert metrics.leading_polarity_right(-real, real, disk, lead, follow, -1) is False
+    # |B| alone, with the following polarity's sign everywhere: wrong
+    assert metrics.leading_polarity_right(np.abs(real), real, disk, lead, follow, -1) is False
+    disk[:, 34:] = False
+    assert metrics.leading_polarity_right(real, real, disk, lead, follow, -1) is None

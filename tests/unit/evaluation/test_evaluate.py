@@ -57,16 +57,31 @@ def test_evaluate_writes_table_and_plots_with_expected_values(pairs, tmp_path):
     assert float(half["unsigned_flux_generated"]) == pytest.approx(expected / 2, rel=1e-4)
     assert float(flipped["net_flux_generated"]) == pytest.approx(-float(flipped["net_flux_real"]),
                                                                  rel=1e-4, abs=1e10)
-    summary = {r["statistic"]: r for r in _rows(tmp_path / "summary.csv")}
-    assert {(r["side"], r["observer"], r["truth"]) for r in summary.values()} == {
+    assert float(flipped["net_flux_error"]) == pytest.approx(
+        2 * abs(float(flipped["net_flux_real"])) / float(flipped["unsigned_flux_real"]), rel=1e-4)
+    assert float(exact["net_flux_error"]) == pytest.approx(0.0, abs=1e-6)
+    # an HMI target has no ceiling and no region table
+    assert exact["anti_hale"] == "" and exact["ceiling_cc_binned"] == "nan"
+    n_bands = sum(int(exact[f"n_mu_{band}"]) for band in ("centre", "middle", "limb"))
+    assert n_bands == int(exact["n_binned"])
+    # three maps: the weakest, the median (on the 50% edge: 3rd quartile), the strongest
+    assert sorted(r["flux_quartile"] for r in rows) == ["1", "3", "4"]
+    summary = {(r["subset"], r["metric"]): r for r in _rows(tmp_path / "summary.csv")}
+    assert {(r["side"], r["observer"], r["truth"]) for r in _rows(tmp_path / "summary.csv")} == {
         ("nearside", "sdo", "hmi")}
-    assert float(summary["mean"]["cc_binned"]) == pytest.approx(1 / 3)
-    assert float(summary["median"]["cc_binned"]) == pytest.approx(1.0)
-    # pooled over the maps: a ratio of sums
-    pooled = (sum(float(r["unsigned_flux_generated"]) for r in rows)
-              / sum(float(r["unsigned_flux_real"]) for r in rows))
-    assert 0.5 < pooled < 1.0
-    assert float(summary["mean"]["unsigned_flux_ratio"]) == pytest.approx(pooled, rel=1e-6)
+    assert {subset for subset, _ in summary} == {"all"}  # clean/anti-Hale need a region table
+    cc = summary[("all", "cc_binned")]
+    assert (cc["counted"], cc["n"], cc["n_blocks"]) == ("maps", "3", "1")
+    assert float(cc["mean"]) == pytest.approx(1 / 3)
+    assert float(cc["median"]) == pytest.approx(1.0)
+    assert cc["ci_low"] == cc["ci_high"] == "nan"  # one block of two weeks: no interval
+    # the mean of the per-map ratios: 1, 0.5, 1
+    assert float(summary[("all", "unsigned_flux_ratio")]["mean"]) == pytest.approx(2.5 / 3,
+                                                                                  rel=1e-5)
+    assert float(summary[("all", "unsigned_flux_within_10pct")]["mean"]) == pytest.approx(2 / 3)
+    leading = summary[("all", "leading_right_fraction")]
+    assert leading["counted"] == "region-maps"
+    assert int(leading["n"]) == sum(int(r["n_leading"]) for r in rows)
     maps = sorted((tmp_path / "maps").glob("*.png"))
     assert len(maps) == 2 and all(m.name.startswith("nearside_sdo_hmi_") for m in maps)  # max_maps
     for path in [tmp_path / "scatter.png", tmp_path / "flux.png", *maps]:

@@ -13,10 +13,6 @@ import pytest
 
 from farside_gan.evaluation import report
 
-SUMMARY_COLUMNS = ("side", "observer", "truth", "statistic", "n_maps", "cc", "cc_binned", "cc_ar",
-                   "cc_qs", "rmse_binned", "unsigned_flux_ratio", "leading_right_fraction")
-
-
 def write_csv(path: Path, rows: list[dict]) -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -25,9 +21,23 @@ def write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def summary_row(side, observer, truth, stat, n, cc):
-    return dict(zip(SUMMARY_COLUMNS, (side, observer, truth, stat, n, cc, cc + 0.1, cc + 0.2,
-                                      cc - 0.1, 123.4, 0.87, "nan")))
+def summary_rows(side, observer, truth, n, cc, subsets=("all",)):
+    """A comparison's rows of the long summary.csv: binned CC (mean ``cc``, median 0.777, an
+    interval), its ceiling, AR CC and flux ratio, RMSE."""
+    rows = []
+    for k, subset in enumerate(subsets):
+        for metric, mean, low, high in (("cc_binned", cc + 0.01 * k, cc - 0.05, cc + 0.05),
+                                        ("ceiling_cc_binned", 0.98, 0.96, 0.99),
+                                        ("cc_ar", cc + 0.1, "nan", "nan"),
+                                        ("unsigned_flux_ratio", 0.87, 0.8, 0.95),
+                                        ("rmse_binned", 123.4, "nan", "nan")):
+            if metric == "ceiling_cc_binned" and truth != "synthetic":
+                continue
+            rows.append({"side": side, "observer": observer, "truth": truth, "subset": subset,
+                         "metric": metric, "counted": "maps", "n": n, "mean": mean,
+                         "median": 0.777, "fisher_z_mean": "nan", "ci_low": low,
+                         "ci_high": high, "n_blocks": 4})
+    return rows
 
 
 @pytest.fixture
@@ -66,11 +76,9 @@ def embedded_pngs(html: str) -> list[bytes]:
 
 def test_synthetic_run_page_has_the_tables_the_figure_and_the_latest_maps(run, tmp_path):
     out, manifest, losses = run
-    summary = write_csv(out / "summary.csv", [
-        summary_row("nearside", "sdo", "hmi", "mean", 2, 0.61),
-        summary_row("nearside", "sdo", "hmi", "median", 2, 0.99),
-        summary_row("farside", "stereo_a", "synthetic", "mean", 3, 0.45),
-        summary_row("farside", "stereo_a", "synthetic", "median", 3, 0.99)])
+    summary = write_csv(out / "summary.csv", summary_rows("nearside", "sdo", "hmi", 2, 0.61)
+                        + summary_rows("farside", "stereo_a", "synthetic", 3, 0.45,
+                                       ("all", "clean", "anti_hale")))
     quicklooks = tmp_path / "ql"
     quicklooks.mkdir()
     pngs = {}
@@ -84,14 +92,25 @@ def test_synthetic_run_page_has_the_tables_the_figure_and_the_latest_maps(run, t
     paths = report.write_report_page(out / "report", manifest, losses, summary=summary,
                                      galleries={"STEREO-A farside": [quicklooks]})
     html = rendered(paths["page"])
-    # the evaluation summary: a table, one column per comparison, the means only
+    # the evaluation summary: a table, one column per comparison, means [interval] only
     assert html.index("<h1") < html.index("<table")  # sections: evaluation first
     table = html[html.index("Evaluation summary"):]
     table = table[:table.index("</table>")]
     assert "near side, SDO vs HMI" in table and "far side, STEREO-A vs synthetic truth" in table
-    for value in ("0.610", "0.710", "0.450", "0.550", "123", "0.87"):
-        assert value in table
-    assert "0.990" not in table  # medians stay in summary.csv
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", table, re.S)]
+    rows = {cells[i]: cells[i + 1:i + 3] for i in range(0, len(cells), 3)}
+    assert rows["maps"] == ["2", "3"]
+    # the headline: binned CC of all and clean maps with the ceiling beside it
+    assert rows["CC binned, all maps"] == ["0.610 [0.560, 0.660]", "0.450 [0.400, 0.500]"]
+    assert rows["sign-blind ceiling, all maps"] == ["-", "0.980 [0.960, 0.990]"]
+    assert rows["CC binned, clean maps"] == ["-", "0.460 [0.400, 0.500]"]
+    assert rows["CC active regions"] == ["0.710", "0.550"]  # no interval shown
+    assert rows["RMSE binned (G)"] == ["123", "123"]
+    assert rows["unsigned flux, generated / true"] == ["0.87 [0.80, 0.95]"] * 2
+    assert list(rows)[:5] == ["maps", "CC binned, all maps", "sign-blind ceiling, all maps",
+                              "CC binned, clean maps", "sign-blind ceiling, clean maps"]
+    assert "CC quiet Sun" not in rows  # nothing to show: no row
+    assert "0.777" not in table  # medians stay in summary.csv
     assert "synthetic Sun&#x27;s true line-of-sight field" in html or \
         "synthetic Sun's true line-of-sight field" in html
     # the data: counts and dropped times by reason, most frequent first, details as literals
@@ -110,7 +129,7 @@ def test_synthetic_run_page_has_the_tables_the_figure_and_the_latest_maps(run, t
 
 def test_real_run_page_says_there_is_no_farside_truth(run):
     out, manifest, losses = run
-    summary = write_csv(out / "summary.csv", [summary_row("nearside", "sdo", "hmi", "mean", 2, 0.6)])
+    summary = write_csv(out / "summary.csv", summary_rows("nearside", "sdo", "hmi", 2, 0.6))
     html = rendered(report.write_report_page(out / "report", manifest, losses, summary)["page"])
     assert "There is no farside truth" in html and "synthetic truth" not in html
 

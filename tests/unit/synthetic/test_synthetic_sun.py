@@ -14,7 +14,7 @@ from astropy.io import fits
 from sunpy.coordinates import HeliographicStonyhurst
 from sunpy.map.sources import AIAMap, EUVIMap, HMIMap
 
-from farside_gan.core.solar_cycle import hale_leading_sign, solar_cycle
+from farside_gan.synthetic.solar_cycle import hale_leading_sign, solar_cycle
 from farside_gan.synthetic import SyntheticSun, read_catalog, write_observation
 from farside_gan.synthetic.instruments import observer_for
 from farside_gan.synthetic.projection import Geometry

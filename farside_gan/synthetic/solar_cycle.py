@@ -1,5 +1,4 @@
-"""The solar cycle and Hale's polarity law: facts about the Sun that the synthetic Sun follows
-and that the evaluation's Hale-rule oracle applies."""
+"""The solar cycle and Hale's polarity law: facts about the Sun that the synthetic Sun follows."""
 
 from __future__ import annotations
 
