@@ -138,3 +138,23 @@ def test_the_flip_composes_with_rotation_and_shift_and_off_changes_nothing_drawn
     assert 0 < flips < len(rigid)
     assert not both.reads_into and Augmentation(ns_flip=True).active
     assert not Augmentation().active and not Augmentation(ns_flip=False).rigid
+
+
+def test_train_gives_the_setting_to_the_training_data_only(tmp_path, monkeypatch):
+    """training.augment_ns_flip reaches the training set's augmentation (after any rotation and
+    shift); validation data are never augmented."""
+    from farside_gan.training import trainer as trainer_module
+
+    seen = {}
+
+    def record(self, resume=True):
+        seen["train"], seen["val"] = self.train_set.augmentation, self.val_set
+        return tmp_path / "generator.pt"
+
+    monkeypatch.setattr(trainer_module.Trainer, "fit", record)
+    config = trainer_module.TrainConfig(ngf=4, ndf=4, n_downsample=2, n_residual=1,
+                                        augment_ns_flip=True, augment_rotation_deg=3.0)
+    manifest = write_manifest(tmp_path / "pairs", n_train=2, n_eval=1, n=N)
+    trainer_module.train(config, tmp_path, manifest=manifest, device="cpu")
+    assert seen["train"] == Augmentation(3.0, 0.0, ns_flip=True)
+    assert not seen["val"].augmentation.active
