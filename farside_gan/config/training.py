@@ -48,10 +48,13 @@ class TrainConfig:
     lambda_fm: float = 10.0
     lambda_cc: float = 0.0          # correlation-coefficient loss weight (Pix2PixCC); 0 = off
     n_cc: int = 4                   # scales of the correlation loss (3x3/2 average pooling between)
+    lambda_scale: float = 0.0       # binned unsigned-flux (field scale) loss weight; 0 = off
     init_std: float = 0.02
     seed: int = 0
     augment_rotation_deg: float = 0.0
     augment_translate_px: float = 0.0
+    augment_ns_flip: bool = False   # north-south flip with the target's sign flipped, p = 1/2
+    ema_decay: float = 0.0          # moving average of G's weights (the run's generator); 0 = off
     num_workers: int = 0
     num_threads: int = 0            # torch CPU threads; 0 = torch's default
     mixed_precision: str = "auto"   # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
@@ -95,6 +98,8 @@ class TrainConfig:
             raise ValueError(f"epoch_decay ({self.epoch_decay}) exceeds epochs ({self.epochs})")
         if self.loader not in LOADERS:
             raise ValueError(f"loader must be one of {LOADERS}, not {self.loader!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), not {self.ema_decay}")
         if self.mixed_precision not in PRECISIONS:
             raise ValueError(f"mixed_precision must be one of {PRECISIONS}, not "
                              f"{self.mixed_precision!r}")
@@ -108,10 +113,15 @@ class TrainConfig:
 
     def resume_differences(self, saved: dict, ignore=()) -> list[str]:
         """The settings (other than RUNTIME_FIELDS and ``ignore``) where a checkpoint's ``saved``
-        config differs."""
-        return [f"{k}: checkpoint {saved.get(k)!r} != config {v!r}"
-                for k, v in self.to_dict().items()
-                if k not in self.RUNTIME_FIELDS and k not in ignore and saved.get(k) != v]
+        config differs. A setting ``saved`` lacks counts as its default: the checkpoint was made
+        before the setting existed, and a new setting's default is the behaviour from before."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        differ = []
+        for k, v in self.to_dict().items():
+            then = saved.get(k, defaults[k])
+            if k not in self.RUNTIME_FIELDS and k not in ignore and then != v:
+                differ.append(f"{k}: checkpoint {then!r} != config {v!r}")
+        return differ
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":

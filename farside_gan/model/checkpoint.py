@@ -5,7 +5,9 @@ A checkpoint is a ``torch.save`` dict with ``format`` (:data:`CHECKPOINT_FORMAT`
 state, :data:`GENERATOR_FORMAT` for the generator alone), ``G``, ``config`` (a
 :class:`~farside_gan.config.training.TrainConfig` as a dict) and ``conventions`` (the frame
 conventions of the data it was trained on, :mod:`farside_gan.core.conventions`); a training
-checkpoint also holds ``D``, the optimizers, step, epoch, RNG states and ``run``.
+checkpoint also holds ``D``, the optimizers, step, epoch, RNG states and ``run``, and with
+``ema_decay`` > 0 ``G_ema``, the moving average of ``G``'s weights: the run's generator, which
+``generator.pt`` holds as its ``G`` and :func:`load_generator` loads from a training checkpoint.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def checkpoint_conventions(path, ckpt: dict) -> Conventions:
 
 def load_generator(checkpoint: str | os.PathLike, device: str | torch.device = "cpu"):
     """(generator in eval mode on ``device``, its TrainConfig, its data's Conventions) of a
-    training checkpoint or ``generator.pt``."""
+    training checkpoint (its ``G_ema`` when it has one) or ``generator.pt``."""
     return generator_of(load_checkpoint(checkpoint, map_location="cpu"), checkpoint, device)
 
 
@@ -110,5 +112,5 @@ def generator_of(ckpt: dict, checkpoint, device: str | torch.device = "cpu"):
     check_model_config(checkpoint, ckpt["config"], config)
     conventions = checkpoint_conventions(checkpoint, ckpt)
     G, _ = build_networks(config)
-    load_state(checkpoint, G, ckpt["G"], "generator")
+    load_state(checkpoint, G, ckpt.get("G_ema", ckpt["G"]), "generator")
     return G.to(device).eval(), config, conventions

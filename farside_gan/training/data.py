@@ -6,8 +6,9 @@ rows with ``status == 'ok'`` and the wanted split), or a plain directory holding
 (C, N, N), ``target`` (1, N, N), float32 in [-1, 1], and ``index``.
 
 Augmentation (optional, as in the reference implementation's options) rotates and translates
-input and target together. Its random numbers come from (seed, epoch, index), so an epoch is
-reproducible in any worker process and after a resume.
+input and target together; optionally it also flips them north-south, negating the target, which
+keeps the physics (:func:`flip_north_south`). Its random numbers come from (seed, epoch, index),
+so an epoch is reproducible in any worker process and after a resume.
 """
 
 from __future__ import annotations
@@ -88,16 +89,40 @@ def _copy_checked(path, out: np.ndarray, data: np.ndarray) -> None:
 
 @dataclass(frozen=True)
 class Augmentation:
-    """Random rotation in [-rotation_deg, rotation_deg] and translation in [-translate_px, ...]."""
+    """Random rotation in [-rotation_deg, rotation_deg] and translation in [-translate_px, ...]
+    of input and target together, then (``ns_flip``) with probability 1/2 the north-south flip
+    of both with the target's sign flipped (:func:`flip_north_south`).
+
+    The draws come from the generator :meth:`apply` is given, in this order: rotation angle
+    and the two shifts (when a rotation or translation is asked for), then the flip's coin.
+    """
     rotation_deg: float = 0.0
     translate_px: float = 0.0
+    ns_flip: bool = False
 
     @property
     def active(self) -> bool:
+        return self.rigid or self.ns_flip
+
+    @property
+    def rigid(self) -> bool:
+        """Whether a rotation or translation is drawn (the flip alone moves no pixel off-grid)."""
         return self.rotation_deg > 0 or self.translate_px > 0
 
     def apply(self, image: torch.Tensor, target: torch.Tensor, generator: torch.Generator):
-        """Apply one random rigid transform to both (C, N, N) tensors (bilinear, border fill)."""
+        """Transform both (C, N, N) tensors: the rigid transform, then the flip if drawn."""
+        if self.rigid:
+            image, target = self._rigid(image, target, generator)
+        if self.flips(generator):
+            image, target = flip_north_south(image, target)
+        return image, target
+
+    def flips(self, generator: torch.Generator) -> bool:
+        """The flip's coin (one draw when ``ns_flip``, none otherwise)."""
+        return self.ns_flip and bool(torch.rand(1, generator=generator, dtype=torch.float64) < 0.5)
+
+    def _rigid(self, image: torch.Tensor, target: torch.Tensor, generator: torch.Generator):
+        """One random rigid transform of both (bilinear, border fill)."""
         angle, tx, ty = ((torch.rand(3, generator=generator, dtype=torch.float64) * 2 - 1)
                          * torch.tensor([math.radians(self.rotation_deg), self.translate_px,
                                          self.translate_px], dtype=torch.float64)).tolist()
@@ -111,6 +136,27 @@ class Augmentation:
         out = F.grid_sample(both, grid, mode="bilinear", padding_mode="border",
                             align_corners=False)[0]
         return out[:image.shape[0]], out[image.shape[0]:]
+
+
+def flip_north_south(image: torch.Tensor, target: torch.Tensor):
+    """The pair of a Sun with its hemispheres swapped: rows reversed (the aligned frames have
+    north up, solar y along the rows, and the disk centred, so the disk maps onto itself) and
+    the target's sign flipped. Returns new tensors.
+
+    This is a magnetogram the Sun could show in the same cycle: Hale's law gives the two
+    hemispheres' leading polarities opposite signs, so the mirrored northern regions, negated,
+    have the southern leading sign, and the other way round. Joy's law (leading polarity
+    nearer the equator) holds because mirroring keeps each polarity's distance from the
+    equator and its east-west place. The polar fields, of opposite signs at the two poles,
+    swap and are negated, so each pole keeps its sign. The EUV images are unsigned and change
+    only by the mirroring (the observer's latitude B0 becomes -B0, which the Sun also shows).
+    An east-west flip would not keep the physics: it puts the following polarity of each
+    region ahead in the direction of rotation, swapping leading and following polarities,
+    and taking each region's compact leading spot behind its dispersed following plage:
+    every region would break Hale's law (with the sign flipped too, Joy's law and the
+    polar fields' sign against the cycle would break instead).
+    """
+    return image.flip(-2), target.flip(-2).neg()
 
 
 class PairedFitsDataset(Dataset):
@@ -143,15 +189,20 @@ class PairedFitsDataset(Dataset):
         _check_pair_shapes(input_path, target_path, stack.shape, target.shape)
         image, label = torch.from_numpy(stack), torch.from_numpy(target)[None]
         if self.augmentation.active:
-            state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0]
-            g = torch.Generator().manual_seed(int(state))
-            image, label = self.augmentation.apply(image, label, g)
+            image, label = self.augmentation.apply(image, label, self._random(index))
         return {"input": image, "target": label, "index": index}
+
+    def _random(self, index: int) -> torch.Generator:
+        """The augmentation's random stream of a sample in this epoch: a function of (seed,
+        epoch, index) only, so any worker and a resumed run draw the same."""
+        state = np.random.SeedSequence([self.seed, self.epoch, index]).generate_state(1)[0]
+        return torch.Generator().manual_seed(int(state))
 
     @property
     def reads_into(self) -> bool:
-        """Whether :meth:`read_into` gives the items (no augmentation to apply)."""
-        return not self.augmentation.active
+        """Whether :meth:`read_into` gives the items (no rotation or translation to apply; the
+        north-south flip it applies itself)."""
+        return not self.augmentation.rigid
 
     def read_into(self, index: int, outputs) -> None:
         """Read pair ``index`` straight into caller-owned float32 arrays (the batch's rows).
@@ -161,10 +212,11 @@ class PairedFitsDataset(Dataset):
         checked read its data is memory-mapped (:class:`~farside_gan.core.fitsio.MappedImages`) and
         copied once (swapping FITS' byte order on the way), then checked in place, with
         exactly the checks, order and errors of ``self[index]``; the arrays then hold
-        ``self[index]["input"]`` and ``["target"]``. Only without augmentation (:attr:`reads_into`).
+        ``self[index]["input"]`` and ``["target"]``, flipped north-south in place when the
+        sample's coin says so. Only without rotation and translation (:attr:`reads_into`).
         """
         if not self.reads_into:
-            raise ValueError("read_into gives unaugmented items; use dataset[index]")
+            raise ValueError("read_into cannot rotate or translate; use dataset[index]")
         input_path, target_path = self.pairs[index]
         with self._images.open(input_path) as stack:
             shape = stack.shape
@@ -180,6 +232,11 @@ class PairedFitsDataset(Dataset):
                 _checked_values(target_path, target)  # self[index] checks the values first
                 _check_pair_shapes(input_path, target_path, shape, target.shape)
             _copy_checked(target_path, target_out[0], target)
+        if self.augmentation.flips(self._random(index)):
+            image, label = torch.from_numpy(input_out), torch.from_numpy(target_out)
+            flipped = flip_north_south(image, label)  # new tensors: no overlapping copy
+            image.copy_(flipped[0])
+            label.copy_(flipped[1])
 
     @classmethod
     def from_manifest(cls, manifest: str | os.PathLike, split: str = "train", **kwargs):

@@ -26,12 +26,13 @@ def preview_figure(stack: np.ndarray, real: np.ndarray, generated: np.ndarray,
 
 def losses_figure(rows: list[dict]) -> Figure:
     """Training losses against step (``losses.csv``): the discriminator's, the generator's GAN,
-    feature-matching and (when used) correlation terms; the learning rate on a second axis."""
+    feature-matching and (when used) correlation and scale terms; the learning rate on a second
+    axis."""
     steps = np.array([float(r["step"]) for r in rows])
     fig = Figure(figsize=(7.0, 3.6))
     ax = fig.add_subplot()
     names = {"loss_D": "D (LSGAN)", "loss_G_gan": "G GAN", "loss_G_fm": "G feature matching",
-             "loss_G_cc": "G correlation", "loss_G": "G total"}
+             "loss_G_cc": "G correlation", "loss_G_scale": "G scale", "loss_G": "G total"}
     for key, label in names.items():
         values = [float(r[key]) if r.get(key) not in (None, "") else np.nan for r in rows]
         if np.isfinite(values).any():

@@ -7,10 +7,11 @@ the GIL, so threads read in parallel.
 
 Datasets that can read an item straight into given arrays (``reads_into`` true and a
 ``read_into(index, outputs)`` method, as :class:`~farside_gan.training.data.PairedFitsDataset`
-without augmentation) take the direct path: each batch is allocated once, pinned when asked
-(torch's caching host allocator, safe with ``non_blocking`` copies), and every reader thread
-copies its sample from the memory-mapped files into its rows, so a sample's bytes are moved
-once instead of through a read buffer, a collate copy and a pinning copy. Other datasets go
+without rotation or translation) take the direct path: each batch is allocated once, pinned
+when asked (torch's caching host allocator, safe with ``non_blocking`` copies), and every
+reader thread copies its sample from the memory-mapped files into its rows, so a sample's bytes
+are moved once instead of through a read buffer, a collate copy and a pinning copy. Other
+datasets go
 through ``__getitem__`` and ``default_collate``. Batches are exactly those of
 ``DataLoader(dataset, batch_size, sampler=order)`` either way.
 """
@@ -70,7 +71,7 @@ class ThreadedLoader:
         can = bool(getattr(dataset, "reads_into", False)) and hasattr(dataset, "read_into")
         if direct and not can:
             raise ValueError(f"{type(dataset).__name__} cannot read items into a batch "
-                             "(no read_into, or augmentation is active)")
+                             "(no read_into, or a rotation or translation to apply)")
         self.dataset, self.batch_size, self.order = dataset, batch_size, list(sampler)
         self.threads, self.prefetch, self.pin_memory = threads, prefetch, pin_memory
         self.direct = can if direct is None else direct

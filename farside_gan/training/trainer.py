@@ -6,8 +6,10 @@ Layout of an output directory::
       latest.pt                    every ``checkpoint_every`` steps and at the end
       epoch_NNNN.pt                every ``keep_every_epochs`` epochs
       losses.csv, validation.csv   the logs so far (appended while training)
-    generator.pt                   the final generator (what ``predict`` needs)
-    losses.csv                     step, epoch, lr, loss_D, loss_G, loss_G_gan, loss_G_fm, loss_G_cc, seconds
+    generator.pt                   the final generator (what ``predict`` needs): with
+                                   ``ema_decay`` > 0 the moving average of G's weights
+    losses.csv                     step, epoch, lr, loss_D, loss_G, loss_G_gan, loss_G_fm,
+                                   loss_G_cc, loss_G_scale, seconds
     validation.csv                 epoch, step, n, cc, cc_binned, rmse (Gauss) on the eval split
     previews/step_NNNNNNN.png      input channels / real / generated
 
@@ -54,20 +56,22 @@ from farside_gan.core.conventions import Conventions
 from farside_gan.core.errors import InputDataError, OutputError
 from farside_gan.core.fitsio import atomic_output
 from farside_gan.core.header_checks import check_image_size_for_generator
+from farside_gan.core.metrics import bin_factor_for
 from farside_gan.core.progress import StepProgress
 from farside_gan.model.accel import use_gemm_convs
 from farside_gan.model.checkpoint import (CHECKPOINT_FORMAT, GENERATOR_FORMAT, build_networks,
                                           check_model_config, load_checkpoint, load_state,
                                           save_checkpoint)
-from farside_gan.model.losses import discriminator_loss, generator_loss
+from farside_gan.model.losses import ScaleGeometry, discriminator_loss, generator_loss
 from farside_gan.model.networks import init_weights
 from farside_gan.training import distributed as dist
 from farside_gan.training.data import Augmentation, PairedFitsDataset, manifest_pairs
+from farside_gan.training.ema import GeneratorAverage
 
 log = logging.getLogger(__name__)
 
 LOSS_COLUMNS = ("step", "epoch", "lr", "loss_D", "loss_G", "loss_G_gan", "loss_G_fm", "loss_G_cc",
-               "seconds")
+                "loss_G_scale", "seconds")
 VALIDATION_COLUMNS = ("epoch", "step", "n", "cc", "cc_binned", "rmse")
 
 
@@ -133,6 +137,8 @@ class Trainer:
         fused = {"fused": True} if cuda and config.fused_adam else {}
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas, **fused)
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas, **fused)
+        # The moving average of the bare G's weights (training.ema), updated after each G step.
+        self.ema = GeneratorAverage(self.G, config.ema_decay) if config.ema_decay else None
         # What runs: DDP- and/or compile-wrapped views of G and D; self.G / self.D stay the bare
         # modules that checkpoints store. DDP allows one D forward per backward, hence the
         # single D pass (and a bare, frozen D inside G's loss) whenever it is on.
@@ -189,6 +195,19 @@ class Trainer:
     def generator_path(self) -> Path:
         return self.out_dir / "generator.pt"
 
+    @property
+    def generator(self) -> torch.nn.Module:
+        """The run's generator, what validation scores and ``generator.pt`` holds: the moving
+        average of G's weights once a step has been averaged, else G."""
+        return self.ema.module if self.ema is not None and self.step else self.G
+
+    @functools.cached_property
+    def scale_geometry(self) -> ScaleGeometry:
+        """The scale term's disk and blocks, from the data's conventions: the published 8x8
+        pixels at a 450 px radius, scaled to the data's R_SUN (the evaluation's binning)."""
+        disk = torch.from_numpy(self.conventions.disk_mask()).to(self.device)
+        return ScaleGeometry(disk, bin_factor_for(self.conventions.rsun_px))
+
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype or torch.float32,
                               enabled=self.autocast_dtype is not None)
@@ -220,12 +239,17 @@ class Trainer:
                 pred_fake_detached = self.D(torch.cat([x, fake.detach()], dim=1))
                 pred_fake = self.D(torch.cat([x, fake], dim=1))
         loss_D = discriminator_loss(pred_fake_detached, pred_real)
-        loss_G = generator_loss(pred_fake, pred_real, self.config.lambda_fm, generated=fake,
-                                target=y, lambda_cc=self.config.lambda_cc, n_cc=self.config.n_cc)
+        cfg = self.config
+        loss_G = generator_loss(pred_fake, pred_real, cfg.lambda_fm, generated=fake, target=y,
+                                lambda_cc=cfg.lambda_cc, n_cc=cfg.n_cc,
+                                lambda_scale=cfg.lambda_scale,
+                                scale_geometry=self.scale_geometry if cfg.lambda_scale else None)
 
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.total.backward()
         self.opt_G.step()
+        if self.ema is not None:
+            self.ema.update(self.G, first=self.step == 0)
         # G's backward also filled D's .grad; D's update uses only its own loss.
         self.opt_D.zero_grad(set_to_none=True)
         loss_D.backward()
@@ -236,6 +260,8 @@ class Trainer:
                   "loss_G_gan": loss_G.gan.detach(), "loss_G_fm": loss_G.feature_matching.detach()}
         if loss_G.correlation is not None:
             losses["loss_G_cc"] = loss_G.correlation.detach()
+        if loss_G.scale is not None:
+            losses["loss_G_scale"] = loss_G.scale.detach()
         if not sync:
             return losses
         return {k: dist.all_reduce_mean(v, self.dist).item() for k, v in losses.items()}
@@ -262,9 +288,10 @@ class Trainer:
 
     # -- checkpoints
     def state(self) -> dict:
+        average = {"G_ema": self.generator.state_dict()} if self.ema is not None else {}
         return {
             "format": CHECKPOINT_FORMAT, "software_version": __version__,
-            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "G": self.G.state_dict(), **average, "D": self.D.state_dict(),
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
             "step": self.step, "epoch": self.epoch, "config": self.config.to_dict(),
             "conventions": self.conventions.to_dict(),
@@ -307,6 +334,12 @@ class Trainer:
         check_model_config(path, ckpt["config"], self.config)
         load_state(path, self.G, ckpt["G"], "generator")
         load_state(path, self.D, ckpt["D"], "discriminator")
+        if self.ema is not None:
+            if "G_ema" not in ckpt:
+                raise InputDataError(path, "checkpoint lacks the generator's moving average "
+                                     "(G_ema) that ema_decay asks for",
+                                     reason="checkpoint_mismatch")
+            load_state(path, self.ema.module, ckpt["G_ema"], "generator average")
         load_state(path, self.opt_G, ckpt["opt_G"], "generator optimizer")
         load_state(path, self.opt_D, ckpt["opt_D"], "discriminator optimizer")
         self.step, self.epoch = int(ckpt["step"]), int(ckpt["epoch"])
@@ -316,7 +349,7 @@ class Trainer:
 
     def save_generator(self) -> Path:
         save_checkpoint({"format": GENERATOR_FORMAT, "software_version": __version__,
-                         "G": self.G.state_dict(), "config": self.config.to_dict(),
+                         "G": self.generator.state_dict(), "config": self.config.to_dict(),
                          "conventions": self.conventions.to_dict(),
                          "step": self.step, "epoch": self.epoch}, self.generator_path)
         return self.generator_path
@@ -430,18 +463,21 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> dict:
-        """Mean CC, binned CC and RMSE (Gauss) on the disk over the first val samples, with the
-        data's own conventions: its disk (``R_SUN``, ``MASKRAD``) and HMI clip (``NORMCLIP``)."""
+        """Mean CC, binned CC and RMSE (Gauss) of :attr:`generator` on the disk over the first
+        val samples, with the data's own conventions: its disk (``R_SUN``, ``MASKRAD``) and HMI
+        clip (``NORMCLIP``)."""
         from farside_gan.core.metrics import bin_image, bin_mask, pearson_cc, rmse
         disk = self.conventions.disk_mask()
         gauss = self.conventions.hmi_clip
-        self.G.eval()
+        generator = self.generator
+        training = generator.training
+        generator.eval()
         scores = []
         try:
             for i in range(min(len(self.val_set), self.config.val_max_samples)):
                 item = self.val_set[i]
                 with self._autocast():
-                    out = self.G(item["input"][None].to(self.device))
+                    out = generator(item["input"][None].to(self.device))
                 gen = out.float().clamp(-1, 1)[0, 0].cpu().numpy() * gauss
                 real = item["target"][0].numpy() * gauss
                 gen = np.where(disk, gen, 0.0)
@@ -450,7 +486,7 @@ class Trainer:
                                pearson_cc(bin_image(gen, f), bin_image(real, f), bin_mask(disk, f)),
                                rmse(gen, real, disk)))
         finally:
-            self.G.train()
+            generator.train(training)
         cc, ccb, err = (float(np.nanmean(c)) for c in zip(*scores))
         return {"n": len(scores), "cc": cc, "cc_binned": ccb, "rmse": err}
 
@@ -525,7 +561,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, manifest: str | os.Pa
 
     ``expected_conventions`` (e.g. the workflow's ``image:`` and ``normalize:`` values, as for
     :func:`farside_gan.core.conventions.check`) must be what the data's headers say."""
-    aug = Augmentation(config.augment_rotation_deg, config.augment_translate_px)
+    aug = Augmentation(config.augment_rotation_deg, config.augment_translate_px,
+                       config.augment_ns_flip)
     common = {"in_channels": config.in_channels, "seed": config.seed}
     if (manifest is None) == (data_dir is None):
         raise ValueError("give exactly one of a manifest or a data directory")

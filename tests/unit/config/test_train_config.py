@@ -24,3 +24,26 @@ def test_config_from_yaml_sections_and_overrides(tmp_path):
         config.with_overrides(["epochs=2.5"])
     with pytest.raises(ValueError, match="epoch_decay"):
         config.with_overrides(["epochs=5"])
+
+
+def test_the_levers_are_off_by_default_and_read_from_the_training_section(tmp_path):
+    config = TrainConfig()
+    assert (config.lambda_scale, config.augment_ns_flip, config.ema_decay) == (0.0, False, 0.0)
+    path = tmp_path / "config.yaml"
+    path.write_text("training:\n  lambda_scale: 2\n  augment_ns_flip: true\n  ema_decay: 0.999\n")
+    config = TrainConfig.from_yaml(path)
+    assert (config.lambda_scale, config.augment_ns_flip, config.ema_decay) == (2.0, True, 0.999)
+    assert config.with_overrides(["augment_ns_flip=false"]).augment_ns_flip is False
+    for bad in ("ema_decay=1", "ema_decay=-0.1"):
+        with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\)"):
+            config.with_overrides([bad])
+
+
+def test_a_setting_a_checkpoint_lacks_counts_as_its_default():
+    """A checkpoint made before a setting existed was made with the behaviour its default
+    gives: it resumes under the default and not under another value."""
+    saved = TrainConfig().to_dict()
+    del saved["ema_decay"], saved["lambda_scale"]
+    assert TrainConfig().resume_differences(saved) == []
+    assert TrainConfig(ema_decay=0.99).resume_differences(saved) == [
+        "ema_decay: checkpoint 0.0 != config 0.99"]

@@ -108,7 +108,8 @@ def _float64_trainer(manifest, out_dir):
     build_float32 = trainer.build_networks
     trainer.build_networks = lambda config: tuple(n.double() for n in build_float32(config))
     try:
-        config = trainer.TrainConfig(**{**TINY_GAN, "batch_size": 1})
+        # with the generator's weight average: each rank keeps its own, which must agree
+        config = trainer.TrainConfig(**{**TINY_GAN, "batch_size": 1, "ema_decay": 0.5})
         return trainer.Trainer(config, PairedFitsDataset.from_manifest(manifest), out_dir,
                                device="cpu")
     finally:
@@ -128,15 +129,16 @@ def _gradients(trainer) -> dict:
 
 
 def _float64_gan_steps(trainer, batches) -> dict:
-    """Steps on ``batches``; the gradients of the first, the generator's output after the last."""
+    """Steps on ``batches``; the gradients of the first, the outputs of the generator and of
+    its weight average after the last."""
     first = None
     for batch in batches:
         trainer.train_step(batch)
         first = first or _gradients(trainer)
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5)).double() * 2 - 1
     with torch.no_grad():
-        output = trainer.G.eval()(x)
-    return {"gradients": first, "output": output}
+        output, average = trainer.G.eval()(x), trainer.ema.module(x)
+    return {"gradients": first, "output": output, "average": average}
 
 
 def _float64_gan_worker(rank: int, world: int, port: int, manifest: str, result_dir: str,
@@ -149,8 +151,8 @@ def _float64_gan_worker(rank: int, world: int, port: int, manifest: str, result_
         shards = [{k: v[rank::world] for k, v in batch.items()}
                   for batch in _float64_batches(trainer, steps, world)]
         result = _float64_gan_steps(trainer, shards)
-        if trainer.dist.is_main:
-            torch.save(result, os.path.join(result_dir, "ddp.pt"))
+        torch.save(result, os.path.join(result_dir, "ddp.pt" if trainer.dist.is_main else
+                                        f"rank{rank}.pt"))
     finally:
         fd.destroy_distributed()
 
@@ -164,7 +166,7 @@ def test_data_parallel_gan_step_in_float64_equals_one_process_with_both_batches(
     """The claim behind data-parallel training, free of float32 rounding: two gloo ranks with
     one sample each average to exactly the gradients of one process with both samples (the
     GAN's losses, the single D pass DDP needs against the three passes of one process), and
-    three steps later give the same generator."""
+    three steps later give the same generator and weight average, the same on every rank."""
     from helpers.model import write_manifest
 
     for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
@@ -193,6 +195,9 @@ def test_data_parallel_gan_step_in_float64_equals_one_process_with_both_batches(
     for net in ("G", "D"):
         assert _relative(ddp["gradients"][net], single["gradients"][net]) < tolerance, net
     assert _relative(ddp["output"], single["output"]) < tolerance
+    assert _relative(ddp["average"], single["average"]) < tolerance
+    assert _relative(ddp["average"], ddp["output"]) > 1e6 * tolerance  # an average, not G
+    assert torch.equal(torch.load(tmp_path / "rank1.pt")["average"], ddp["average"])
     # Negative control: the same batches in another order fail the comparison by far.
     reordered = one_process(batches[::-1])
     assert _relative(reordered["gradients"]["G"], single["gradients"]["G"]) > 1e6 * tolerance

@@ -75,10 +75,26 @@ def test_augmentation_takes_the_getitem_path(tmp_path):
     loader = ThreadedLoader(ds, 2, [2, 0, 3, 1], threads=2)
     assert not loader.direct and not ds.reads_into
     assert_same_batches(list(loader), list(DataLoader(ds, batch_size=2, sampler=[2, 0, 3, 1])))
-    with pytest.raises(ValueError, match="augmentation"):
+    with pytest.raises(ValueError, match="rotation or translation"):
         ThreadedLoader(ds, 2, [0], direct=True)
-    with pytest.raises(ValueError, match="unaugmented"):
+    with pytest.raises(ValueError, match="cannot rotate or translate"):
         ds.read_into(0, lambda shape: None)
+
+
+def test_the_north_south_flip_takes_the_direct_path_with_the_same_batches(tmp_path):
+    """read_into flips a sample in place when its coin says so: the batches are those of
+    dataset[index] (DataLoader), some samples flipped and some not."""
+    pairs = pair_files(tmp_path, 8)
+    ds = PairedFitsDataset(pairs, augmentation=Augmentation(ns_flip=True), seed=3)
+    order = [5, 2, 7, 0, 3, 6, 1, 4]
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        loader = ThreadedLoader(ds, 2, order, threads=2)
+        assert loader.direct and ds.reads_into
+        assert_same_batches(list(loader), list(DataLoader(ds, batch_size=2, sampler=order)))
+    plain = PairedFitsDataset(pairs)
+    flipped = [i for i in range(8) if not torch.equal(ds[i]["target"], plain[i]["target"])]
+    assert 0 < len(flipped) < 8, flipped  # epoch 1's coins: a mix (seeded, so always this mix)
 
 
 def _bad(tmp_path, defect):

@@ -69,6 +69,29 @@ def test_step_with_the_correlation_loss_logs_it(manifest, tmp_path):
                                              + 5.0 * losses["loss_G_cc"], rel=1e-4)
 
 
+def test_step_with_the_scale_term_logs_it_on_the_datas_disk_and_blocks(manifest, tmp_path):
+    from farside_gan.core.conventions import Conventions
+    from farside_gan.core.metrics import bin_factor_for
+    from farside_gan.model.losses import scale_loss
+    config = TrainConfig(**{**TINY, "lambda_scale": 2.0})
+    train, _ = _datasets(manifest, config)
+    trainer = Trainer(config, train, tmp_path, device="cpu")
+    geometry = trainer.scale_geometry  # 64 px frames, R_SUN 28.125: blocks of 1 px
+    assert geometry.bin_factor == bin_factor_for(64 * 450 / 1024) == 1
+    assert torch.equal(geometry.disk, torch.from_numpy(trainer.conventions.disk_mask()))
+    batch = {k: v[None] for k, v in train[0].items() if k != "index"}
+    with torch.no_grad():
+        expected = scale_loss(trainer.G(batch["input"]), batch["target"], geometry.disk, 1)
+    losses = trainer.train_step(batch)
+    assert losses["loss_G_scale"] == pytest.approx(expected.item(), rel=1e-6)
+    assert losses["loss_G"] == pytest.approx(losses["loss_G_gan"] + 10.0 * losses["loss_G_fm"]
+                                             + 2.0 * losses["loss_G_scale"], rel=1e-5)
+    # at the benchmark's 512 px (R_SUN 225) the blocks are 4 px: the published 8 at 1024 px
+    wide = Trainer(config, train, tmp_path / "wide", device="cpu",
+                   conventions=Conventions(size=512, rsun_px=225.0, mask_radius=0.98))
+    assert wide.scale_geometry.bin_factor == 4 and wide.scale_geometry.disk.shape == (512, 512)
+
+
 def test_resumed_training_equals_uninterrupted(manifest, tmp_path, monkeypatch):
     """Crash in the 8th step (checkpoint at step 6, mid-epoch), resume: same weights and log."""
     config = TrainConfig(**TINY, epochs=2, epoch_decay=1, checkpoint_every=3, seed=3,
